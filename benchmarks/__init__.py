@@ -1,0 +1,1 @@
+"""execrl benchmarks: HumanEval, MBPP, APPS and synth, loaded into one `Problem` record."""

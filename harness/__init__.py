@@ -1,0 +1,1 @@
+"""execrl harness: running programs (extraction, sandbox, verdicts), generation, the evaluate stage, the CLI."""

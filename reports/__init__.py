@@ -1,0 +1,1 @@
+"""execrl reports: comparisons, leaderboards, regression checks, plots, HTML."""

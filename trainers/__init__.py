@@ -1,0 +1,1 @@
+"""execrl trainers: SFT, reward model, CodeRL critic, PPO with execution reward, the pipeline."""
