@@ -1,0 +1,200 @@
+"""PPO math against plain Python loops written from the papers' formulas."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from trainers.ppo_math import (
+    AdaptiveKLController,
+    FixedKLController,
+    compute_gae,
+    entropy_from_logits,
+    explained_variance,
+    kl_estimate,
+    masked_mean,
+    masked_whiten,
+    policy_loss,
+    value_loss,
+)
+
+
+def _random_batch(seed: int, b: int = 4, a: int = 7) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    rewards = torch.randn(b, a, generator=gen, dtype=torch.float64)
+    values = torch.randn(b, a, generator=gen, dtype=torch.float64)
+    lengths = torch.randint(1, a + 1, (b,), generator=gen)
+    mask = (torch.arange(a)[None, :] < lengths[:, None]).to(torch.float64)
+    return rewards, values, mask
+
+
+def _naive_gae(rewards: list[float], values: list[float], gamma: float, lam: float) -> list[float]:
+    # arXiv:1506.02438 eq. 16 taken literally: A_t = sum_l (gamma*lam)^l delta_{t+l}, V after the end = 0.
+    n = len(rewards)
+    deltas = [rewards[t] + gamma * (values[t + 1] if t + 1 < n else 0.0) - values[t] for t in range(n)]
+    return [sum((gamma * lam) ** k * deltas[t + k] for k in range(n - t)) for t in range(n)]
+
+
+@pytest.mark.parametrize(
+    ("gamma", "lam"),
+    [(0.99, 0.95), (1.0, 1.0), (0.5, 0.0), (1.0, 0.0)],
+    ids=["usual-defaults", "monte-carlo-returns", "one-step-td-discounted", "one-step-td-undiscounted"],
+)
+def test_gae_matches_the_sum_of_discounted_deltas_per_episode(gamma: float, lam: float) -> None:
+    rewards, values, mask = _random_batch(seed=1)
+    advantages, returns = compute_gae(rewards, values, mask, gamma, lam)
+    for i in range(rewards.shape[0]):
+        n = int(mask[i].sum())
+        expected = _naive_gae(rewards[i, :n].tolist(), values[i, :n].tolist(), gamma, lam)
+        assert advantages[i, :n].tolist() == pytest.approx(expected, rel=1e-9, abs=1e-9)
+        expected_returns = [a + v for a, v in zip(expected, values[i, :n].tolist(), strict=True)]
+        assert returns[i, :n].tolist() == pytest.approx(expected_returns)
+        assert advantages[i, n:].abs().sum() == 0 and returns[i, n:].abs().sum() == 0
+
+
+def test_gae_with_lambda_one_and_gamma_one_gives_reward_to_go_minus_value() -> None:
+    rewards = torch.tensor([[0.0, 0.0, 1.0]])
+    values = torch.tensor([[0.2, 0.4, 0.6]])
+    advantages, returns = compute_gae(rewards, values, torch.ones(1, 3), gamma=1.0, lam=1.0)
+    assert returns.tolist()[0] == pytest.approx([1.0, 1.0, 1.0])
+    assert advantages.tolist()[0] == pytest.approx([0.8, 0.6, 0.4])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2], ids=["seed0", "seed1", "seed2"])
+def test_masked_mean_and_whiten_match_a_loop_over_the_real_tokens(seed: int) -> None:
+    values, _, mask = _random_batch(seed, b=5, a=6)
+    kept = [values[i, j].item() for i in range(5) for j in range(6) if mask[i, j]]
+    mean = sum(kept) / len(kept)
+    var = sum((x - mean) ** 2 for x in kept) / (len(kept) - 1)
+    assert masked_mean(values, mask).item() == pytest.approx(mean)
+    whitened = masked_whiten(values, mask)
+    expected = [(x - mean) / math.sqrt(var + 1e-8) for x in kept]
+    got = [whitened[i, j].item() for i in range(5) for j in range(6) if mask[i, j]]
+    assert got == pytest.approx(expected, rel=1e-6)
+    assert whitened[mask == 0].abs().sum() == 0
+
+
+def test_masked_mean_along_a_dimension_averages_each_row_over_its_own_tokens() -> None:
+    values = torch.tensor([[1.0, 3.0, 100.0], [2.0, 100.0, 100.0]])
+    mask = torch.tensor([[1, 1, 0], [1, 0, 0]])
+    assert masked_mean(values, mask, dim=1).tolist() == [2.0, 2.0]
+
+
+def test_whiten_without_mean_shift_keeps_the_mean() -> None:
+    values = torch.tensor([[1.0, 2.0, 3.0, 6.0]])
+    whitened = masked_whiten(values, torch.ones_like(values), shift_mean=False)
+    assert whitened.mean().item() == pytest.approx(3.0)
+
+
+def _naive_policy_loss(logp, old_logp, adv, mask, clip):
+    terms, clipped = [], []
+    for lp, olp, a, m in zip(logp, old_logp, adv, mask, strict=True):
+        if not m:
+            continue
+        r = math.exp(lp - olp)
+        unclipped, clipped_obj = r * a, min(max(r, 1 - clip), 1 + clip) * a
+        terms.append(-min(unclipped, clipped_obj))
+        clipped.append(clipped_obj < unclipped)
+    return sum(terms) / len(terms), sum(clipped) / len(clipped)
+
+
+@pytest.mark.parametrize("clip", [0.2, 0.05, 10.0], ids=["usual-clip", "tight-clip", "clip-never-binds"])
+def test_policy_loss_matches_the_clipped_surrogate_per_token(clip: float) -> None:
+    gen = torch.Generator().manual_seed(3)
+    logp = torch.randn(3, 5, generator=gen, dtype=torch.float64) * 0.3
+    old_logp = torch.randn(3, 5, generator=gen, dtype=torch.float64) * 0.3
+    adv = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]], dtype=torch.float64)
+    pg_loss, clipfrac, ratio = policy_loss(logp, old_logp, adv, mask, clip)
+    expected_loss, expected_frac = _naive_policy_loss(
+        logp.flatten().tolist(), old_logp.flatten().tolist(), adv.flatten().tolist(), mask.flatten().tolist(), clip
+    )
+    assert pg_loss.item() == pytest.approx(expected_loss)
+    assert clipfrac.item() == pytest.approx(expected_frac)
+    assert ratio.shape == logp.shape
+    if clip == 10.0:
+        assert clipfrac.item() == 0.0
+
+
+def test_policy_loss_gradient_vanishes_once_the_ratio_leaves_the_trust_region_in_the_advantage_direction() -> None:
+    logp = torch.tensor([[math.log(1.5)]], requires_grad=True)  # ratio 1.5 > 1 + 0.2 with a positive advantage
+    pg_loss, _, _ = policy_loss(logp, torch.zeros(1, 1), torch.ones(1, 1), torch.ones(1, 1), 0.2)
+    pg_loss.backward()
+    assert logp.grad.item() == 0.0
+
+
+@pytest.mark.parametrize("clip", [0.2, 1e6], ids=["usual-clip", "clip-never-binds"])
+def test_value_loss_matches_the_clipped_squared_error_per_token(clip: float) -> None:
+    gen = torch.Generator().manual_seed(4)
+    values, old_values, returns = (torch.randn(2, 6, generator=gen, dtype=torch.float64) for _ in range(3))
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.float64)
+    v_loss, _ = value_loss(values, old_values, returns, mask, clip)
+    terms = []
+    for v, ov, r, m in zip(values.flatten().tolist(), old_values.flatten().tolist(), returns.flatten().tolist(),
+                           mask.flatten().tolist(), strict=True):
+        if m:
+            vc = ov + min(max(v - ov, -clip), clip)
+            terms.append(0.5 * max((v - r) ** 2, (vc - r) ** 2))
+    assert v_loss.item() == pytest.approx(sum(terms) / len(terms))
+
+
+def test_entropy_of_uniform_logits_is_log_vocab_and_of_a_point_mass_is_zero() -> None:
+    logits = torch.stack([torch.zeros(8), torch.tensor([1e4] + [0.0] * 7)])
+    entropy = entropy_from_logits(logits)
+    assert entropy[0].item() == pytest.approx(math.log(8))
+    assert entropy[1].item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_entropy_matches_minus_sum_p_log_p() -> None:
+    logits = torch.tensor([0.3, -1.0, 2.0, 0.5])
+    probs = [math.exp(x) for x in logits.tolist()]
+    probs = [p / sum(probs) for p in probs]
+    assert entropy_from_logits(logits).item() == pytest.approx(-sum(p * math.log(p) for p in probs), rel=1e-6)
+
+
+def test_kl_estimators_k1_and_k3_are_unbiased_and_k3_is_nonnegative() -> None:
+    # KL(p || q) for two categoricals, estimated from samples of p (Schulman 2020).
+    p, q = torch.tensor([0.6, 0.3, 0.1]), torch.tensor([0.2, 0.5, 0.3])
+    true_kl = sum(pi * math.log(pi / qi) for pi, qi in zip(p.tolist(), q.tolist(), strict=True))
+    gen = torch.Generator().manual_seed(0)
+    samples = torch.multinomial(p, 200_000, replacement=True, generator=gen)
+    logratio = torch.log(p[samples]) - torch.log(q[samples])
+    k1, k3 = kl_estimate(logratio, "k1"), kl_estimate(logratio, "k3")
+    assert k1.mean().item() == pytest.approx(true_kl, abs=0.01)
+    assert k3.mean().item() == pytest.approx(true_kl, abs=0.01)
+    assert (k3 >= 0).all()
+    for lr, est in zip(logratio[:20].tolist(), k3[:20].tolist(), strict=True):
+        assert est == pytest.approx(math.exp(-lr) - 1 + lr, rel=1e-5, abs=1e-7)
+
+
+def test_kl_estimate_rejects_an_unknown_kind() -> None:
+    with pytest.raises(ValueError, match="k2"):
+        kl_estimate(torch.zeros(2), "k2")
+
+
+def test_explained_variance_is_one_for_perfect_predictions_and_zero_for_the_mean() -> None:
+    y = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    mask = torch.ones_like(y)
+    assert explained_variance(y, y, mask) == pytest.approx(1.0)
+    assert explained_variance(torch.full_like(y, 2.5), y, mask) == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    ("kl", "direction"),
+    [(0.05, 1), (0.001, -1), (0.01, 0)],
+    ids=["kl-above-target-raises-beta", "kl-below-target-lowers-beta", "kl-on-target-keeps-beta"],
+)
+def test_adaptive_kl_controller_moves_beta_toward_the_target(kl: float, direction: int) -> None:
+    ctl = AdaptiveKLController(value=0.1, target=0.01, horizon=1000)
+    ctl.update(kl, n_steps=100)
+    error = min(max(kl / 0.01 - 1, -0.2), 0.2)
+    assert ctl.value == pytest.approx(0.1 * (1 + error * 100 / 1000))
+    assert (ctl.value > 0.1) - (ctl.value < 0.1) == direction
+
+
+def test_fixed_kl_controller_never_changes() -> None:
+    ctl = FixedKLController(0.05)
+    ctl.update(10.0, 1000)
+    assert ctl.value == 0.05
