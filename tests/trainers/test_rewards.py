@@ -1,0 +1,74 @@
+"""Reward functions: one row per verdict, with the paper's value and why."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.problem import Problem
+from benchmarks.problem import TestKind as Kind
+from harness.records import ExecResult, Verdict
+from harness.records import TestOutcome as Outcome
+from trainers.rewards import REWARDS, fraction_passed, mix_rewards
+
+PROBLEM = Problem(
+    task_id="synth/t0", benchmark="synth", prompt="add", test_kind=Kind.CALL, entry_point="f",
+    inputs=([1], [2], [3], [4]), outputs=(2, 3, 4, 5), fn_name="f",
+)
+P, F, R = Verdict.PASSED, Verdict.FAILED, Verdict.RUNTIME_ERROR
+
+
+def _result(verdict: Verdict, tests: list[Verdict]) -> ExecResult:
+    return ExecResult(verdict=verdict, tests=[Outcome(v) for v in tests])
+
+
+CASES = [
+    # (name, result, expected coderl, expected partial, expected binary)
+    ("all-tests-pass", _result(P, [P, P, P, P]), 1.0, 1.0, 1.0),
+    ("half-the-tests-fail", _result(F, [P, P, F, F]), -0.3, -0.3 + 1.3 * 0.5, 0.0),
+    ("no-test-passes", _result(F, [F, F, F, F]), -0.3, -0.3, 0.0),
+    ("syntax-error", _result(Verdict.SYNTAX_ERROR, []), -1.0, -1.0, 0.0),
+    ("crash-on-first-test", _result(R, [R]), -0.6, -0.6, 0.0),
+    ("crash-after-three-passes", _result(R, [P, P, P, R]), -0.6, -0.3 + 1.3 * 0.75, 0.0),
+    ("timeout-counts-as-runtime-error", _result(Verdict.TIMEOUT, [Verdict.TIMEOUT]), -0.6, -0.6, 0.0),
+    ("memory-bomb-counts-as-runtime-error", _result(Verdict.MEMORY_EXCEEDED, []), -0.6, -0.6, 0.0),
+]
+
+
+@pytest.mark.parametrize(("result", "coderl", "partial", "binary"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_each_verdict_gets_the_reward_its_paper_assigns(result, coderl, partial, binary) -> None:
+    for name, expected in (("coderl", coderl), ("partial", partial), ("binary", binary)):
+        assert REWARDS[name]([PROBLEM], ["x"], [result]) == [pytest.approx(expected)], name
+
+
+@pytest.mark.parametrize("name", sorted(REWARDS), ids=sorted(REWARDS))
+def test_a_sandbox_error_gives_no_reward_rather_than_a_penalty(name: str) -> None:
+    rewards = REWARDS[name]([PROBLEM, PROBLEM], ["x", "def f(x):\n    return x + 1\n"],
+                            [_result(Verdict.SANDBOX_ERROR, []), _result(P, [P, P, P, P])])
+    assert rewards[0] is None and rewards[1] is not None
+
+
+def test_tests_never_reached_count_as_failed_in_the_fraction() -> None:
+    assert fraction_passed(PROBLEM, _result(R, [P, R])) == 0.25
+
+
+def test_partial_credit_is_monotone_in_tests_passed() -> None:
+    results = [_result(F if k < 4 else P, [P] * k + [F] * (4 - k)) for k in range(5)]
+    rewards = REWARDS["partial"]([PROBLEM] * 5, ["x"] * 5, results)
+    assert rewards == sorted(rewards) and len(set(rewards)) == 5
+
+
+def test_weighted_reward_combines_syntax_tests_and_quality_within_zero_and_one() -> None:
+    good = '"""Add one."""\n\n\ndef f(x):\n    """Return x + 1."""\n    return x + 1\n'
+    half = '"""Add one."""\n\n\ndef f(x):\n    """Return x + 1 for small x."""\n    return x + 1 if x < 3 else x\n'
+    broken = "def f(x:\n"
+    results = [_result(P, [P] * 4), _result(F, [P, P, F, F]), _result(Verdict.SYNTAX_ERROR, [])]
+    rewards = REWARDS["weighted"]([PROBLEM] * 3, [good, half, broken], results)
+    assert all(0.0 <= r <= 1.0 for r in rewards)
+    assert rewards[2] == 0.0  # no syntax credit, no tests, no quality
+    assert rewards[0] >= 0.3 + 0.5  # syntax + all tests, plus a quality term
+    assert rewards[0] - rewards[1] == pytest.approx(0.5 * 0.5, abs=0.2 * 0.2)  # tests differ by half; quality ~same
+
+
+def test_mixing_adds_the_weighted_score_and_keeps_missing_rewards_missing() -> None:
+    assert mix_rewards([1.0, None, -0.3], [0.5, 0.9, 0.2], weight=0.5) == [1.25, None, pytest.approx(-0.2)]
+    assert mix_rewards([1.0], [100.0], weight=0.0) == [1.0]

@@ -1,0 +1,109 @@
+"""Reward functions: the sandbox verdict of each sampled program turned into a scalar.
+
+Every function has ONE signature: `(problems, programs, results) -> list[float | None]`, one value per
+sample. `None` means "no reward": the sandbox itself failed (`Verdict.SANDBOX_ERROR` says nothing
+about the program), and the PPO loop leaves that sample out of the update instead of punishing it.
+Pick one from the `REWARDS` dict literal by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from benchmarks.problem import Problem
+from harness.records import ExecResult, Verdict
+
+RewardFn = Callable[[Sequence[Problem], Sequence[str], Sequence[ExecResult]], list["float | None"]]
+
+# Verdicts where the program started but crashed or ran out of a resource: CodeRL's "runtime error".
+_RUNTIME_FAULTS = {Verdict.RUNTIME_ERROR, Verdict.TIMEOUT, Verdict.MEMORY_EXCEEDED, Verdict.OUTPUT_EXCEEDED}
+
+
+def fraction_passed(problem: Problem, result: ExecResult) -> float:
+    """Share of the problem's tests this program passed (tests the run never reached count as failed)."""
+    n_tests = max(len(result.tests), problem.n_tests, 1)
+    return result.n_passed / n_tests
+
+
+def coderl_reward(
+    problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult]
+) -> list[float | None]:
+    """CodeRL (Le et al. 2022, arXiv:2207.01780): -1 syntax error, -0.6 runtime error, -0.3 failed, +1 passed."""
+    rewards: list[float | None] = []
+    for result in results:
+        if result.verdict is Verdict.SANDBOX_ERROR:
+            rewards.append(None)
+        elif result.verdict is Verdict.SYNTAX_ERROR:
+            rewards.append(-1.0)
+        elif result.verdict in _RUNTIME_FAULTS:
+            rewards.append(-0.6)
+        elif result.verdict is Verdict.FAILED:
+            rewards.append(-0.3)
+        else:
+            rewards.append(1.0)
+    return rewards
+
+
+def partial_reward(
+    problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult]
+) -> list[float | None]:
+    """RLTF-style adaptive feedback (Liu et al. 2023, arXiv:2307.04349, sec. 3.3): partial credit for tests passed.
+
+    -1 syntax error; -0.6 for a runtime fault that passed no test; otherwise -0.3 + 1.3 * fraction passed
+    (so a program passing every test gets +1, and one passing none gets CodeRL's -0.3).
+    """
+    rewards: list[float | None] = []
+    for problem, result in zip(problems, results, strict=True):
+        if result.verdict is Verdict.SANDBOX_ERROR:
+            rewards.append(None)
+        elif result.verdict is Verdict.SYNTAX_ERROR:
+            rewards.append(-1.0)
+        elif result.verdict in _RUNTIME_FAULTS and result.n_passed == 0:
+            rewards.append(-0.6)
+        else:
+            rewards.append(-0.3 + 1.3 * fraction_passed(problem, result))
+    return rewards
+
+
+def weighted_reward(
+    problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult]
+) -> list[float | None]:
+    """0.3 * syntax_ok + 0.5 * fraction of tests passed + 0.2 * quality / 10, in [0, 1]."""
+    # Imported here: static analysis (radon) is only needed by this reward.
+    from harness.quality import quality_many
+
+    qualities = quality_many(list(programs))
+    rewards: list[float | None] = []
+    for problem, result, quality in zip(problems, results, qualities, strict=True):
+        if result.verdict is Verdict.SANDBOX_ERROR:
+            rewards.append(None)
+            continue
+        syntax_ok = result.verdict is not Verdict.SYNTAX_ERROR
+        quality_score = quality.score if syntax_ok else 0.0
+        rewards.append(0.3 * syntax_ok + 0.5 * fraction_passed(problem, result) + 0.2 * quality_score / 10.0)
+    return rewards
+
+
+def binary_reward(
+    problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult]
+) -> list[float | None]:
+    """1 when every test passed, else 0."""
+    return [None if r.verdict is Verdict.SANDBOX_ERROR else float(r.passed) for r in results]
+
+
+REWARDS: dict[str, RewardFn] = {
+    "coderl": coderl_reward,
+    "partial": partial_reward,
+    "weighted": weighted_reward,
+    "binary": binary_reward,
+}
+
+
+def mix_rewards(rewards: Sequence[float | None], scores: Sequence[float], weight: float) -> list[float | None]:
+    """Add `weight * score` (a reward model's score or a critic's P(passed)) to each execution reward.
+
+    A sample with no execution reward stays None: a learned score alone is not trusted without the sandbox.
+    """
+    if weight == 0:
+        return list(rewards)
+    return [None if r is None else r + weight * s for r, s in zip(rewards, scores, strict=True)]
