@@ -1,0 +1,127 @@
+"""SandboxPool mechanics (ordering, caching, dead and hung workers) against a scripted stand-in executor,
+and the real sandbox through `execute_many` when it is present."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+import types
+
+import pytest
+
+from benchmarks.problem import Problem, TestKind
+from harness import pool as pool_module
+from harness.pool import Job, SandboxPool, execute_many
+from harness.records import ExecResult, Limits, Verdict
+
+
+def _problem(task_id: str = "t/0") -> Problem:
+    return Problem(task_id=task_id, benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f")
+
+
+def _scripted_execute(problem: Problem, program: str, limits: Limits = Limits(), *, slot: int = 0) -> ExecResult:
+    """Programs are scripts for the stand-in: 'ok', 'fail', 'die' (worker exits), 'sleep:S', 'raise'."""
+    if program == "die":
+        os._exit(7)
+    if program == "raise":
+        raise OSError("stand-in harness fault")
+    if program.startswith("sleep:"):
+        time.sleep(float(program.split(":")[1]))
+    verdict = Verdict.FAILED if program == "fail" else Verdict.PASSED
+    # The error field reports which worker ran it and the problems it has been sent, for the assertions.
+    return ExecResult(verdict, error=f"{os.getpid()} {problem.task_id}")
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Install the stand-in as harness.executor; forked workers inherit it."""
+    fake = types.ModuleType("harness.executor")
+    fake.execute = _scripted_execute
+    fake.prepare_worker = lambda slot: {"net": True, "pid": slot == 0}
+    monkeypatch.setitem(sys.modules, "harness.executor", fake)
+    import harness
+
+    monkeypatch.setattr(harness, "executor", fake, raising=False)
+
+
+def test_results_cover_every_job_once_and_execute_many_keeps_input_order(scripted: None) -> None:
+    programs = ["ok", "fail"] * 20
+    with SandboxPool(workers=2) as pool:
+        seen = [job.key for job, _ in pool.run(Job(i, _problem(), p) for i, p in enumerate(programs))]
+        results = execute_many([_problem()] * len(programs), programs, pool=pool)
+    assert sorted(seen) == list(range(len(programs)))
+    assert [r.verdict for r in results] == [Verdict.PASSED if p == "ok" else Verdict.FAILED for p in programs]
+
+
+def test_isolation_is_a_protection_only_when_every_worker_reports_it(scripted: None) -> None:
+    with SandboxPool(workers=2) as pool:
+        assert pool.isolation == {"net": True, "pid": False}
+
+
+def test_a_worker_that_dies_fails_only_its_job_and_is_restarted(scripted: None) -> None:
+    programs = ["ok"] * 6 + ["die"] + ["ok"] * 6
+    with SandboxPool(workers=2) as pool:
+        pids_before = {w.process.pid for w in pool._workers}
+        results = execute_many([_problem()] * len(programs), programs, pool=pool)
+        pids_after = {w.process.pid for w in pool._workers}
+    assert results[6].verdict is Verdict.SANDBOX_ERROR
+    assert "died" in results[6].error and "exit code 7" in results[6].error
+    assert all(r.verdict is Verdict.PASSED for i, r in enumerate(results) if i != 6)
+    assert len(pids_before & pids_after) == 1, "exactly one worker was replaced"
+
+
+def test_a_harness_exception_is_a_sandbox_error_not_a_crash(scripted: None) -> None:
+    results = execute_many([_problem()] * 3, ["ok", "raise", "ok"], workers=1)
+    assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.SANDBOX_ERROR, Verdict.PASSED]
+    assert "stand-in harness fault" in results[1].error
+
+
+def test_a_hung_worker_is_killed_after_the_outer_deadline(scripted: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pool_module, "_deadline", lambda limits: 0.5)
+    results = execute_many([_problem()] * 3, ["ok", "sleep:30", "ok"], workers=1)
+    assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.SANDBOX_ERROR, Verdict.PASSED]
+    assert "did not answer" in results[1].error
+
+
+def test_each_problem_crosses_to_a_worker_once(scripted: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    sent: list[bool] = []
+    original = pool_module.SandboxPool._send
+
+    def counting_send(self: SandboxPool, worker: object, job: Job) -> None:
+        sent.append(job.problem.task_id not in worker.cached)  # type: ignore[attr-defined]
+        original(self, worker, job)
+
+    monkeypatch.setattr(pool_module.SandboxPool, "_send", counting_send)
+    problems = [_problem(f"t/{i % 3}") for i in range(30)]
+    results = execute_many(problems, ["ok"] * 30, workers=1)
+    assert sum(sent) == 3
+    assert [r.error.split()[1] for r in results] == [p.task_id for p in problems]
+
+
+def test_an_abandoned_run_does_not_leak_results_into_the_next(scripted: None) -> None:
+    with SandboxPool(workers=2) as pool:
+        stream = pool.run(Job(i, _problem(), "sleep:0.05") for i in range(10))
+        next(stream)
+        stream.close()
+        later = [job.key for job, _ in pool.run(Job(f"b{i}", _problem(), "ok") for i in range(4))]
+    assert sorted(later) == ["b0", "b1", "b2", "b3"]
+
+
+def test_in_flight_jobs_stay_bounded_while_streaming(scripted: None) -> None:
+    pulled = 0
+
+    def jobs():
+        nonlocal pulled
+        for i in range(200):
+            pulled += 1
+            yield Job(i, _problem(), "ok")
+
+    with SandboxPool(workers=2, depth=2) as pool:
+        for done, _ in enumerate(pool.run(jobs()), start=1):
+            assert pulled - done <= 2 * 2 + 1
+
+
+def test_unknown_backend_is_refused_before_any_worker_starts() -> None:
+    with pytest.raises(ValueError, match="unknown backend 'vm'"):
+        SandboxPool(workers=1, backend="vm")
