@@ -11,6 +11,7 @@ import sys
 
 # name -> (module, one-line summary). Nested groups (report, train) dispatch the same way.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "train": ("trainers.cli", "training stages: sft, rm (reward model), critic"),
 }
 
 

@@ -1,0 +1,144 @@
+"""Training data: JSONL rows in, token ids out, padded batches for the trainers.
+
+- SFT rows `{"prompt", "completion"}` become `input_ids` = prompt + completion + EOS with `labels` = -100 on
+  the prompt, so the loss is on the completion only (the -100 ignore index of `torch.nn.CrossEntropyLoss`).
+- Scoring rows (reward model, critic) become prompt + text; when too long the *front* is cut, because the
+  classification head reads the last token.
+
+Batches are right-padded; the attention mask marks real tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+IGNORE_INDEX = -100
+"""Label value that torch's cross-entropy skips."""
+
+
+class UsageError(Exception):
+    """A mistake the user can fix (bad flag, missing file, bad input line); the CLI prints it and exits 2."""
+
+
+def read_jsonl(path: str | Path, required: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of a JSONL file, each checked for the `required` keys; blank lines are skipped."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    rows = []
+    with path.open(encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise UsageError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+            if not isinstance(row, dict):
+                raise UsageError(f"{path}:{lineno}: expected a JSON object")
+            missing = [key for key in required if not isinstance(row.get(key), str)]
+            if missing:
+                raise UsageError(f"{path}:{lineno}: missing string field(s) {', '.join(missing)}")
+            rows.append(row)
+    if not rows:
+        raise UsageError(f"{path}: no rows")
+    return rows
+
+
+def write_jsonl(path: str | Path, rows: Sequence[dict[str, Any]]) -> None:
+    with Path(path).open("w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+
+
+def encode_sft(tokenizer: Any, prompt: str, completion: str, max_length: int) -> dict[str, list[int]] | None:
+    """Token ids and labels for one (prompt, completion) row; None when the prompt leaves no room.
+
+    Prompt and completion are tokenised separately, as at generation time, where the model sees the
+    prompt's tokens and continues from there.
+    """
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    completion_ids = tokenizer(completion, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    input_ids = (prompt_ids + completion_ids)[:max_length]
+    labels = ([IGNORE_INDEX] * len(prompt_ids) + completion_ids)[:max_length]
+    if all(label == IGNORE_INDEX for label in labels):
+        return None
+    return {"input_ids": input_ids, "labels": labels}
+
+
+def encode_scored(tokenizer: Any, prompt: str, text: str, max_length: int) -> list[int]:
+    """Token ids of prompt + text for a scoring head, keeping the last `max_length` tokens."""
+    ids = tokenizer(prompt + text, add_special_tokens=False)["input_ids"]
+    return ids[-max_length:]
+
+
+def pad(seqs: Sequence[Sequence[int]], value: int) -> Any:
+    """Right-pad to the longest sequence: a (B, T) long tensor."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    out = torch.full((len(seqs), width), value, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        out[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+    return out
+
+
+def collate_sft(rows: Sequence[dict[str, list[int]]], pad_id: int) -> dict[str, Any]:
+    """`input_ids`, `attention_mask`, `labels`, each (B, T); padding is labelled -100."""
+    input_ids = pad([r["input_ids"] for r in rows], pad_id)  # (B, T)
+    attention_mask = pad([[1] * len(r["input_ids"]) for r in rows], 0)  # (B, T)
+    labels = pad([r["labels"] for r in rows], IGNORE_INDEX)  # (B, T)
+    return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+def collate_scored(seqs: Sequence[Sequence[int]], pad_id: int) -> dict[str, Any]:
+    """`input_ids` and `attention_mask`, each (B, T), for a scoring head."""
+    return {"input_ids": pad(seqs, pad_id), "attention_mask": pad([[1] * len(s) for s in seqs], 0)}
+
+
+def batches(n: int, batch_size: int, rng: random.Random | None = None) -> Iterator[list[int]]:
+    """Index batches over `n` items, shuffled when `rng` is given; the last batch may be short."""
+    order = list(range(n))
+    if rng is not None:
+        rng.shuffle(order)
+    for start in range(0, n, batch_size):
+        yield order[start : start + batch_size]
+
+
+def split_holdout(rows: Sequence[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
+    """(train, held-out): a seeded shuffle, at least one row held out when `share` > 0 and rows allow."""
+    if not 0.0 <= share < 1.0:
+        raise UsageError(f"--eval-share {share}: expected a number in [0, 1)")
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    n_eval = min(max(round(len(rows) * share), 1 if share > 0 else 0), len(rows) - 1)
+    held = [rows[i] for i in order[:n_eval]]
+    train = [rows[i] for i in order[n_eval:]]
+    return train, held
+
+
+def output_ready(out: Path, config: dict[str, Any], force: bool) -> bool:
+    """True when `out` already holds a finished run of this `config` (nothing to do).
+
+    A finished run leaves `train_config.json`; any other non-empty folder is refused unless `force`.
+    """
+    marker = out / "train_config.json"
+    if marker.is_file() and not force:
+        if json.loads(marker.read_text()) == config:
+            return True
+        raise UsageError(f"{out}: holds a run with a different config; pass --force to overwrite it")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(f"{out}: not empty (an unfinished run?); pass --force to overwrite it")
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in (marker, out / "train_log.jsonl"):
+        stale.unlink(missing_ok=True)
+    return False
+
+
+def finish_output(out: Path, config: dict[str, Any]) -> None:
+    """Mark `out` finished: written last, so an interrupted run is never taken for a finished one."""
+    (out / "train_config.json").write_text(json.dumps(config, indent=2) + "\n")

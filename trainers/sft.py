@@ -1,0 +1,210 @@
+"""Supervised fine-tuning (`execrl train sft`): causal-LM loss on the completion tokens only.
+
+Rows `{"prompt", "completion"}` (or `--data synth`: the synth train corpus with a share of subtly wrong
+solutions) are encoded by `trainers.data.encode_sft` (prompt labelled -100, EOS appended). Optional LoRA
+(Hu et al. 2021) through peft, merged into the base weights before saving, so OUT is always a plain
+Hugging Face model folder with its tokenizer. Loss per optimiser step goes to `OUT/train_log.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from trainers import devices
+from trainers.data import (
+    UsageError,
+    batches,
+    collate_sft,
+    encode_sft,
+    finish_output,
+    output_ready,
+    read_jsonl,
+)
+
+# peft's own defaults cover attention only; adding the MLP projections helps small models learn.
+LORA_TARGETS: dict[str, list[str]] = {
+    "gpt2": ["c_attn", "c_proj", "c_fc"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+}
+
+
+@dataclass
+class SFTConfig:
+    """Fine-tune a causal LM on (prompt, completion) rows."""
+
+    model: str
+    """Model folder or hub id to start from."""
+    out: Path
+    """Output folder: the fine-tuned model + tokenizer, train_log.jsonl, train_config.json."""
+    data: str = "synth"
+    """JSONL file of {"prompt", "completion"} rows, or `synth` for the synth train corpus."""
+    wrong_share: float = 0.3
+    """With --data synth: share of subtly wrong solutions in the corpus."""
+    synth_seed: int = 0
+    """With --data synth: seed of the synth benchmark and corpus."""
+    epochs: int = 6
+    """Passes over the data (ignored when --max-steps is set)."""
+    max_steps: int = 0
+    """Optimiser steps to run; 0 means run --epochs."""
+    batch_size: int = 16
+    """Rows per micro-batch."""
+    grad_accum: int = 1
+    """Micro-batches per optimiser step."""
+    lr: float = 2e-3
+    """Peak learning rate (after warmup)."""
+    warmup_share: float = 0.05
+    """Share of steps spent warming the learning rate up linearly; cosine decay to 0 after."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm; 0 disables it."""
+    max_length: int = 256
+    """Tokens per row (prompt + completion + EOS); longer rows are cut at the end."""
+    lora_r: int = 0
+    """LoRA rank; 0 trains all weights."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input."""
+    seed: int = 0
+    """Seed for initialisation of LoRA weights and batch order."""
+    device: str = "auto"
+    """auto (CUDA when present), cpu, cuda or cuda:N."""
+    precision: str = "auto"
+    """auto (bf16/fp16 on GPU, fp32 on CPU), fp32, bf16 or fp16."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    force: bool = False
+    """Overwrite a non-empty output folder."""
+
+
+def load_rows(cfg: SFTConfig) -> list[dict[str, Any]]:
+    """The (prompt, completion) rows named by `--data`."""
+    if cfg.data != "synth":
+        return read_jsonl(cfg.data, required=("prompt", "completion"))
+    try:
+        from benchmarks.synth import load_synth, sft_corpus
+    except ImportError:
+        raise UsageError("--data synth: the synth benchmark (benchmarks.synth) is not installed") from None
+
+    if not 0.0 <= cfg.wrong_share <= 1.0:
+        raise UsageError(f"--wrong-share {cfg.wrong_share}: expected a number in [0, 1]")
+    problems = load_synth("train", seed=cfg.synth_seed)
+    return sft_corpus(problems, wrong_share=cfg.wrong_share, seed=cfg.synth_seed)
+
+
+def with_lora(model: Any, cfg: SFTConfig) -> Any:
+    from peft import LoraConfig, get_peft_model
+
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=LORA_TARGETS.get(model.config.model_type),  # None: peft's default for the type
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, lora)
+
+
+def train_sft(cfg: SFTConfig) -> Path:
+    """Fine-tune `cfg.model` on `cfg.data` and save to `cfg.out`; returns `cfg.out`. Resumes a finished run."""
+    import torch
+    from tqdm import tqdm
+    from transformers import AutoModelForCausalLM
+
+    out = Path(cfg.out)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "force"}
+    if output_ready(out, config, cfg.force):
+        return out
+    devices.seed_everything(cfg.seed)
+    device = devices.pick_device(cfg.device)
+    dtype = devices.pick_dtype(device, cfg.precision)
+
+    # 1. data
+    tokenizer = devices.load_tokenizer(cfg.model)
+    encoded = [encode_sft(tokenizer, r["prompt"], r["completion"], cfg.max_length) for r in load_rows(cfg)]
+    encoded = [e for e in encoded if e is not None]
+    if not encoded:
+        raise UsageError(f"--data {cfg.data}: every prompt fills --max-length {cfg.max_length}")
+
+    # 2. model
+    model = devices.load_model(AutoModelForCausalLM, cfg.model)
+    devices.set_gradient_checkpointing(model, cfg.gradient_checkpointing)
+    if cfg.lora_r > 0:
+        model = with_lora(model, cfg)
+    model.to(device).train()
+
+    # 3. optimiser
+    micro_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
+    steps = cfg.max_steps or math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum)
+    optimizer, scheduler = devices.optimizer_and_schedule(
+        model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
+    )
+    scaler = devices.grad_scaler(device, dtype)
+
+    # 4. train: an endless shuffled stream of micro-batches, `grad_accum` per optimiser step
+    def micro_batches() -> Any:
+        rng, epoch = random.Random(cfg.seed), 0
+        while True:
+            for idx in batches(len(encoded), cfg.batch_size, rng):
+                yield epoch, collate_sft([encoded[i] for i in idx], tokenizer.pad_token_id)
+            epoch += 1
+
+    stream, start = micro_batches(), time.monotonic()
+    with (out / "train_log.jsonl").open("w") as log, tqdm(total=steps, desc="sft", file=sys.stderr) as bar:
+        for step in range(1, steps + 1):
+            loss_sum = 0.0
+            for _ in range(cfg.grad_accum):
+                epoch, batch = next(stream)
+                batch = {k: v.to(device) for k, v in batch.items()}
+                with devices.autocast(device, dtype):
+                    loss = model(**batch).loss / cfg.grad_accum
+                scaler.scale(loss).backward()
+                loss_sum += loss.item()
+            lr = scheduler.get_last_lr()[0]  # the rate this step used
+            scaler.unscale_(optimizer)
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            row = {
+                "step": step,
+                "epoch": epoch,
+                "sft/loss": round(loss_sum, 6),
+                "sft/grad_norm": round(float(grad_norm), 6),
+                "sft/lr": lr,
+                "time/elapsed": round(time.monotonic() - start, 3),
+            }
+            log.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss=f"{loss_sum:.3f}")
+            bar.update()
+
+    # 5. save: merged weights, so the folder loads without peft
+    if cfg.lora_r > 0:
+        model = model.merge_and_unload()
+    model.eval()
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    finish_output(out, config)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    import tyro
+
+    cfg = tyro.cli(SFTConfig, args=argv, description=__doc__.splitlines()[0])
+    try:
+        out = train_sft(cfg)
+    except UsageError as e:
+        print(f"execrl train sft: {e}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
