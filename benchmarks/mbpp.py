@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +94,10 @@ def entry_point_of(test: str, reference: str = "") -> str:
     if not called:
         raise DataError(f"cannot find the function called by the MBPP test {test!r}")
     try:
-        defined = {node.name for node in ast.parse(reference).body if isinstance(node, ast.FunctionDef)}
+        with warnings.catch_warnings():  # some references hold invalid escapes like "\d"
+            warnings.simplefilter("ignore", SyntaxWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            defined = {node.name for node in ast.parse(reference).body if isinstance(node, ast.FunctionDef)}
     except SyntaxError:
         defined = set()
     for name in called:
@@ -103,4 +107,5 @@ def entry_point_of(test: str, reference: str = "") -> str:
 
 
 def _lf(text: str) -> str:
-    return text.replace("\r\n", "\n")
+    # The full file's code has CRLF line ends, and a few solutions end with a lone CR.
+    return text.replace("\r\n", "\n").replace("\r", "\n")
