@@ -1,0 +1,148 @@
+"""`execrl report`: compare two runs, rank runs on a leaderboard, check a candidate for regressions.
+
+    execrl report compare RUN_A RUN_B [--names A B] --out DIR [--bootstrap 2000] [--seed 0] [--force]
+    execrl report leaderboard RUN... --out DIR [--force]
+    execrl report check --baseline RUN|metrics.json --candidate RUN|metrics.json --metric pass@1 --max-drop 0.02
+
+The compare command lives here (statistics in `reports.compare`, plots in `reports.plots`); the other
+two are `reports.leaderboard.main` and `reports.check.main`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import tyro
+from tqdm import tqdm
+
+from reports import plots
+from reports.compare import SIGNIFICANCE_TEST, Comparison, compare_runs
+from reports.render import Block, Heading, Image, Table, Text, claim_output, write_report
+from reports.runs import Run, RunError, load_run
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "compare": ("reports.cli", "compare two runs: bootstrap CIs, significance, flips, plots, report.md/html"),
+    "leaderboard": ("reports.leaderboard", "rank runs per benchmark and metric: leaderboard.md/html/csv"),
+    "check": ("reports.check", "CI regression check: exit 1 when the candidate drops more than --max-drop"),
+}
+
+
+@dataclass
+class CompareConfig:
+    runs: Annotated[tuple[Path, Path], tyro.conf.Positional]
+    """The baseline run folder, then the candidate run folder."""
+    out: Path
+    """Folder for report.md, report.html, comparison.json and the PNG plots."""
+    names: tuple[str, str] | None = None
+    """Display names of the baseline and the candidate (default: the folder names)."""
+    bootstrap: int = 2000
+    """Bootstrap resamples for the 95% CIs (also the number of permutations of the significance test)."""
+    seed: int = 0
+    """Seed of the bootstrap and permutation draws."""
+    force: bool = False
+    """Recompute everything in --out even when it holds a report made from other inputs."""
+
+
+PLOTS = {
+    "pass_at_k.png": ("pass@k per benchmark", plots.plot_pass_at_k),
+    "verdicts.png": ("Verdict distribution", plots.plot_verdicts),
+    "quality.png": ("Quality score distribution", plots.plot_quality),
+    "difficulty.png": ("pass@1 per difficulty", plots.plot_difficulty),
+}
+
+
+def comparison_blocks(comparison: Comparison, runs: list[Run], images: list[Image], n_boot: int) -> list[Block]:
+    base, cand = comparison.baseline, comparison.candidate
+    blocks: list[Block] = [
+        Heading(f"Comparison: {base} (baseline) vs {cand} (candidate)", 1),
+        Table(["run", "role", "folder", "model", "date"],
+              [[run.name, role, str(run.folder), run.model, run.date]
+               for run, role in zip(runs, ["baseline", "candidate"], strict=True)]),
+        Text(f"95% CIs: paired bootstrap over problems ({n_boot} resamples, percentile interval). "
+             f"Significance: {SIGNIFICANCE_TEST} ({n_boot} permutations). A problem is solved when its "
+             "pass@1 >= 0.5. Values are recomputed over the problems both runs hold."),
+    ]
+    if comparison.skipped_benchmarks:
+        skipped = ", ".join(comparison.skipped_benchmarks)
+        blocks.append(Text(f"Benchmarks held by one run only, not compared: {skipped}."))
+    for name, bench in comparison.benchmarks.items():
+        blocks.append(Heading(name))
+        blocks.append(Text(f"{bench.n_common} problems compared; dropped {len(bench.only_baseline)} only in "
+                           f"{base} and {len(bench.only_candidate)} only in {cand}."))
+        if not bench.metrics:
+            continue
+        blocks.append(Table(["metric", base, cand, "delta", "95% CI of delta"],
+                            [[m, v["baseline"], v["candidate"], v["delta"], tuple(v["ci95"])]
+                             for m, v in bench.metrics.items()]))
+        blocks.append(Text(f"pass@1 difference: p = {bench.significance['p_value']:.4f}."))
+        blocks.append(Table(["flip", "count", "task ids"],
+                            [["gained", len(bench.flips["gained"]), " ".join(bench.flips["gained"]) or "–"],
+                             ["lost", len(bench.flips["lost"]), " ".join(bench.flips["lost"]) or "–"]]))
+    if images:
+        blocks.append(Heading("Plots"))
+        blocks += images
+    return blocks
+
+
+def compare_main(argv: list[str]) -> int:
+    cfg = tyro.cli(CompareConfig, args=argv, description="Compare two evaluated runs problem by problem.")
+    if cfg.bootstrap < 1:
+        print("execrl report compare: --bootstrap must be >= 1", file=sys.stderr)
+        return 2
+    names = cfg.names or (None, None)
+    runs = [load_run(folder, name) for folder, name in zip(cfg.runs, names, strict=True)]
+    if runs[0].name == runs[1].name:
+        runs[1].name += " (candidate)"
+    stamp = {"runs": [str(p.resolve()) for p in cfg.runs], "names": [r.name for r in runs],
+             "bootstrap": cfg.bootstrap, "seed": cfg.seed}
+    train_plots = {f"training_{i}.png": run for i, run in enumerate(runs)}
+    outputs = ["comparison.json", "report.md", "report.html", *PLOTS, *train_plots]
+    claim_output(cfg.out, stamp, outputs, cfg.force, "--force")
+
+    json_file = cfg.out / "comparison.json"
+    if json_file.exists():  # same inputs: the bootstrap is already done
+        comparison = None
+    else:
+        comparison = compare_runs(runs[0], runs[1], cfg.bootstrap, cfg.seed)
+        json_file.write_text(json.dumps(comparison.to_json(), indent=1) + "\n")
+    images = []
+    todo = [(file, title, lambda p, f=fn: f(runs, p)) for file, (title, fn) in PLOTS.items()]
+    todo += [(file, f"Training curves: {run.name}", lambda p, r=run: plots.plot_training(r, p))
+             for file, run in train_plots.items()]
+    for file, title, plot in tqdm(todo, desc="plots", file=sys.stderr):
+        path = cfg.out / file
+        if path.exists() or plot(path):
+            images.append(Image(title, path))
+    if not ((cfg.out / "report.md").exists() and (cfg.out / "report.html").exists()):
+        comparison = comparison or compare_runs(runs[0], runs[1], cfg.bootstrap, cfg.seed)
+        blocks = comparison_blocks(comparison, runs, images, cfg.bootstrap)
+        write_report(cfg.out, "report", blocks, f"{runs[0].name} vs {runs[1].name}")
+    print(f"wrote {cfg.out / 'report.html'}", file=sys.stderr)
+    return 0
+
+
+def _usage() -> str:
+    lines = ["usage: execrl report SUBCOMMAND [ARGS...]", "", "subcommands:"]
+    lines += [f"  {name:<12}  {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in SUBCOMMANDS:
+        print(f"execrl report: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
+        return 2
+    run = compare_main if name == "compare" else importlib.import_module(SUBCOMMANDS[name][0]).main
+    try:
+        return int(run(rest) or 0)
+    except RunError as exc:
+        print(f"execrl report {name}: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,201 @@
+"""Loading a run folder (written by `execrl evaluate` or the pipeline) for reports.
+
+Two layouts are read the same way:
+- one benchmark: `RUN/{config.json, samples.jsonl, results.jsonl, metrics.json}`;
+- several: `RUN/<benchmark>/{...}` (the pipeline evaluates synth and humaneval), with an optional
+  `RUN/config.json` shared by all of them.
+A path to a bare `metrics.json` is also a run (one benchmark, no per-sample files), which is what
+`execrl report check` needs in CI. Training curves come from `RUN/train/metrics.jsonl` when present.
+
+Every problem a user can cause (missing file, bad JSON line) raises `RunError` naming the file and line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from harness.quality import quality_many
+
+
+class RunError(Exception):
+    """Unusable input: the message names the file (and line) at fault."""
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RunError(f"{path}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise RunError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    with path.open(encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise RunError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+            if not isinstance(row, dict):
+                raise RunError(f"{path}:{lineno}: expected a JSON object")
+            rows.append(row)
+    return rows
+
+
+def as_program(text: str) -> str:
+    """A parseable program for quality figures: a human-eval style body (indented) goes under a `def`."""
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    return "def completion():\n" + text if first[:1].isspace() else text
+
+
+@dataclass
+class BenchmarkRun:
+    """One benchmark's evaluation inside a run folder."""
+
+    benchmark: str
+    folder: Path
+    config: dict[str, Any]
+    metrics: dict[str, Any]
+    results: list[dict[str, Any]] = field(default_factory=list)
+    programs: dict[tuple[str, int], str] = field(default_factory=dict)
+    """(task_id, completion_id) -> the sample's program text, from samples.jsonl."""
+
+    @cached_property
+    def per_problem(self) -> dict[str, tuple[int, int]]:
+        """task_id -> (n samples, c passed), from results.jsonl, else metrics.json's per_problem."""
+        if self.results:
+            n, c = Counter(), Counter()
+            for row in self.results:
+                n[row["task_id"]] += 1
+                c[row["task_id"]] += bool(row.get("passed"))
+            return {task_id: (n[task_id], c[task_id]) for task_id in n}
+        return {task_id: (int(v["n"]), int(v["c"])) for task_id, v in self.metrics.get("per_problem", {}).items()}
+
+    @cached_property
+    def difficulty(self) -> dict[str, str]:
+        return {
+            task_id: str(v["difficulty"])
+            for task_id, v in self.metrics.get("per_problem", {}).items()
+            if v.get("difficulty") is not None
+        }
+
+    @cached_property
+    def verdicts(self) -> dict[str, int]:
+        if self.results:
+            return dict(Counter(row.get("verdict", "sandbox_error") for row in self.results))
+        return dict(self.metrics.get("verdicts", {}))
+
+    def per_sample(self, key: str) -> dict[str, list[float]]:
+        """task_id -> one value per result row: `syntax_ok`, `chars` or `quality_score`.
+
+        quality_score is the row's own field when evaluate wrote one, else computed here from the sample.
+        """
+        if key == "quality_score" and self.results and "quality_score" not in self.results[0]:
+            return self._computed_quality
+        out: dict[str, list[float]] = defaultdict(list)
+        for row in self.results:
+            if key == "syntax_ok":
+                value = float(row.get("verdict") != "syntax_error")
+            elif key == "chars":
+                value = float(len(self.programs.get((row["task_id"], int(row.get("completion_id", 0))), "")))
+            else:
+                value = float(row.get(key, math.nan))
+            out[row["task_id"]].append(value)
+        return dict(out)
+
+    @cached_property
+    def _computed_quality(self) -> dict[str, list[float]]:
+        keys = [(row["task_id"], int(row.get("completion_id", 0))) for row in self.results]
+        if not all(key in self.programs for key in keys):
+            return {}
+        scores = [q.score for q in quality_many([as_program(self.programs[key]) for key in keys])]
+        out: dict[str, list[float]] = defaultdict(list)
+        for (task_id, _), value in zip(keys, scores, strict=True):
+            out[task_id].append(value)
+        return dict(out)
+
+
+@dataclass
+class Run:
+    name: str
+    folder: Path
+    config: dict[str, Any]
+    benchmarks: dict[str, BenchmarkRun]
+    train_log: list[dict[str, Any]] = field(default_factory=list)
+
+    def setting(self, *keys: str) -> Any:
+        """The first of `keys` found in the run's config (or any benchmark's config), else None."""
+        for config in [self.config, *(b.config for b in self.benchmarks.values())]:
+            for key in keys:
+                if config.get(key) is not None:
+                    return config[key]
+        return None
+
+    @property
+    def model(self) -> str:
+        return str(self.setting("model", "model_name", "checkpoint") or "?")
+
+    @property
+    def date(self) -> str:
+        """config.json's date/created/timestamp, else the folder's modification time (UTC)."""
+        stamp = self.setting("date", "created", "created_at", "timestamp")
+        if stamp is not None:
+            return str(stamp)
+        mtime = self.folder.stat().st_mtime
+        return datetime.fromtimestamp(mtime, tz=timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun:
+    metrics = read_json(folder / "metrics.json")
+    config = {**shared_config, **(read_json(folder / "config.json") if (folder / "config.json").exists() else {})}
+    benchmark = metrics.get("benchmark") or config.get("benchmark") or folder.name
+    results = read_jsonl(folder / "results.jsonl") if (folder / "results.jsonl").exists() else []
+    for lineno, row in enumerate(results, 1):
+        if "task_id" not in row:
+            raise RunError(f"{folder / 'results.jsonl'}: row {lineno} has no task_id")
+    programs: dict[tuple[str, int], str] = {}
+    if (folder / "samples.jsonl").exists():
+        seen: Counter[str] = Counter()
+        for lineno, row in enumerate(read_jsonl(folder / "samples.jsonl"), 1):
+            if "task_id" not in row:
+                raise RunError(f"{folder / 'samples.jsonl'}: row {lineno} has no task_id")
+            completion_id = int(row.get("completion_id", seen[row["task_id"]]))
+            seen[row["task_id"]] += 1
+            programs[(row["task_id"], completion_id)] = str(row.get("solution", row.get("completion", "")))
+    return BenchmarkRun(str(benchmark), folder, config, metrics, results, programs)
+
+
+def load_run(path: Path, name: str | None = None) -> Run:
+    """A run from a run folder (either layout) or a bare metrics.json file."""
+    path = Path(path)
+    if path.is_file():
+        bench = BenchmarkRun(benchmark="", folder=path.parent, config={}, metrics=read_json(path))
+        bench.benchmark = str(bench.metrics.get("benchmark") or path.parent.name)
+        return Run(name or path.parent.name, path.parent, {}, {bench.benchmark: bench})
+    if not path.is_dir():
+        raise RunError(f"{path}: no such run folder or metrics.json")
+    config = read_json(path / "config.json") if (path / "config.json").exists() else {}
+    if (path / "metrics.json").exists():
+        benches = [_load_benchmark(path, {})]
+    else:
+        subfolders = sorted(p for p in path.iterdir() if (p / "metrics.json").is_file())
+        if not subfolders:
+            raise RunError(f"{path}: no metrics.json, neither here nor in a benchmark subfolder")
+        benches = [_load_benchmark(p, config) for p in subfolders]
+    train_file = path / "train" / "metrics.jsonl"
+    train_log = read_jsonl(train_file) if train_file.exists() else []
+    return Run(name or path.name, path, config, {b.benchmark: b for b in benches}, train_log)
