@@ -1,0 +1,74 @@
+"""Reading samples files: both formats, completion ids, and one clear error per kind of bad line."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from benchmarks.registry import normalize_task_id
+from harness.samples import SampleError, SamplesReader, file_digest
+
+TASKS = {"Mbpp/1", "Mbpp/2"}
+
+
+def _reader(tmp_path: Path, content: bytes, skip_bad: bool = False) -> SamplesReader:
+    path = tmp_path / "samples.jsonl"
+    path.write_bytes(content)
+    return SamplesReader(path, partial(normalize_task_id, "mbpp"), TASKS, skip_bad=skip_bad)
+
+
+def _lines(*rows: object) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in rows)
+
+
+def test_both_formats_are_read_and_bare_ids_normalised(tmp_path: Path) -> None:
+    reader = _reader(tmp_path, _lines({"task_id": 1, "completion": "a"}, {"task_id": "Mbpp/2", "solution": "b"}))
+    assert [(s.task_id, s.completion_id, s.completion) for s in reader] == [("Mbpp/1", 0, "a"), ("Mbpp/2", 0, "b")]
+
+
+def test_completion_ids_count_per_task_in_file_order_unless_given(tmp_path: Path) -> None:
+    rows = [{"task_id": 1, "completion": "x"}, {"task_id": 2, "completion": "y"}, {"task_id": 1, "completion": "z"},
+            {"task_id": 2, "completion": "w", "completion_id": 7}]
+    assert [s.key for s in _reader(tmp_path, _lines(*rows))] == [("Mbpp/1", 0), ("Mbpp/2", 0), ("Mbpp/1", 1),
+                                                                 ("Mbpp/2", 7)]
+
+
+BAD_LINES = [
+    (b'{"task_id": 1, "completion": \n', "malformed JSON"),
+    (b'{"completion": "x"}\n', "missing field 'task_id'"),
+    (b'{"task_id": 1}\n', "missing string field 'completion'"),
+    (b'{"task_id": 99, "completion": "x"}\n', "unknown task_id 99"),
+    (b'{"task_id": "HumanEval/1", "completion": "x"}\n', "bad task_id 'HumanEval/1'"),
+    (b'{"task_id": 1, "completion": "\xff\xfe"}\n', "not UTF-8"),
+    (b'[1, 2]\n', "expected a JSON object"),
+    (b'{"task_id": 1, "completion": "x", "completion_id": -1}\n', "completion_id must be a non-negative integer"),
+    (b'{"task_id": 1, "completion": "x", "completion_id": 0}\n', "duplicate completion_id 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"), BAD_LINES,
+    ids=["truncated JSON", "no task id", "no code field", "task id not in the benchmark", "another benchmark's id",
+         "invalid UTF-8 bytes", "not an object", "negative completion id", "same key twice"],
+)
+def test_a_bad_line_names_file_and_line_number(tmp_path: Path, bad: bytes, message: str) -> None:
+    content = _lines({"task_id": 1, "completion": "ok"}) + b"\n" + bad
+    with pytest.raises(SampleError) as info:
+        list(_reader(tmp_path, content))
+    assert f"samples.jsonl:3: {message}" in str(info.value)
+
+
+def test_skip_bad_counts_bad_lines_and_keeps_the_good(tmp_path: Path) -> None:
+    content = _lines({"task_id": 1, "completion": "a"}) + b"not json\n" + _lines({"task_id": 2, "completion": "b"})
+    reader = _reader(tmp_path, content, skip_bad=True)
+    assert [s.task_id for s in reader] == ["Mbpp/1", "Mbpp/2"]
+    assert len(reader.skipped) == 1 and ":2: malformed JSON" in reader.skipped[0]
+
+
+def test_file_digest_changes_with_content(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(b"x" * 3_000_000)
+    (tmp_path / "b").write_bytes(b"x" * 2_999_999 + b"y")
+    assert file_digest(tmp_path / "a") != file_digest(tmp_path / "b")
