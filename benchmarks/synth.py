@@ -148,11 +148,12 @@ def _def_line(problem: Problem) -> str:
 
 def synth_program(problem: Problem, continuation: str) -> str:
     """The whole program for a model's `continuation` of `problem.prompt` (see the module docstring)."""
+    def_line = _def_line(problem)
     cut = min((i for i in (continuation.find(stop) for stop in problem.metadata["stop"]) if i >= 0), default=None)
     body = continuation[:cut]
     if not body.endswith("\n"):
         body += "\n"
-    return _def_line(problem) + body
+    return def_line + body
 
 
 def _continuation(problem: Problem, program: str) -> str:
