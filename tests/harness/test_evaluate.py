@@ -1,0 +1,192 @@
+"""The evaluate stage end to end: outputs, resume after SIGKILL, refusals and bad input.
+
+Until `harness.executor` (the sandbox core) is in the tree, a scripted stand-in executor plays its part:
+a completion's text says how it ends (SYNTAX, FAIL, SLEEP, else passed) and every execution is logged to
+a counter file, so the tests can see exactly which samples ran.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+
+import pytest
+
+from harness.evaluate import main
+from harness.records import ExecResult, Limits, TestOutcome, Verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+COUNTER_ENV = "EXECRL_TEST_EXEC_LOG"
+
+
+def _standin_execute(problem, program: str, limits: Limits = Limits(), *, slot: int = 0) -> ExecResult:
+    with open(os.environ[COUNTER_ENV], "a") as log:
+        log.write(program.splitlines()[-1] + "\n")
+    if "SLEEP" in program:
+        time.sleep(0.1)
+    verdict = Verdict.SYNTAX_ERROR if "SYNTAX" in program else Verdict.FAILED if "FAIL" in program else Verdict.PASSED
+    return ExecResult(verdict, tests=[TestOutcome(verdict)])
+
+
+def install_standin(degraded: bool = False) -> None:
+    fake = types.ModuleType("harness.executor")
+    fake.execute = _standin_execute
+    fake.prepare_worker = lambda slot: {"net": True, "pid": not degraded}
+    sys.modules["harness.executor"] = fake
+    import harness
+
+    harness.executor = fake  # `from harness import executor` reads the package attribute first
+
+
+@pytest.fixture
+def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    log = tmp_path / "executions.log"
+    log.touch()
+    monkeypatch.setenv(COUNTER_ENV, str(log))
+    import harness
+
+    monkeypatch.setitem(sys.modules, "harness.executor", None)  # both restored after the test
+    monkeypatch.setattr(harness, "executor", None, raising=False)
+    install_standin(degraded=True)
+    return log
+
+
+def _write_samples(path: Path, completions: dict[int, list[str]]) -> Path:
+    with open(path, "w") as f:
+        for task, texts in completions.items():
+            for i, text in enumerate(texts):
+                # The last line names the sample, so the execution log says which one ran.
+                row = {"task_id": f"HumanEval/{task}", "completion": f"    pass\n# {text} {task}.{i}"}
+                f.write(json.dumps(row) + "\n")
+    return path
+
+
+def _result_keys(out: Path) -> list[tuple[str, int, str]]:
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return sorted((r["task_id"], r["completion_id"], r["verdict"]) for r in rows)
+
+
+def test_writes_results_metrics_and_config_and_warns_when_isolation_is_degraded(
+        standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok", "FAIL", "ok", "ok"], 1: ["SYNTAX", "FAIL", "ok", "ok"]})
+    out = tmp_path / "run"
+    assert main(["--benchmark", "humaneval", "--samples", str(samples), "--out", str(out), "--workers", "2",
+                 "--k", "1,2,10"]) == 0
+    err = capsys.readouterr().err
+    assert "ISOLATION DEGRADED: pid" in err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_samples"] == 8 and metrics["n_problems"] == 2
+    assert metrics["metrics"]["pass@1"] == pytest.approx((3 / 4 + 2 / 4) / 2)
+    assert "pass@10" not in metrics["metrics"]
+    assert metrics["metrics"]["syntax_rate"] == pytest.approx(7 / 8)
+    assert metrics["degraded"] == ["pid"] and metrics["isolation"] == {"net": True, "pid": False}
+    assert json.loads((out / "config.json").read_text())["benchmark"] == "humaneval"
+    assert len(_result_keys(out)) == 8
+
+
+def test_rerun_on_a_finished_folder_executes_nothing(standin: Path, tmp_path: Path) -> None:
+    samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok", "FAIL"]})
+    args = ["--benchmark", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "run"), "--workers", "1"]
+    assert main(args) == 0
+    ran = len(standin.read_text().splitlines())
+    assert main(args) == 0
+    assert len(standin.read_text().splitlines()) == ran == 2
+
+
+def _cli(samples: Path, out: Path) -> list[str]:
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.harness.test_evaluate import install_standin; "
+            "install_standin(); from harness.cli import main; sys.exit(main(sys.argv[1:]))")
+    return [sys.executable, "-c", code, "evaluate", "--benchmark", "humaneval", "--samples", str(samples),
+            "--out", str(out), "--workers", "1"]
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_runs_only_the_missing_samples(standin: Path, tmp_path: Path) -> None:
+    samples = _write_samples(tmp_path / "s.jsonl", {t: ["SLEEP", "SLEEP FAIL"] * 5 for t in range(4)})
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = subprocess.Popen(_cli(samples, killed), start_new_session=True, stderr=subprocess.DEVNULL)
+    results = killed / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while not (results.exists() and len(results.read_bytes().splitlines()) >= 10):
+        assert time.monotonic() < deadline and proc.poll() is None, "evaluate finished or stalled before the kill"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    with open(results, "ab") as f:
+        f.write(b'{"task_id": "HumanEval/3", "compl')  # a torn last line, as a kill mid-write leaves
+    kept = sum(1 for line in results.read_bytes().splitlines() if line.endswith(b"}"))
+    assert 10 <= kept < 40
+
+    before = len(standin.read_text().splitlines())
+    assert subprocess.run(_cli(samples, killed), stderr=subprocess.DEVNULL).returncode == 0
+    rerun = len(standin.read_text().splitlines()) - before
+    assert rerun == 40 - kept, "the rerun executed exactly the samples missing from results.jsonl"
+
+    assert subprocess.run(_cli(samples, clean), stderr=subprocess.DEVNULL).returncode == 0
+    assert _result_keys(killed) == _result_keys(clean)
+    assert json.loads((killed / "metrics.json").read_text())["metrics"] == \
+        json.loads((clean / "metrics.json").read_text())["metrics"]
+
+
+BAD = [
+    (b'{"task_id": "HumanEval/0", "completion": "x"}\n{"task_id": \n', "s.jsonl:2: malformed JSON"),
+    (b'{"task_id": "HumanEval/999", "completion": "x"}\n', "s.jsonl:1: unknown task_id 'HumanEval/999'"),
+    (b'{"task_id": "HumanEval/0", "completion": "\xe9t\xe9"}\n', "s.jsonl:1: not UTF-8"),
+]
+
+
+@pytest.mark.parametrize(("content", "message"), BAD, ids=["malformed line 2", "unknown task id", "latin-1 bytes"])
+def test_bad_samples_exit_2_naming_file_and_line(standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                 content: bytes, message: str) -> None:
+    (tmp_path / "s.jsonl").write_bytes(content)
+    code = main(["--benchmark", "humaneval", "--samples", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "o")])
+    assert code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_skip_bad_runs_the_good_lines_and_counts_the_bad(standin: Path, tmp_path: Path) -> None:
+    good = json.dumps({"task_id": "HumanEval/0", "completion": "    pass\n# ok"}).encode()
+    (tmp_path / "s.jsonl").write_bytes(good + b"\nnot json\n" + b'{"task_id": "HumanEval/0"}\n')
+    out = tmp_path / "o"
+    assert main(["--benchmark", "humaneval", "--samples", str(tmp_path / "s.jsonl"), "--out", str(out),
+                 "--skip-bad", "--workers", "1"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["skipped_lines"] == 2 and metrics["n_samples"] == 1
+
+
+def test_a_folder_of_other_samples_is_refused_until_force(standin: Path, tmp_path: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    first = _write_samples(tmp_path / "a.jsonl", {0: ["ok"]})
+    second = _write_samples(tmp_path / "b.jsonl", {0: ["FAIL"]})
+    out = tmp_path / "run"
+    assert main(["--benchmark", "humaneval", "--samples", str(first), "--out", str(out), "--workers", "1"]) == 0
+    args = ["--benchmark", "humaneval", "--samples", str(second), "--out", str(out), "--workers", "1"]
+    assert main(args) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main([*args, "--force"]) == 0
+    assert _result_keys(out) == [("HumanEval/0", 0, "failed")]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--k", "1,x"], "--k must be comma-separated integers"), (["--workers", "0"], "--workers must be >= 1"),
+     (["--benchmark", "nope"], "unknown benchmark 'nope'")],
+    ids=["non-integer k", "zero workers", "unknown benchmark"],
+)
+def test_bad_flags_exit_2_naming_the_flag(standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
+                                          flags: list[str], message: str) -> None:
+    samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok"]})
+    args = ["--benchmark", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "o"), *flags]
+    assert main(args) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_missing_samples_file_is_named(standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["--benchmark", "humaneval", "--samples", str(tmp_path / "none.jsonl"), "--out", str(tmp_path)]) == 2
+    assert "none.jsonl does not exist" in capsys.readouterr().err
