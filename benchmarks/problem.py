@@ -18,6 +18,8 @@ from typing import Any
 
 
 class TestKind(str, Enum):
+    __test__ = False  # not a pytest test class, despite the name
+
     ASSERT = "assert"
     STDIO = "stdio"
     CALL = "call"
