@@ -1,0 +1,74 @@
+"""The architecture's rules that code review alone would miss: one-way imports and light imports."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# package -> packages it must never import (ARCHITECTURE.md: benchmarks <- harness <- {trainers, reports}).
+FORBIDDEN = {
+    "benchmarks": {"harness", "trainers", "reports"},
+    "harness": {"trainers", "reports"},
+    "reports": {"trainers"},
+}
+
+
+def _imported_top_levels(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_imports_flow_one_way(package: str) -> None:
+    offenders = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        bad = _imported_top_levels(path) & FORBIDDEN[package]
+        if bad:
+            offenders.append(f"{path.relative_to(ROOT)} imports {sorted(bad)}")
+    assert not offenders, "\n".join(offenders)
+
+
+LIGHT_MODULES = [
+    ("harness.cli", "the dispatcher runs for every command"),
+    ("harness.evaluate", "evaluating a samples file must not need torch"),
+    ("harness.pool", "the sandbox pool is used by evaluate"),
+    ("harness.executor", "the sandbox itself"),
+    ("harness.metrics", "metrics are computed without a model"),
+    ("reports.cli", "reports work from the base install"),
+    ("reports.check", "the CI regression check must stay light"),
+    ("benchmarks.registry", "loading problems needs no model"),
+    ("trainers.cli", "`execrl train --help` should not pay for torch"),
+]
+
+
+@pytest.mark.parametrize("module,reason", LIGHT_MODULES, ids=[m for m, _ in LIGHT_MODULES])
+def test_light_modules_do_not_import_torch(module: str, reason: str) -> None:
+    code = f"import sys, importlib; importlib.import_module({module!r}); print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False", f"{module} imports torch at import time ({reason})"
+
+
+def test_every_registered_command_imports_and_has_help() -> None:
+    from harness.cli import COMMANDS
+
+    assert COMMANDS, "no command is registered"
+    for name, (module, summary) in COMMANDS.items():
+        assert summary, f"{name} has no summary"
+        out = subprocess.run(
+            [sys.executable, "-m", "harness.cli", name, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+        )
+        assert out.returncode == 0, f"execrl {name} --help failed:\n{out.stderr[-2000:]}"
+        assert "usage" in out.stdout.lower(), f"execrl {name} --help printed no usage:\n{out.stdout[:500]}"
