@@ -142,3 +142,27 @@ def output_ready(out: Path, config: dict[str, Any], force: bool) -> bool:
 def finish_output(out: Path, config: dict[str, Any]) -> None:
     """Mark `out` finished: written last, so an interrupted run is never taken for a finished one."""
     (out / "train_config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+
+def label_samples(samples: Sequence[dict[str, Any]], results: Sequence[Any]) -> list[tuple[dict[str, Any], str]]:
+    """(sample, verdict value) for each sample that has a result.
+
+    Samples are samples.jsonl rows (`completion` or evalplus's `solution`; `completion_id` 0, 1, 2... per task in
+    order when absent); the returned sample always has `completion` and `completion_id`. `results` are
+    results.jsonl rows, matched by (task_id, completion_id), or `ExecResult`s in the samples' order.
+    """
+    positional = bool(results) and not isinstance(results[0], dict)
+    if positional and len(results) != len(samples):
+        raise ValueError(f"{len(samples)} samples but {len(results)} results")
+    by_key = {} if positional else {(r["task_id"], int(r["completion_id"])): r["verdict"] for r in results}
+    next_id: dict[str, int] = {}
+    labelled = []
+    for i, sample in enumerate(samples):
+        task_id = sample["task_id"]
+        completion_id = int(sample.get("completion_id", next_id.get(task_id, 0)))
+        next_id[task_id] = completion_id + 1
+        completion = sample.get("completion", sample.get("solution", ""))
+        verdict = results[i].verdict.value if positional else by_key.get((task_id, completion_id))
+        if verdict is not None:
+            labelled.append(({**sample, "completion": completion, "completion_id": completion_id}, verdict))
+    return labelled
