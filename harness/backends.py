@@ -145,21 +145,25 @@ class DockerBackend:
 
         self.slot, self.limits = slot, limits
         self._jobs = tempfile.mkdtemp(prefix=f"execrl-docker-{slot}-")
-        self._container = docker.from_env().containers.run(
-            image,
-            ["sleep", "infinity"],
-            detach=True,
-            network_mode="none",
-            read_only=True,
-            mem_limit=limits.memory + 512 * 1024**2,
-            pids_limit=4 * limits.processes + 64,
-            tmpfs={"/tmp": "size=256m"},
-            volumes={
-                str(PROJECT_ROOT): {"bind": "/execrl", "mode": "ro"},
-                self._jobs: {"bind": "/jobs", "mode": "rw"},
-            },
-            labels={DOCKER_LABEL: str(os.getpid())},
-        )
+        try:
+            self._container = docker.from_env().containers.run(
+                image,
+                ["sleep", "infinity"],
+                detach=True,
+                network_mode="none",
+                read_only=True,
+                mem_limit=limits.memory + 512 * 1024**2,
+                pids_limit=4 * limits.processes + 64,
+                tmpfs={"/tmp": "size=256m"},
+                volumes={
+                    str(PROJECT_ROOT): {"bind": "/execrl", "mode": "ro"},
+                    self._jobs: {"bind": "/jobs", "mode": "rw"},
+                },
+                labels={DOCKER_LABEL: str(os.getpid())},
+            )
+        except Exception:
+            shutil.rmtree(self._jobs, ignore_errors=True)
+            raise
         status, payload = self._call(("prepare", slot))
         if status != "ok":
             self.close()

@@ -213,7 +213,7 @@ def main(argv: list[str]) -> int:
                                  difficulty=cfg.difficulty, online=cfg.online)
         metrics = evaluate(problems, cfg.samples, cfg.out, limits=Limits(timeout=cfg.timeout), workers=cfg.workers,
                            ks=ks, skip_bad=cfg.skip_bad, backend=cfg.backend, config=asdict(cfg), force=cfg.force)
-    except (EvaluateError, SampleError, DataError, ValueError) as e:
+    except (EvaluateError, SampleError, DataError, ValueError, RuntimeError) as e:  # RuntimeError: no workers
         print(f"execrl evaluate: {e}", file=sys.stderr)
         return 2
     shown = " ".join(f"{k}={v:.4f}" for k, v in metrics["metrics"].items() if isinstance(v, float))
