@@ -54,7 +54,14 @@ class HFGenerator:
     """Batched sampling with `model.generate` from a local model folder or a hub id (hub only when online)."""
 
     def __init__(
-        self, model: str, *, device: str = "auto", dtype: str = "auto", batch_size: int = 16, chat: bool = False
+        self,
+        model: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 16,
+        chat: bool = False,
+        local_files_only: bool = False,
     ) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -65,11 +72,16 @@ class HFGenerator:
         self.chat = chat
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as e:
+            raise ValueError(f"--device: {e}") from e
         torch_dtype = _pick_dtype(torch, self.device, dtype)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(model)
-            self.model = AutoModelForCausalLM.from_pretrained(model, dtype=torch_dtype)
+            self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                model, dtype=torch_dtype, local_files_only=local_files_only
+            )
         except (OSError, ValueError) as e:
             raise GenerationError(f"cannot load model {model!r}: {e}") from e
         self.model.to(self.device).eval()
@@ -149,6 +161,8 @@ class HFGenerator:
 def _pick_dtype(torch: Any, device: Any, dtype: str) -> Any:
     """bf16 on a CUDA device that supports it, else fp16 on CUDA, else fp32; an explicit name wins."""
     if dtype != "auto":
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"--dtype: {dtype!r} is not a torch dtype (float32, bfloat16, float16)")
         return getattr(torch, dtype)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
