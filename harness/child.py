@@ -1,0 +1,375 @@
+"""The sandbox side: a per-slot zygote process and the candidate child it forks for each program.
+
+The zygote is a fresh `python -I -S` started by `harness.isolation` with a scrubbed environment,
+so its memory never held a test, an expected output or a secret (a child forked from the judge
+could read those out of its own copy of the heap). At start-up it enters new network and mount
+namespaces as configured (root read-only, tmpfs over the scratch area, the home dirs and the data
+the child must not read, a procfs that hides other users' processes), pre-imports common modules,
+then serves two requests from the judge over a unix socket: `spawn` (fork a child wired to the
+pipes passed along) and `reap` (kill the child's whole pid namespace, collect its status, remove
+its scratch dir).
+
+Per program: zygote -> fork A -> unshare(CLONE_NEWPID) -> fork B. B is the init of a fresh pid
+namespace, so SIGKILL to B kills every descendant (the kernel's guarantee), and a daemon cannot
+outlive it. A waits for B without reaping it (`WNOWAIT`), so B's pid stays valid until the zygote
+(a child subreaper) reaps it; killing it by pid can never hit a recycled pid. B drops to the slot's
+unprivileged uid with rlimits and `no_new_privs`, then only serves calls: it runs the candidate
+program and answers RPCs (`load`, `call`, `getattr`, ...) with plain values or opaque handles.
+Whatever it answers is a claim; the judge decides.
+
+Stdlib only, plus `harness.wire`: this module is imported by the zygote before the repository is
+hidden from it.
+"""
+
+from __future__ import annotations
+
+import builtins
+import ctypes
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import sys
+import traceback
+from typing import Any
+
+from harness import wire
+
+PRELOAD = (
+    "array", "bisect", "cmath", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions",
+    "functools", "hashlib", "heapq", "io", "itertools", "math", "numbers", "operator", "queue", "random", "re",
+    "statistics", "string", "struct", "textwrap", "time", "typing", "unicodedata",
+)  # fmt: skip
+"""Modules the zygote imports once so that children pay nothing for them."""
+
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
+    1, 2, 4, 8, 32, 4096, 16384, 1 << 18,
+)  # fmt: skip
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
+SYS_MOUNT_SETATTR, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, 0x8000, 1  # x86_64 and aarch64 share 442
+ALWAYS_HIDDEN = ("/root", "/home", "/run", "/var/tmp", "/dev/shm")
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+class _MountAttr(ctypes.Structure):
+    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
+                ("userns_fd", ctypes.c_uint64)]  # fmt: skip
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    enc = (lambda s: None if s is None else s.encode())  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _setup_mounts(hidden: list[str], scratch_bytes: int) -> None:
+    """Private mount namespace: root read-only, writable scratch on /tmp, the rest hidden."""
+    _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE)
+    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
+    _check(_libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)),
+           "mount_setattr(/, RDONLY, AT_RECURSIVE)")  # fmt: skip
+    # The stdlib may live under a hidden dir (pyenv under /root): keep a handle to bind it back.
+    stdlib = os.path.dirname(os.__file__)
+    stdlib_fd = os.open(stdlib, os.O_PATH)
+    flags = MS_NOSUID | MS_NODEV
+    _mount("tmpfs", "/tmp", "tmpfs", flags, f"size={scratch_bytes},mode=0711")
+    targets = sorted({os.path.realpath(p) for p in (*ALWAYS_HIDDEN, *hidden) if os.path.isdir(p)}, key=len)
+    done: list[str] = []
+    for path in targets:
+        if any(path == d or path.startswith(d + "/") for d in done):
+            continue
+        _mount("tmpfs", path, "tmpfs", flags | MS_NOEXEC, "size=64k,mode=0755")
+        if stdlib == path or stdlib.startswith(path + "/"):
+            os.makedirs(stdlib, exist_ok=True)
+            _mount(f"/proc/self/fd/{stdlib_fd}", stdlib, None, MS_BIND | MS_REC)
+            _mount(None, stdlib, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
+        _mount(None, path, None, MS_REMOUNT | MS_RDONLY | flags | MS_NOEXEC)
+        done.append(path)
+    os.close(stdlib_fd)
+    # A procfs of our own where the child sees only its own uid's processes (kernel >= 5.8).
+    _mount("proc", "/proc", "proc", flags | MS_NOEXEC, "hidepid=invisible")
+
+
+def _probe_pid_namespace() -> bool:
+    pid = os.fork()
+    if pid == 0:
+        ok = _libc.unshare(CLONE_NEWPID) == 0
+        if ok:
+            inner = os.fork()
+            if inner == 0:
+                os._exit(0 if os.getpid() == 1 else 1)
+            ok = os.waitpid(inner, 0)[1] == 0
+        os._exit(0 if ok else 1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+def zygote_main(sock_fd: int, config_json: str) -> None:
+    """Entry point of the zygote process (see `harness.isolation.start_zygote`)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    config = json.loads(config_json)
+    sock = socket.socket(fileno=sock_fd)
+    if os.getppid() != config["parent"]:  # the judge died before PDEATHSIG was armed
+        os._exit(1)
+    isolation: dict[str, bool] = {}
+    errors: list[str] = []
+    root = os.geteuid() == 0
+    isolation["uid"] = root
+    if not root:
+        errors.append("not root: children keep the worker's uid")
+    isolation["net"] = _libc.unshare(CLONE_NEWNET) == 0
+    if not isolation["net"]:
+        errors.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
+    for name in PRELOAD:
+        __import__(name)
+    try:
+        _setup_mounts(config["hidden"], config["scratch_bytes"])
+        isolation["mount"] = True
+        scratch_root = "/tmp"
+    except OSError as exc:
+        isolation["mount"] = False
+        errors.append(str(exc))
+        scratch_root = config["fallback_scratch"]
+    isolation["pid"] = _probe_pid_namespace()
+    if not isolation["pid"]:
+        errors.append("unshare(CLONE_NEWPID) refused: survivors are killed by uid instead" if root else
+                      "unshare(CLONE_NEWPID) refused: survivors are killed by process group only")  # fmt: skip
+    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    _send(sock, {"isolation": isolation, "errors": errors})
+    _serve_judge(sock, config, isolation, scratch_root)
+
+
+def _send(sock: socket.socket, message: dict[str, Any]) -> None:
+    sock.sendall(wire.dumps(message))
+
+
+def _recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    data, fds, _, _ = socket.recv_fds(sock, 1 << 16, 8)
+    if not data:
+        raise EOFError
+    while len(data) < 4 or len(data) < 4 + int.from_bytes(data[:4], "big"):
+        more = sock.recv(1 << 16)
+        if not more:
+            raise EOFError
+        data += more
+    return json.loads(data[4:]), fds
+
+
+def _serve_judge(sock: socket.socket, config: dict[str, Any], isolation: dict[str, bool], scratch_root: str) -> None:
+    uid = config["uid"] if isolation["uid"] else None
+    counter = 0
+    while True:
+        try:
+            request, fds = _recv(sock)
+        except (EOFError, OSError):
+            os._exit(0)
+        if request.get("op") != "spawn":
+            for fd in fds:
+                os.close(fd)
+            _send(sock, {"error": f"unexpected request {request.get('op')!r}"})
+            continue
+        counter += 1
+        scratch = os.path.join(scratch_root, f"s{config['slot']}-{counter}")
+        os.mkdir(scratch, 0o700)
+        if uid is not None:
+            os.chown(scratch, uid, uid)
+        a_pid, b_pid = _spawn(request, fds, scratch, uid, isolation["pid"])
+        for fd in fds:
+            os.close(fd)
+        _send(sock, {"pid": b_pid})
+        try:
+            reap, _ = _recv(sock)
+        except (EOFError, OSError):
+            reap = {"grace": 0.0}
+        status = _reap(a_pid, b_pid, float(reap.get("grace", 0.0)), uid, isolation["pid"])
+        shutil.rmtree(scratch, ignore_errors=True)
+        _send(sock, {"status": status})
+
+
+def _spawn(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, pid_ns: bool) -> tuple[int, int]:
+    r, w = os.pipe()
+    a_pid = os.fork()
+    if a_pid == 0:
+        try:
+            os.close(r)
+            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+            if pid_ns:
+                _libc.unshare(CLONE_NEWPID)
+            b_pid = os.fork()
+            if b_pid == 0:
+                os.close(w)
+                _child_main(request, fds, scratch, uid)
+            os.write(w, str(b_pid).encode())
+            os.close(w)
+            info = os.waitid(os.P_PID, b_pid, os.WEXITED | os.WNOWAIT)
+            os._exit(info.si_status if info.si_code == os.CLD_EXITED else 128 + info.si_status)
+        finally:
+            os._exit(255)
+    os.close(w)
+    b_pid = int(os.read(r, 32) or b"-1")
+    os.close(r)
+    return a_pid, b_pid
+
+
+def _reap(a_pid: int, b_pid: int, grace: float, uid: int | None, pid_ns: bool) -> int:
+    """Kill B's whole tree and reap A and B; returns B's status as a shell would (128 + signal)."""
+    pidfd = os.pidfd_open(a_pid)
+    if grace > 0:
+        select.select([pidfd], [], [], grace)  # A exits as soon as B does
+    if b_pid > 0:
+        try:
+            os.kill(b_pid, signal.SIGKILL)  # B is unreaped by anyone, so this pid is still B's
+        except ProcessLookupError:
+            pass
+        if not pid_ns:
+            _kill_leftovers(b_pid, uid)
+    status = os.waitstatus_to_exitcode(os.waitpid(a_pid, 0)[1])
+    os.close(pidfd)
+    if b_pid > 0:
+        try:
+            os.waitpid(b_pid, 0)  # reparented to us (child subreaper) when A exited
+        except ChildProcessError:
+            pass
+    return status
+
+
+def _kill_leftovers(b_pid: int, uid: int | None) -> None:
+    """Without a pid namespace: kill B's process group, and every process of the slot's uid."""
+    try:
+        os.killpg(b_pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    if uid is None:
+        return
+    killer = os.fork()
+    if killer == 0:
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        os.kill(-1, signal.SIGKILL)  # every process this uid may signal, except the caller
+        os._exit(0)
+    os.waitpid(killer, 0)
+
+
+def _child_main(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None) -> None:
+    """B: confine this process, then serve the judge's calls until EOF. Never returns."""
+    try:
+        _confine(request, fds, scratch, uid)
+    except BaseException as exc:  # noqa: BLE001 - report the set-up failure to the judge
+        try:
+            wire.write_frame(fds[1], {"setup_error": f"{type(exc).__name__}: {exc}"})
+        finally:
+            os._exit(70)
+    _serve_calls(request)
+
+
+def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None) -> None:
+    os.setsid()
+    devnull = os.open(os.devnull, os.O_RDWR)
+    rpc_in, rpc_out, stdin, stdout = fds
+    high = [os.dup(fd) for fd in (stdin, stdout, devnull, rpc_in, rpc_out)]  # dodge clashes with 0..4
+    for target, fd in enumerate(high):
+        os.dup2(fd, target)
+    os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    limits = request["limits"]
+    for rlimit, value in (
+        (resource.RLIMIT_CPU, int(limits["cpu"]) + 1),
+        (resource.RLIMIT_AS, limits["memory"]),
+        (resource.RLIMIT_FSIZE, limits["file_size"]),
+        (resource.RLIMIT_NOFILE, limits["open_files"]),
+        (resource.RLIMIT_NPROC, limits["processes"]),
+        (resource.RLIMIT_CORE, 0),
+    ):
+        resource.setrlimit(rlimit, (value, value))
+    os.chdir(scratch)
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+                       "HOME": scratch, "TMPDIR": scratch})  # fmt: skip
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
+
+
+def _describe(exc: BaseException) -> dict[str, str]:
+    tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+    return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": tail[-2000:]}
+
+
+def _serve_calls(request: dict[str, Any]) -> None:
+    """Answer the judge's frames on fd 3 with frames on fd 4 until EOF."""
+    handles: dict[int, Any] = {}
+    namespace: dict[str, Any] = {}
+
+    def to_handle(obj: Any) -> int:
+        handles[id(obj)] = obj
+        return id(obj)
+
+    def resolve(ref: Any) -> Any:
+        if type(ref) is str:
+            return namespace[ref] if ref in namespace else getattr(builtins, ref)
+        return handles[ref]
+
+    while True:
+        try:
+            msg = wire.read_frame(3)
+        except (EOFError, OSError, wire.WireError):
+            os._exit(0)
+        try:
+            op = msg["op"]
+            if op == "load":
+                namespace = _load(msg["source"], msg["name"], namespace)
+                value: Any = None
+            else:
+                target = resolve(msg["target"])
+                args = wire.decode(msg.get("args", []), handles.__getitem__)
+                if op == "call":
+                    value = target(*args, **wire.decode(msg.get("kwargs", {"D": []}), handles.__getitem__))
+                elif op == "getattr":
+                    value = getattr(target, *args)
+                elif op == "setattr":
+                    value = setattr(target, *args)
+                elif op == "getitem":
+                    value = target[args[0]]
+                elif op == "len":
+                    value = len(target)
+                elif op == "resolve":
+                    value = target
+                elif op == "list":
+                    value = list(target)
+                elif op == "contains":
+                    value = args[0] in target
+                else:
+                    raise ValueError(f"unknown op {op!r}")
+            reply: dict[str, Any] = {"ok": wire.encode(value, to_handle)}
+        except BaseException as exc:  # noqa: BLE001 - every failure is reported back as data
+            reply = {"exc": _describe(exc)}
+        try:
+            wire.write_frame(4, reply)
+        except BaseException:  # noqa: BLE001 - e.g. MemoryError while encoding: die, the judge sees EOF
+            os._exit(71)
+
+
+def _load(source: str, name: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    namespace = {"__name__": name, "__builtins__": builtins}
+    code = compile(source, "<candidate>", "exec")
+    try:
+        exec(code, namespace)
+    finally:
+        try:
+            sys.stdout.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+    return namespace

@@ -1,0 +1,73 @@
+"""APPS output comparison, done by the judge on plain values (never by the candidate's objects).
+
+The conventions follow what the APPS evaluator accepts (Hendrycks et al. 2021, "Measuring Coding
+Challenge Competence With APPS", `testing_util.py`), rewritten here from its documented behaviour:
+
+- standard input/output: outputs match if, after stripping surrounding whitespace, the lines match
+  with trailing whitespace ignored; or the whitespace-separated tokens match (line breaks ignored);
+  or the tokens pair up one to one where each pair is equal as text or both parse as numbers within
+  a tolerance. (The APPS evaluator's last-resort "same *set* of tokens" check is not reproduced: it
+  accepts outputs in the wrong order.)
+- call-based: the returned value equals the expected one, where tuples count as lists (JSON has
+  no tuples) and an expected one-element list also accepts its sole element (APPS stores some
+  outputs wrapped in a list).
+
+Every comparison uses exact-type checks, so only genuine builtins decoded from the wire can match.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+REL_TOL = 1e-6
+ABS_TOL = 1e-6
+
+
+def stdout_matches(got: str, expected: str) -> bool:
+    """Whether program output `got` is an accepted answer for `expected` under APPS conventions."""
+    if type(got) is not str or type(expected) is not str:
+        return False
+    got_lines = [line.rstrip() for line in got.strip().splitlines()]
+    expected_lines = [line.rstrip() for line in expected.strip().splitlines()]
+    if got_lines == expected_lines:
+        return True
+    got_tokens, expected_tokens = got.split(), expected.split()
+    if got_tokens == expected_tokens:
+        return True
+    if len(got_tokens) != len(expected_tokens):
+        return False
+    return all(g == e or _close_numbers(g, e) for g, e in zip(got_tokens, expected_tokens, strict=True))
+
+
+def _close_numbers(got: str, expected: str) -> bool:
+    try:
+        a, b = float(got), float(expected)
+    except ValueError:
+        return False
+    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+def call_output_matches(got: Any, expected: Any) -> bool:
+    """Whether a returned value `got` is an accepted answer for `expected` under APPS conventions."""
+    if plain_equal(got, expected):
+        return True
+    return type(expected) is list and len(expected) == 1 and plain_equal(got, expected[0])
+
+
+def plain_equal(a: Any, b: Any, depth: int = 0) -> bool:
+    """Structural equality of plain values with tuples as lists and ints equal to equal floats."""
+    if depth > 200:
+        return False
+    ta, tb = type(a), type(b)
+    if ta is tuple:
+        a, ta = list(a), list
+    if tb is tuple:
+        b, tb = list(b), list
+    if ta is list and tb is list:
+        return len(a) == len(b) and all(plain_equal(x, y, depth + 1) for x, y in zip(a, b, strict=True))
+    if ta is dict and tb is dict:
+        return a.keys() == b.keys() and all(plain_equal(a[k], b[k], depth + 1) for k in a)
+    if ta is tb and ta in (bool, str, bytes, type(None), complex, set, frozenset):
+        return a == b
+    return ta in (int, float) and tb in (int, float) and a == b
