@@ -1,0 +1,275 @@
+"""Bradley-Terry reward model (`execrl train rm`): a scalar head on the LM, trained on preference pairs.
+
+Rows `{"prompt", "chosen", "rejected"}` (or `--pairs synth`; or pairs derived from execution by
+`pairs_from_results`: a passing and a failing program for the same problem). The head reads the last
+non-pad token (`AutoModelForSequenceClassification`, num_labels=1). Loss: -log sigmoid(r_chosen - r_rejected),
+the Bradley & Terry (1952) pairwise model as used for RLHF reward models by Ouyang et al. (2022), eq. 1.
+A held-out share of pairs gives the pair accuracy in `OUT/rm_metrics.json`. `RewardModel.load(OUT).score`
+serves the scores to PPO.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from trainers import devices
+from trainers.data import (
+    UsageError,
+    batches,
+    collate_scored,
+    encode_scored,
+    finish_output,
+    label_samples,
+    output_ready,
+    read_jsonl,
+    split_holdout,
+)
+
+
+@dataclass
+class RMConfig:
+    """Train a Bradley-Terry reward model on preference pairs."""
+
+    model: str
+    """Model folder or hub id to start from (usually the SFT output)."""
+    out: Path
+    """Output folder: the reward model + tokenizer, train_log.jsonl, rm_metrics.json, train_config.json."""
+    pairs: str = "synth"
+    """JSONL file of {"prompt", "chosen", "rejected"} rows, or `synth` for synth preference pairs."""
+    synth_seed: int = 0
+    """With --pairs synth: seed of the synth benchmark and pairs."""
+    eval_share: float = 0.1
+    """Share of pairs held out for the accuracy report."""
+    epochs: int = 3
+    """Passes over the training pairs (ignored when --max-steps is set)."""
+    max_steps: int = 0
+    """Optimiser steps to run; 0 means run --epochs."""
+    batch_size: int = 16
+    """Pairs per optimiser step."""
+    lr: float = 5e-4
+    """Peak learning rate (after warmup)."""
+    warmup_share: float = 0.05
+    """Share of steps spent warming the learning rate up; cosine decay to 0 after."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm; 0 disables it."""
+    max_length: int = 256
+    """Tokens per scored text (prompt + response); longer texts lose their start."""
+    seed: int = 0
+    """Seed for the head's initialisation, the held-out split and batch order."""
+    device: str = "auto"
+    """auto (CUDA when present), cpu, cuda or cuda:N."""
+    precision: str = "auto"
+    """auto (bf16/fp16 on GPU, fp32 on CPU), fp32, bf16 or fp16."""
+    force: bool = False
+    """Overwrite a non-empty output folder."""
+
+
+def bt_loss(r_chosen: Any, r_rejected: Any) -> Any:
+    """Mean of -log sigmoid(r_chosen - r_rejected) over pairs (Bradley & Terry 1952; Ouyang et al. 2022, eq. 1)."""
+    import torch.nn.functional as F
+
+    return -F.logsigmoid(r_chosen - r_rejected).mean()
+
+
+def load_classifier(model: str, num_labels: int, tokenizer: Any) -> Any:
+    """A sequence classifier on top of `model` (a new head when `model` is a causal LM), pad id set."""
+    from transformers import AutoModelForSequenceClassification
+
+    classifier = devices.load_model(AutoModelForSequenceClassification, model, num_labels=num_labels)
+    classifier.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
+    return classifier
+
+
+def logits_of(model: Any, seqs: Sequence[Sequence[int]], pad_id: int, batch_size: int, device: Any) -> Any:
+    """Head outputs for token sequences, without gradients: a (N, num_labels) float tensor on the CPU."""
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for idx in batches(len(seqs), batch_size):
+            batch = {k: v.to(device) for k, v in collate_scored([seqs[i] for i in idx], pad_id).items()}
+            out.append(model(**batch).logits.float().cpu())
+    return torch.cat(out)
+
+
+class ScoringModel:
+    """A saved classifier (reward model or critic) ready to score (prompt, text) pairs."""
+
+    def __init__(self, model: Any, tokenizer: Any, max_length: int, device: Any) -> None:
+        self.model, self.tokenizer, self.max_length, self.device = model, tokenizer, max_length, device
+
+    @classmethod
+    def load(cls, folder: str | Path, device: str = "auto", max_length: int | None = None) -> ScoringModel:
+        from transformers import AutoModelForSequenceClassification
+
+        dev = devices.pick_device(device)
+        tokenizer = devices.load_tokenizer(str(folder))
+        model = devices.load_model(AutoModelForSequenceClassification, str(folder)).to(dev).eval()
+        config_file = Path(folder) / "train_config.json"
+        saved = json.loads(config_file.read_text()).get("max_length") if config_file.is_file() else None
+        return cls(model, tokenizer, max_length or saved or 256, dev)
+
+    def logits(self, prompts: Sequence[str], texts: Sequence[str], batch_size: int = 32) -> Any:
+        """(N, num_labels) numpy array of head outputs for each (prompt, text)."""
+        seqs = [encode_scored(self.tokenizer, p, t, self.max_length) for p, t in zip(prompts, texts, strict=True)]
+        return logits_of(self.model, seqs, self.tokenizer.pad_token_id, batch_size, self.device).numpy()
+
+
+class RewardModel(ScoringModel):
+    def score(self, prompts: Sequence[str], responses: Sequence[str], batch_size: int = 32) -> Any:
+        """(N,) numpy array of rewards; only differences between them are meaningful (Bradley-Terry)."""
+        return self.logits(prompts, responses, batch_size)[:, 0]
+
+
+def pairs_from_results(
+    samples: Sequence[Mapping[str, Any]],
+    results: Sequence[Any],
+    prompts: Mapping[str, str] | None = None,
+    *,
+    max_pairs_per_task: int = 8,
+    seed: int = 0,
+) -> list[dict[str, str]]:
+    """Preference pairs from execution: a passing (chosen) and a failing (rejected) program of one task.
+
+    `samples` are samples.jsonl rows; `results` are results.jsonl rows (matched by task_id + completion_id)
+    or `ExecResult`s in the samples' order. The prompt is the sample's `prompt` or `prompts[task_id]`.
+    Sandbox errors say nothing about the program and are left out.
+    """
+    rng = random.Random(seed)
+    passing: dict[str, list[str]] = defaultdict(list)
+    failing: dict[str, list[str]] = defaultdict(list)
+    prompt_of: dict[str, str] = {}
+    for sample, verdict in label_samples(samples, results):
+        if verdict == "sandbox_error":
+            continue
+        task_id = sample["task_id"]
+        prompt = sample.get("prompt", (prompts or {}).get(task_id))
+        if prompt is None:
+            raise UsageError(f"{task_id}: no prompt (give the sample a `prompt` or pass `prompts`)")
+        prompt_of[task_id] = prompt
+        (passing if verdict == "passed" else failing)[task_id].append(sample["completion"])
+    pairs = []
+    for task_id in sorted(set(passing) & set(failing)):
+        combos = [(c, r) for c in passing[task_id] for r in failing[task_id]]
+        for chosen, rejected in rng.sample(combos, min(max_pairs_per_task, len(combos))):
+            pairs.append({"prompt": prompt_of[task_id], "chosen": chosen, "rejected": rejected})
+    return pairs
+
+
+def load_pairs(cfg: RMConfig) -> list[dict[str, Any]]:
+    if cfg.pairs != "synth":
+        return read_jsonl(cfg.pairs, required=("prompt", "chosen", "rejected"))
+    try:
+        from benchmarks.synth import load_synth, preference_pairs
+    except ImportError:
+        raise UsageError("--pairs synth: the synth benchmark (benchmarks.synth) is not installed") from None
+    return preference_pairs(load_synth("train", seed=cfg.synth_seed), seed=cfg.synth_seed)
+
+
+def pair_accuracy(model: Any, pairs: Sequence[tuple[list[int], list[int]]], pad_id: int, device: Any) -> dict:
+    """Share of pairs whose chosen text scores higher, and the mean Bradley-Terry loss."""
+    r_chosen = logits_of(model, [c for c, _ in pairs], pad_id, 32, device)[:, 0]  # (N,)
+    r_rejected = logits_of(model, [r for _, r in pairs], pad_id, 32, device)[:, 0]  # (N,)
+    return {"accuracy": float((r_chosen > r_rejected).float().mean()), "loss": float(bt_loss(r_chosen, r_rejected))}
+
+
+def train_reward_model(cfg: RMConfig) -> Path:
+    """Train on `cfg.pairs`, save to `cfg.out` with held-out metrics; returns `cfg.out`. Resumes a finished run."""
+    import torch
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "force"}
+    if output_ready(out, config, cfg.force):
+        return out
+    devices.seed_everything(cfg.seed)
+    device = devices.pick_device(cfg.device)
+    dtype = devices.pick_dtype(device, cfg.precision)
+
+    # 1. data: encoded (chosen, rejected) token ids, split into train and held-out
+    tokenizer = devices.load_tokenizer(cfg.model)
+    encoded = [
+        (
+            encode_scored(tokenizer, p["prompt"], p["chosen"], cfg.max_length),
+            encode_scored(tokenizer, p["prompt"], p["rejected"], cfg.max_length),
+        )
+        for p in load_pairs(cfg)
+    ]
+    if len(encoded) < 2:
+        raise UsageError(f"--pairs {cfg.pairs}: need at least 2 pairs, got {len(encoded)}")
+    train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
+
+    # 2. model
+    model = load_classifier(cfg.model, 1, tokenizer).to(device).train()
+
+    # 3. optimiser
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
+    optimizer, scheduler = devices.optimizer_and_schedule(
+        model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
+    )
+    scaler = devices.grad_scaler(device, dtype)
+
+    # 4. train: chosen and rejected of a batch go through the model together, as one (2B, T) batch
+    rng, order = random.Random(cfg.seed), []
+    with (out / "train_log.jsonl").open("w") as log, tqdm(total=steps, desc="rm", file=sys.stderr) as bar:
+        for step in range(1, steps + 1):
+            if not order:
+                order = list(batches(len(train), cfg.batch_size, rng))
+            idx = order.pop(0)
+            seqs = [train[i][0] for i in idx] + [train[i][1] for i in idx]
+            batch = {k: v.to(device) for k, v in collate_scored(seqs, tokenizer.pad_token_id).items()}
+            with devices.autocast(device, dtype):
+                rewards = model(**batch).logits[:, 0].float()  # (2B,)
+            r_chosen, r_rejected = rewards[: len(idx)], rewards[len(idx) :]
+            loss = bt_loss(r_chosen, r_rejected)
+            lr = scheduler.get_last_lr()[0]
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            accuracy = float((r_chosen > r_rejected).float().mean())
+            row = {"step": step, "rm/loss": round(loss.item(), 6), "rm/accuracy": accuracy, "rm/lr": lr}
+            log.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.update()
+
+    # 5. evaluate on held-out pairs
+    model.eval()
+    metrics = {"n_train": len(train), "n_eval": len(held)}
+    if held:
+        scores = pair_accuracy(model, held, tokenizer.pad_token_id, device)
+        metrics |= {"rm/eval_accuracy": scores["accuracy"], "rm/eval_loss": scores["loss"]}
+        print(f"reward model: held-out pair accuracy {scores['accuracy']:.3f} on {len(held)} pairs", file=sys.stderr)
+    (out / "rm_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+    # 6. save
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    finish_output(out, config)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    import tyro
+
+    cfg = tyro.cli(RMConfig, args=argv, description=__doc__.splitlines()[0])
+    try:
+        out = train_reward_model(cfg)
+    except UsageError as e:
+        print(f"execrl train rm: {e}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
