@@ -74,6 +74,7 @@ def test_resume_generates_only_missing_rows_and_keeps_written_ones(
     assert len(_rows(out)) == 8
 
 
+@pytest.mark.slow
 def test_changed_config_is_refused_until_force(
     model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
