@@ -258,7 +258,7 @@ class Child:
             return None
         size = int.from_bytes(self._buffer[:4], "big")
         if size > wire.MAX_FRAME:
-            raise OutputExceeded(f"reply frame of {size} bytes exceeds {wire.MAX_FRAME}")
+            raise ChildDied(f"malformed reply from the child: a frame of {size} bytes")
         if len(self._buffer) < 4 + size:
             return None
         body = bytes(self._buffer[4 : 4 + size])

@@ -256,7 +256,11 @@ def humaneval_namespace(prompt: str, entry_point: str, module_code: str) -> Call
 
     def build(link: Link) -> dict[str, Any]:
         namespace: dict[str, Any] = {"__name__": "__judge__", "__builtins__": builtins}
-        exec(compile(prompt, "<prompt>", "exec"), namespace)
+        try:
+            code = compile(prompt, "<prompt>", "exec")
+        except SyntaxError:  # a prompt that ends at the signature, without a docstring
+            code = compile(prompt + "    pass\n", "<prompt>", "exec")
+        exec(code, namespace)
         namespace[entry_point] = namespace["candidate"] = Remote(link, entry_point)
         exec(compile(module_code, "<test module>", "exec"), namespace)
         return namespace
