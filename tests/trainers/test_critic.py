@@ -1,0 +1,127 @@
+"""CodeRL critic: verdict classes, rows from a run folder, beats the majority class, CLI runs and refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from benchmarks.synth import load_synth  # noqa: E402
+from harness.cli import main as execrl  # noqa: E402
+from harness.records import Verdict  # noqa: E402
+from trainers.critic import CLASS_OF, CLASSES, Critic, CriticConfig, rows_from_run, train_critic  # noqa: E402
+from trainers.tiny import build_tiny_model  # noqa: E402
+
+
+def labelled_programs(n_problems: int) -> list[dict[str, str]]:
+    """Four programs per synth problem whose verdicts are known by construction.
+
+    correct -> passed; a subtly wrong reference -> failed; the def line without its colon -> syntax_error;
+    a body raising before it returns -> runtime_error.
+    """
+    rows = []
+    for problem in load_synth("train", n=n_problems):
+        correct, wrong = problem.solutions[0], problem.metadata["wrong_solutions"][0]
+        def_line, body = correct.split("\n", 1)
+        arg = def_line[def_line.index("(") + 1 : def_line.index(")")]
+        programs = {
+            "passed": correct,
+            "failed": wrong,
+            "syntax_error": def_line.rstrip(":") + "\n" + body,
+            "runtime_error": f"{def_line}\n    raise ValueError({arg})\n{body}",
+        }
+        rows += [{"prompt": problem.prompt, "program": p, "verdict": v} for v, p in programs.items()]
+    return rows
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    corpus = [r["prompt"] + r["program"] for r in labelled_programs(30)]
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    return build_tiny_model(folder, corpus, vocab_size=400, n_layer=1, d_model=64, max_positions=128)
+
+
+@pytest.fixture()
+def data_file(tmp_path: Path) -> Path:
+    path = tmp_path / "critic.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in labelled_programs(60)))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("verdict", "label"),
+    [
+        (Verdict.TIMEOUT, "runtime_error"),  # CodeRL counts a program that does not finish as a runtime error
+        (Verdict.MEMORY_EXCEEDED, "runtime_error"),  # resource overruns are the program's fault
+        (Verdict.OUTPUT_EXCEEDED, "runtime_error"),  # likewise
+        (Verdict.SANDBOX_ERROR, None),  # says nothing about the program: dropped
+        (Verdict.FAILED, "failed"),  # ran to the end with a wrong answer
+    ],
+    ids=["timeout", "memory", "output", "sandbox-error", "failed"],
+)
+def test_every_verdict_maps_to_a_critic_class_or_is_dropped(verdict: Verdict, label: str | None) -> None:
+    assert CLASS_OF[verdict.value] == label
+    assert set(CLASS_OF) == {v.value for v in Verdict}
+
+
+def test_rows_from_run_join_samples_and_results_into_whole_programs(tmp_path: Path) -> None:
+    problems = load_synth("test", n=2)
+    samples = [{"task_id": p.task_id, "completion": p.solutions[0]} for p in problems]
+    samples.append({"task_id": problems[0].task_id, "completion": "def broken(:\n"})
+    results = [
+        {"task_id": problems[0].task_id, "completion_id": 0, "verdict": "passed"},
+        {"task_id": problems[1].task_id, "completion_id": 0, "verdict": "sandbox_error"},
+        {"task_id": problems[0].task_id, "completion_id": 1, "verdict": "syntax_error"},
+    ]
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    (tmp_path / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in results))
+    rows = rows_from_run(tmp_path, problems)
+    assert rows == [
+        {"prompt": problems[0].prompt, "program": problems[0].solutions[0], "verdict": "passed"},
+        {"prompt": problems[0].prompt, "program": "def broken(:\n", "verdict": "syntax_error"},
+    ]
+
+
+@pytest.mark.slow
+def test_held_out_accuracy_beats_the_majority_class(tiny: Path, data_file: Path, tmp_path: Path) -> None:
+    cfg = CriticConfig(model=str(tiny), data=data_file, out=tmp_path / "critic", eval_share=0.25, epochs=6, lr=2e-3)
+    out = train_critic(cfg)
+    metrics = json.loads((out / "critic_metrics.json").read_text())
+    assert metrics["n_eval"] == 60
+    assert metrics["critic/eval_accuracy"] >= metrics["critic/eval_majority_accuracy"] + 0.15
+    rows = labelled_programs(70)[-40:]  # problems the critic has not seen
+    proba = Critic.load(out).predict_proba([r["prompt"] for r in rows], [r["program"] for r in rows])
+    assert proba.shape == (40, len(CLASSES))
+    assert proba.sum(axis=1) == pytest.approx([1.0] * 40, abs=1e-5)
+    predicted = [CLASSES[i] for i in proba.argmax(axis=1)]
+    assert sum(p == r["verdict"] for p, r in zip(predicted, rows, strict=True)) / len(rows) > 0.4
+
+
+def test_cli_trains_a_critic_folder(tiny: Path, data_file: Path, tmp_path: Path) -> None:
+    out = tmp_path / "critic"
+    argv = ["train", "critic", "--model", str(tiny), "--data", str(data_file), "--out", str(out), "--max-steps", "2"]
+    assert execrl(argv) == 0
+    metrics = json.loads((out / "critic_metrics.json").read_text())
+    assert metrics["majority_class"] in CLASSES and "critic/eval_accuracy" in metrics
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        ('{"prompt": "p", "program": "x", "verdict": "great"}\n', "unknown verdict 'great'"),  # not a Verdict
+        ('{"prompt": "p", "verdict": "passed"}\n', ":1: missing string field(s) program"),  # incomplete row
+        ('{"prompt": "p", "program": "x", "verdict": "sandbox_error"}\n' * 3, "need at least 2 rows"),  # all dropped
+    ],
+    ids=["unknown-verdict", "missing-field", "only-sandbox-errors"],
+)
+def test_cli_refuses_bad_rows_with_a_clear_message(
+    content: str, needle: str, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "rows.jsonl"
+    path.write_text(content)
+    assert execrl(["train", "critic", "--model", str(tiny), "--data", str(path), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert needle in err and "Traceback" not in err

@@ -1,0 +1,229 @@
+"""CodeRL's critic (`execrl train critic`): predict how a program will end before running it.
+
+Le et al. (2022), "CodeRL", sec. 3.2: a classifier over (problem, program) -> {syntax_error, runtime_error,
+failed, passed}, trained on execution outcomes; its P(passed) can shape the PPO reward. Timeouts and memory or
+output overruns count as runtime errors; sandbox errors say nothing about the program and are dropped.
+Rows `{"prompt", "program", "verdict"}`; `rows_from_run` builds them from a run folder. Held-out accuracy
+and the majority-class baseline go to `OUT/critic_metrics.json`; `Critic.load(OUT).predict_proba` serves PPO.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.problem import Problem
+from harness.records import Verdict
+from trainers import devices
+from trainers.data import (
+    UsageError,
+    batches,
+    collate_scored,
+    encode_scored,
+    finish_output,
+    label_samples,
+    output_ready,
+    read_jsonl,
+    split_holdout,
+)
+from trainers.reward_model import ScoringModel, load_classifier, logits_of
+
+CLASSES: tuple[str, ...] = ("syntax_error", "runtime_error", "failed", "passed")
+"""The critic's labels, in the order of its outputs."""
+
+CLASS_OF: dict[str, str | None] = {
+    Verdict.SYNTAX_ERROR.value: "syntax_error",
+    Verdict.RUNTIME_ERROR.value: "runtime_error",
+    Verdict.TIMEOUT.value: "runtime_error",
+    Verdict.MEMORY_EXCEEDED.value: "runtime_error",
+    Verdict.OUTPUT_EXCEEDED.value: "runtime_error",
+    Verdict.FAILED.value: "failed",
+    Verdict.PASSED.value: "passed",
+    Verdict.SANDBOX_ERROR.value: None,
+}
+
+
+@dataclass
+class CriticConfig:
+    """Train a CodeRL-style critic predicting a program's verdict class."""
+
+    model: str
+    """Model folder or hub id to start from (usually the SFT output)."""
+    data: Path
+    """JSONL file of {"prompt", "program", "verdict"} rows (verdict: any execrl verdict)."""
+    out: Path
+    """Output folder: the critic + tokenizer, train_log.jsonl, critic_metrics.json, train_config.json."""
+    eval_share: float = 0.1
+    """Share of rows held out for the accuracy report."""
+    epochs: int = 3
+    """Passes over the training rows (ignored when --max-steps is set)."""
+    max_steps: int = 0
+    """Optimiser steps to run; 0 means run --epochs."""
+    batch_size: int = 16
+    """Rows per optimiser step."""
+    lr: float = 5e-4
+    """Peak learning rate (after warmup)."""
+    warmup_share: float = 0.05
+    """Share of steps spent warming the learning rate up; cosine decay to 0 after."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm; 0 disables it."""
+    max_length: int = 256
+    """Tokens per (prompt + program); longer texts lose their start."""
+    seed: int = 0
+    """Seed for the head's initialisation, the held-out split and batch order."""
+    device: str = "auto"
+    """auto (CUDA when present), cpu, cuda or cuda:N."""
+    precision: str = "auto"
+    """auto (bf16/fp16 on GPU, fp32 on CPU), fp32, bf16 or fp16."""
+    force: bool = False
+    """Overwrite a non-empty output folder."""
+
+
+class Critic(ScoringModel):
+    def predict_proba(self, prompts: Sequence[str], programs: Sequence[str], batch_size: int = 32) -> Any:
+        """(N, 4) numpy array of class probabilities, columns in `CLASSES` order (P(passed) is column 3)."""
+        import torch
+
+        logits = torch.from_numpy(self.logits(prompts, programs, batch_size))
+        return torch.softmax(logits, dim=-1).numpy()
+
+
+def rows_from_results(problems: Sequence[Problem], samples: Sequence[dict], results: Sequence[Any]) -> list[dict]:
+    """Critic rows for samples (samples.jsonl rows) and their results (rows or `ExecResult`s, see label_samples).
+
+    The program is the problem's whole program for the completion; sandbox errors are dropped.
+    """
+    by_id = {p.task_id: p for p in problems}
+    rows = []
+    for sample, verdict in label_samples(samples, results):
+        problem = by_id.get(sample["task_id"])
+        if problem is None:
+            raise UsageError(f"{sample['task_id']}: not among the given problems")
+        if CLASS_OF[verdict] is not None:
+            program = problem.program(sample["completion"])
+            rows.append({"prompt": problem.prompt, "program": program, "verdict": verdict})
+    return rows
+
+
+def rows_from_run(run_dir: str | Path, problems: Sequence[Problem]) -> list[dict]:
+    """Critic rows from a run folder's samples.jsonl and results.jsonl."""
+    run_dir = Path(run_dir)
+    samples = read_jsonl(run_dir / "samples.jsonl", required=("task_id",))
+    results = read_jsonl(run_dir / "results.jsonl", required=("task_id", "verdict"))
+    return rows_from_results(problems, samples, results)
+
+
+def load_rows(path: Path) -> list[tuple[str, str, int]]:
+    """(prompt, program, class index) per row of a critic JSONL file; sandbox errors dropped."""
+    labelled = []
+    for lineno, row in enumerate(read_jsonl(path, required=("prompt", "program", "verdict")), 1):
+        if row["verdict"] not in CLASS_OF:
+            raise UsageError(f"{path}: row {lineno}: unknown verdict {row['verdict']!r}")
+        label = CLASS_OF[row["verdict"]]
+        if label is not None:
+            labelled.append((row["prompt"], row["program"], CLASSES.index(label)))
+    return labelled
+
+
+def train_critic(cfg: CriticConfig) -> Path:
+    """Train on `cfg.data`, save to `cfg.out` with held-out metrics; returns `cfg.out`. Resumes a finished run."""
+    import torch
+    import torch.nn.functional as F
+    from tqdm import tqdm
+
+    out = Path(cfg.out)
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "force"}
+    rows = load_rows(cfg.data)
+    if len(rows) < 2:
+        raise UsageError(f"--data {cfg.data}: need at least 2 rows with a usable verdict, got {len(rows)}")
+    if output_ready(out, config, cfg.force):
+        return out
+    devices.seed_everything(cfg.seed)
+    device = devices.pick_device(cfg.device)
+    dtype = devices.pick_dtype(device, cfg.precision)
+
+    # 1. data: (token ids, class) split into train and held-out
+    tokenizer = devices.load_tokenizer(cfg.model)
+    encoded = [(encode_scored(tokenizer, p, prog, cfg.max_length), label) for p, prog, label in rows]
+    train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
+
+    # 2. model
+    model = load_classifier(cfg.model, len(CLASSES), tokenizer).to(device).train()
+
+    # 3. optimiser
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
+    optimizer, scheduler = devices.optimizer_and_schedule(
+        model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
+    )
+    scaler = devices.grad_scaler(device, dtype)
+
+    # 4. train: cross-entropy over the four classes
+    rng, order = random.Random(cfg.seed), []
+    with (out / "train_log.jsonl").open("w") as log, tqdm(total=steps, desc="critic", file=sys.stderr) as bar:
+        for step in range(1, steps + 1):
+            if not order:
+                order = list(batches(len(train), cfg.batch_size, rng))
+            idx = order.pop(0)
+            batch = collate_scored([train[i][0] for i in idx], tokenizer.pad_token_id)
+            batch = {k: v.to(device) for k, v in batch.items()}
+            labels = torch.tensor([train[i][1] for i in idx], device=device)  # (B,)
+            with devices.autocast(device, dtype):
+                logits = model(**batch).logits.float()  # (B, 4)
+            loss = F.cross_entropy(logits, labels)
+            lr = scheduler.get_last_lr()[0]
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            accuracy = float((logits.argmax(-1) == labels).float().mean())
+            row = {"step": step, "critic/loss": round(loss.item(), 6), "critic/accuracy": accuracy, "critic/lr": lr}
+            log.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            bar.update()
+
+    # 5. evaluate on held-out rows against always predicting the training set's most common class
+    model.eval()
+    majority = Counter(label for _, label in train).most_common(1)[0][0]
+    metrics: dict[str, Any] = {"n_train": len(train), "n_eval": len(held), "majority_class": CLASSES[majority]}
+    if held:
+        labels = torch.tensor([label for _, label in held])
+        predicted = logits_of(model, [ids for ids, _ in held], tokenizer.pad_token_id, 32, device).argmax(-1)
+        metrics["critic/eval_accuracy"] = float((predicted == labels).float().mean())
+        metrics["critic/eval_majority_accuracy"] = float((labels == majority).float().mean())
+        print(
+            f"critic: held-out accuracy {metrics['critic/eval_accuracy']:.3f} "
+            f"(majority class {metrics['critic/eval_majority_accuracy']:.3f}) on {len(held)} rows",
+            file=sys.stderr,
+        )
+    (out / "critic_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+
+    # 6. save
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    finish_output(out, config)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    import tyro
+
+    cfg = tyro.cli(CriticConfig, args=argv, description=__doc__.splitlines()[0])
+    try:
+        out = train_critic(cfg)
+    except UsageError as e:
+        print(f"execrl train critic: {e}", file=sys.stderr)
+        return 2
+    print(out)
+    return 0
