@@ -13,7 +13,7 @@ How a model's output becomes a program (the one rule; generation and PPO call `s
   prompt's `def` line: that is the whole program (the comment is not part of it).
 - `solutions[0]` is the correct whole program, `def` line first; `metadata["wrong_solutions"]` are
   subtly wrong whole programs (one local edit each, labelled in `metadata["wrong_kinds"]`).
-- Tests are CALL tests of `fn_name` (= `entry_point`): 8-10 argument lists with the outputs of the
+- Tests are CALL tests of `fn_name` (= `entry_point`): 10 distinct argument lists with the outputs of the
   family's reference semantics, edge cases first (they expose each wrong program).
 
 Splits: a parameter combination (family, function name, constants) belongs to `train` or `test` by a

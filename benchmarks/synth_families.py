@@ -356,6 +356,8 @@ def _adjacent_cases(rng: random.Random, p: dict[str, Any]) -> list[Any]:
     ]
 
 
+# A table: one family per block reads better than one argument per line.
+# fmt: off
 FAMILIES: tuple[Family, ...] = (
     Family(
         "sum_cmp", "easy", ("total_if", "sum_where", "pick_sum", "add_some", "sum_filtered", "sum_cmp"),
@@ -417,3 +419,4 @@ FAMILIES: tuple[Family, ...] = (
         _adjacent_render, _adjacent_reference, _adjacent_cases,
     ),
 )
+# fmt: on

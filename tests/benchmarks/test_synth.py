@@ -105,9 +105,7 @@ def test_problems_are_call_tests_with_json_friendly_values(test_split: list[Prob
         assert len({json.dumps(args) for args in p.inputs}) == p.n_tests, "hidden tests repeat an input"
 
 
-def test_every_correct_reference_passes_all_its_hidden_tests(
-    train: list[Problem], test_split: list[Problem]
-) -> None:
+def test_every_correct_reference_passes_all_its_hidden_tests(train: list[Problem], test_split: list[Problem]) -> None:
     # The expected outputs come from each family's `reference` (plain loops), the programs from its
     # template: this checks one against the other on every problem.
     failing = [p.task_id for p in train + test_split if not all(_test_passes(p.solutions[0], p))]
