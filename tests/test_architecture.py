@@ -65,10 +65,14 @@ def test_every_registered_command_imports_and_has_help() -> None:
     from harness.cli import COMMANDS
 
     assert COMMANDS, "no command is registered"
-    for name, (module, summary) in COMMANDS.items():
+    for name, (_module, summary) in COMMANDS.items():
         assert summary, f"{name} has no summary"
         out = subprocess.run(
-            [sys.executable, "-m", "harness.cli", name, "--help"], capture_output=True, text=True, cwd=ROOT, timeout=120
+            [sys.executable, "-m", "harness.cli", name, "--help"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=120,
         )
         assert out.returncode == 0, f"execrl {name} --help failed:\n{out.stderr[-2000:]}"
         assert "usage" in out.stdout.lower(), f"execrl {name} --help printed no usage:\n{out.stdout[:500]}"
