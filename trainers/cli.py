@@ -11,6 +11,7 @@ import sys
 # name -> (module, one-line summary)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("trainers.sft", "supervised fine-tuning on (prompt, completion) rows, loss on the completion"),
+    "ppo": ("trainers.ppo", "PPO with the sandbox verdict of each sampled program as reward"),
     "rm": ("trainers.reward_model", "Bradley-Terry reward model on (prompt, chosen, rejected) pairs"),
     "critic": ("trainers.critic", "CodeRL critic: predict syntax_error / runtime_error / failed / passed"),
 }

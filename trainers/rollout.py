@@ -1,0 +1,149 @@
+"""Rollouts for PPO: the policy (causal LM + scalar value head), sampling, and per-token log-probs and values.
+
+Layout of one batch: queries are LEFT-padded to `Q` tokens (so every response starts at column `Q`),
+responses are RIGHT-padded to `A` tokens. `response_mask` is 1 up to and including the token that ended
+the response (EOS, or the token completing a stop sequence). The log-prob of response token t comes from
+the logits at column Q + t - 1, and its value V(s_t) from the hidden state at that same column: the state
+before the token was chosen (the convention of Ziegler et al. 2019 and TRL's PPO trainer).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from trainers.ppo_math import entropy_from_logits
+
+
+def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that skip left padding, as Hugging Face `generate` computes them: (B, T) -> (B, T)."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class PolicyWithValue(nn.Module):
+    """A causal LM with a scalar value head on its last hidden state.
+
+    One module, so `Accelerator.prepare` (DDP on several GPUs) wraps both and the forward goes through it.
+    """
+
+    def __init__(self, lm: Any) -> None:
+        super().__init__()
+        self.lm = lm
+        self.v_head = nn.Linear(lm.config.hidden_size, 1)
+        # Start from V = 0 everywhere, so the first advantages are the plain returns.
+        nn.init.zeros_(self.v_head.weight)
+        nn.init.zeros_(self.v_head.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(logits (B, T, V), values (B, T))."""
+        out = self.lm(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids(attention_mask),
+            output_hidden_states=True,
+        )
+        values = self.v_head(out.hidden_states[-1].float()).squeeze(-1)
+        return out.logits, values
+
+
+@dataclass
+class Rollout:
+    """Sampled responses to a batch of prompts (each prompt repeated G times, consecutively)."""
+
+    query_ids: torch.Tensor  # (B, Q) left-padded
+    query_mask: torch.Tensor  # (B, Q)
+    response_ids: torch.Tensor  # (B, A) right-padded
+    response_mask: torch.Tensor  # (B, A)
+    texts: list[str]
+    """Decoded responses, cut before the first stop sequence."""
+
+    @property
+    def input_ids(self) -> torch.Tensor:
+        return torch.cat([self.query_ids, self.response_ids], dim=1)  # (B, Q + A)
+
+    @property
+    def attention_mask(self) -> torch.Tensor:
+        return torch.cat([self.query_mask, self.response_mask], dim=1)  # (B, Q + A)
+
+
+def _cut_at_stop(tokenizer: Any, ids: list[int], stops: Sequence[str]) -> tuple[int, str]:
+    """(number of tokens kept, text) for one response: up to EOS, or the token completing a stop sequence."""
+    n = len(ids)
+    if tokenizer.eos_token_id in ids:
+        n = ids.index(tokenizer.eos_token_id) + 1
+    text = tokenizer.decode(ids[:n], skip_special_tokens=True)
+    hits = [text.find(s) for s in stops if s in text]
+    if not hits:
+        return n, text
+    cut = min(hits)
+    # The first token whose decoded prefix reaches past the cut is the one that completed the stop.
+    for t in range(1, n + 1):
+        if len(tokenizer.decode(ids[:t], skip_special_tokens=True)) > cut:
+            return t, text[:cut]
+    return n, text[:cut]
+
+
+@torch.no_grad()
+def sample(
+    lm: Any,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    stops: Sequence[Sequence[str]],
+    *,
+    samples_per_prompt: int,
+    max_new_tokens: int,
+    temperature: float,
+    max_prompt_tokens: int,
+) -> Rollout:
+    """G = `samples_per_prompt` responses per prompt; temperature 0 means greedy. Uses torch's global RNG."""
+    device = next(lm.parameters()).device
+    tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
+    enc = tokenizer(
+        list(prompts), return_tensors="pt", padding=True, truncation=True, max_length=max_prompt_tokens,
+        add_special_tokens=False,
+    )
+    query_ids = enc["input_ids"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q), B = P * G
+    query_mask = enc["attention_mask"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q)
+    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {
+        "do_sample": False}
+    was_training = lm.training
+    lm.eval()
+    sequences = lm.generate(
+        input_ids=query_ids,
+        attention_mask=query_mask,
+        max_new_tokens=max_new_tokens,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        **sampling,
+    )
+    lm.train(was_training)
+    response_ids = sequences[:, query_ids.shape[1]:]  # (B, A)
+    response_mask = torch.zeros_like(response_ids)
+    texts = []
+    for i, ids in enumerate(response_ids.tolist()):
+        n, text = _cut_at_stop(tokenizer, ids, stops[i // samples_per_prompt])
+        response_mask[i, :n] = 1
+        texts.append(text)
+    response_ids = response_ids.masked_fill(response_mask == 0, tokenizer.pad_token_id)
+    return Rollout(query_ids, query_mask, response_ids, response_mask, texts)
+
+
+def response_logprobs(
+    logits: torch.Tensor, response_ids: torch.Tensor, n_query: int, temperature: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-probs of the response tokens and the policy entropy at each, under the sampling temperature.
+
+    logits: (B, Q + A, V) for the whole sequence -> (logprobs (B, A), entropy (B, A)).
+    """
+    logits = logits[:, n_query - 1 : -1].float() / temperature  # (B, A, V): column Q + t - 1 predicts token t
+    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, response_ids.unsqueeze(-1)).squeeze(-1)
+    return logprobs, entropy_from_logits(logits)
+
+
+def response_values(values: torch.Tensor, n_query: int) -> torch.Tensor:
+    """V(s_t) for each response token: values (B, Q + A) -> (B, A)."""
+    return values[:, n_query - 1 : -1]
