@@ -24,6 +24,7 @@ hidden from it.
 from __future__ import annotations
 
 import builtins
+import collections
 import ctypes
 import json
 import os
@@ -51,6 +52,7 @@ MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVA
 )  # fmt: skip
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
 SYS_MOUNT_SETATTR, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, 0x8000, 1  # x86_64 and aarch64 share 442
+DICT_LIKE = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 ALWAYS_HIDDEN = ("/root", "/home", "/run", "/var/tmp", "/dev/shm")
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -101,6 +103,10 @@ def _setup_mounts(hidden: list[str], scratch_bytes: int) -> None:
     _mount("proc", "/proc", "proc", flags | MS_NOEXEC, "hidepid=invisible")
 
 
+def _exit(code: object = None) -> None:
+    raise SystemExit(code)
+
+
 def _probe_pid_namespace() -> bool:
     pid = os.fork()
     if pid == 0:
@@ -132,6 +138,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         errors.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
     for name in PRELOAD:
         __import__(name)
+    builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]  # `site` is off (-S), programs use them
     try:
         _setup_mounts(config["hidden"], config["scratch_bytes"])
         isolation["mount"] = True
@@ -188,12 +195,17 @@ def _serve_judge(sock: socket.socket, config: dict[str, Any], isolation: dict[st
             os.close(fd)
         _send(sock, {"pid": b_pid})
         try:
-            reap, _ = _recv(sock)
+            reap, fds = _recv(sock)
         except (EOFError, OSError):
-            reap = {"grace": 0.0}
+            reap, fds = {"op": "reap", "grace": 0.0}, []
+        for fd in fds:
+            os.close(fd)
         status = _reap(a_pid, b_pid, float(reap.get("grace", 0.0)), uid, isolation["pid"])
         shutil.rmtree(scratch, ignore_errors=True)
-        _send(sock, {"status": status})
+        if reap.get("op") != "reap":
+            _send(sock, {"error": f"expected a reap request, got {reap.get('op')!r}; the child was reaped"})
+        else:
+            _send(sock, {"status": status})
 
 
 def _spawn(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, pid_ns: bool) -> tuple[int, int]:
@@ -313,7 +325,12 @@ def _serve_calls(request: dict[str, Any]) -> None:
     handles: dict[int, Any] = {}
     namespace: dict[str, Any] = {}
 
-    def to_handle(obj: Any) -> int:
+    def to_handle(obj: Any) -> Any:
+        # Stdlib containers that compare equal to a builtin travel as that builtin (a claim, like any).
+        if type(obj) in DICT_LIKE:
+            return {k: _plain_or(v, to_handle) for k, v in obj.items()}
+        if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):  # a namedtuple
+            return tuple(_plain_or(v, to_handle) for v in obj)
         handles[id(obj)] = obj
         return id(obj)
 
@@ -360,6 +377,16 @@ def _serve_calls(request: dict[str, Any]) -> None:
             wire.write_frame(4, reply)
         except BaseException:  # noqa: BLE001 - e.g. MemoryError while encoding: die, the judge sees EOF
             os._exit(71)
+
+
+def _plain_or(value: Any, to_handle: Any) -> Any:
+    """`value` with nested non-plain members replaced by their handles (as `wire.Handle`)."""
+    try:
+        wire.encode(value)
+        return value
+    except wire.WireError:
+        stand_in = to_handle(value)
+        return wire.Handle(stand_in) if type(stand_in) is int else stand_in
 
 
 def _load(source: str, name: str, namespace: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ count against the machine, capped only by the scratch tmpfs size.
 from __future__ import annotations
 
 import time
+import warnings
 
 from benchmarks.problem import Problem, TestKind
 from harness import judge
@@ -41,7 +42,7 @@ from harness.isolation import Child, SandboxError, prepare_worker, probe_isolati
 from harness.judge import Abort, Link, Remote
 from harness.records import ExecResult, Limits, TestOutcome, Verdict, worst
 
-__all__ = ["execute", "prepare_worker", "probe_isolation", "calibrate_timeout"]
+__all__ = ["execute", "prepare_worker", "probe_isolation", "calibrate_timeout", "n_tests"]
 
 _ERROR_CHARS = 2000
 
@@ -55,7 +56,7 @@ def execute(problem: Problem, program: str, limits: Limits = Limits(), *, slot: 
     source = _compilable(program, problem.test_kind)
     if source is None:
         outcome = TestOutcome(Verdict.SYNTAX_ERROR, 0.0, _syntax_error(program))
-        return ExecResult(Verdict.SYNTAX_ERROR, [outcome] * problem.n_tests, outcome.error, time.monotonic() - start)
+        return ExecResult(Verdict.SYNTAX_ERROR, [outcome] * n_tests(problem), outcome.error, time.monotonic() - start)
     isolation: dict[str, bool] = {}
     try:
         isolation = prepare_worker(slot)
@@ -67,6 +68,16 @@ def execute(problem: Problem, program: str, limits: Limits = Limits(), *, slot: 
         result = ExecResult(Verdict.SANDBOX_ERROR, [], error, time.monotonic() - start)
     result.isolation = isolation
     return result
+
+
+def n_tests(problem: Problem) -> int:
+    """How many test outcomes `execute` reports: HumanEval has one per statement of `check`'s body."""
+    if problem.test_kind is TestKind.ASSERT and problem.check_code:
+        try:
+            return len(judge.split_check(problem.check_code)[1])
+        except (SyntaxError, ValueError):
+            return 1
+    return problem.n_tests
 
 
 def calibrate_timeout(problem: Problem, factor: float = 4.0, floor: float = 1.0, *, slot: int = 0) -> float:
@@ -85,7 +96,9 @@ def _compilable(program: str, kind: TestKind) -> str | None:
     """The source the child will run, or None for a syntax error (checked here, never executed)."""
     for source in (program, _wrapped(program)) if kind is TestKind.STDIO else (program,):
         try:
-            compile(source, "<candidate>", "exec", dont_inherit=True)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the candidate's SyntaxWarnings are not ours to print
+                compile(source, "<candidate>", "exec", dont_inherit=True)
             return source
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
             continue
@@ -100,7 +113,9 @@ def _wrapped(program: str) -> str:
 
 def _syntax_error(program: str) -> str:
     try:
-        compile(program, "<candidate>", "exec", dont_inherit=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(program, "<candidate>", "exec", dont_inherit=True)
     except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
         return f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
     return "SyntaxError"
@@ -133,7 +148,7 @@ def _run_asserts(problem: Problem, program: str, link: Link) -> list[TestOutcome
         build = judge.humaneval_namespace(problem.prompt, problem.entry_point, module_code)
     else:  # MBPP: one test per assert
         tests = list(problem.tests)
-        build = judge.mbpp_namespace(program, problem.test_setup, tests)
+        build = judge.mbpp_namespace(program, problem.test_setup, tests, problem.entry_point)
     return judge.judge_asserts(link, program, tests, build)
 
 
@@ -187,13 +202,15 @@ def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadli
 
 def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdict, str]:
     try:
-        judge.load_program(link, program, "__main__")
+        reply = link.send({"op": "load", "source": program, "name": "__main__"})
     except Abort as exc:
         return exc.verdict, f"test {i}: {exc.error}"
-    except Exception as exc:  # noqa: BLE001
-        text = _candidate_error(exc)
-        if not text.startswith("SystemExit: ") or text.split("\n")[0] not in ("SystemExit: ", "SystemExit: 0"):
-            return Verdict.RUNTIME_ERROR, f"test {i}: {text}"
+    info = reply.get("exc")
+    clean_exit = type(info) is dict and info.get("type") == "SystemExit" and info.get("message") in ("", "0", "None")
+    if "ok" not in reply and not clean_exit:  # exit() / sys.exit(0) end an APPS program normally
+        err = judge.remote_exception(reply)
+        verdict = err.verdict if isinstance(err, Abort) else Verdict.RUNTIME_ERROR
+        return verdict, f"test {i}: {_candidate_error(err)}"
     try:
         got = link.child.drain_stdout().decode("utf-8", errors="replace")
     except Exception as exc:  # noqa: BLE001 - OutputExceeded while draining

@@ -69,6 +69,8 @@ class _Zygote:
     proc: subprocess.Popen[bytes]
     sock: socket.socket
     isolation: dict[str, bool]
+    current: Child | None = None
+    """The child spawned and not yet reaped (one at a time per slot)."""
 
 
 _zygotes: dict[int, _Zygote] = {}
@@ -179,7 +181,10 @@ class Child:
     def __init__(self, slot: int, limits: Limits, stdin: bytes | None = None) -> None:
         self.slot = slot
         self.limits = limits
-        self.isolation = dict(_zygote_for(slot).isolation)
+        zygote = _zygote_for(slot)
+        if zygote.current is not None:  # a caller forgot close(): reap it before the next spawn
+            zygote.current.close()
+        self.isolation = dict(zygote.isolation)
         self.stdout = bytearray()
         self._stdin = memoryview(stdin or b"")
         self._buffer = bytearray()
@@ -204,6 +209,7 @@ class Child:
         finally:
             for fd in set(sent):
                 os.close(fd)
+        zygote.current = self
         if self._stdin_w >= 0 and not self._stdin:
             os.close(self._stdin_w)
             self._stdin_w = -1
@@ -305,6 +311,10 @@ class Child:
             return 0
         self._closed = True
         self._close_fds()
+        zygote = _zygotes.get(self.slot)
+        if zygote is None or zygote.current is not self:
+            return 0  # the zygote was restarted since: it took its children with it
+        zygote.current = None
         return int(_zygote_call(self.slot, {"op": "reap", "grace": grace})["status"])
 
     def _close_fds(self) -> None:

@@ -247,7 +247,14 @@ def judge_asserts(
         return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
     except Exception as exc:  # noqa: BLE001 - the candidate's own exception at load time
         return [TestOutcome(Verdict.RUNTIME_ERROR, 0.0, _error_text(exc, "")) for _ in tests]
-    return run_tests(link, build_namespace(link), tests)
+    try:
+        namespace = build_namespace(link)
+    except Abort as exc:
+        return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
+    except Exception as exc:  # noqa: BLE001 - setup code failed on the candidate's names or values
+        verdict = Verdict.RUNTIME_ERROR if hasattr(exc, "execrl_remote") else Verdict.FAILED
+        return [TestOutcome(verdict, 0.0, _error_text(exc, "test setup")) for _ in tests]
+    return run_tests(link, namespace, tests)
 
 
 def humaneval_namespace(prompt: str, entry_point: str, module_code: str) -> Callable[[Link], dict[str, Any]]:
@@ -268,12 +275,17 @@ def humaneval_namespace(prompt: str, entry_point: str, module_code: str) -> Call
     return build
 
 
-def mbpp_namespace(program: str, setup: str, tests: list[str]) -> Callable[[Link], dict[str, Any]]:
+def mbpp_namespace(
+    program: str, setup: str, tests: list[str], entry_point: str | None
+) -> Callable[[Link], dict[str, Any]]:
     """Candidate-defined names the tests use become Remotes; builtins and stdlib modules the tests
-    use stay the judge's own (a candidate `def abs` or `import math` cannot stand in for them);
-    then the trusted setup code runs."""
+    use stay the judge's own (a candidate `def abs` or `import math` cannot stand in for them),
+    except the entry point itself (MBPP 126 asks for a function named `sum`); then the trusted
+    setup code runs."""
     used = referenced_names([setup, *tests])
     remote = (defined_names(program) & used) - set(vars(builtins)) - set(sys.stdlib_module_names)
+    if entry_point and entry_point in defined_names(program):
+        remote.add(entry_point)
     modules = (used & set(sys.stdlib_module_names)) - set(vars(builtins))
 
     def build(link: Link) -> dict[str, Any]:

@@ -53,13 +53,18 @@ class Handle:
         return f"Handle({self.id})"
 
 
-def encode(value: Any, to_handle: Callable[[Any], int] | None = None) -> Any:
-    """The JSON-ready form of `value`; objects outside the codec become handles via `to_handle`."""
+def encode(value: Any, to_handle: Callable[[Any], Any] | None = None) -> Any:
+    """The JSON-ready form of `value`.
+
+    An object outside the codec is passed to `to_handle`, which returns either an int (the object
+    becomes that handle) or a plain stand-in to encode instead (the child sends a `Counter` as the
+    `dict` it compares equal to).
+    """
     budget = [MAX_ITEMS]
     return _enc(value, to_handle, 0, budget)
 
 
-def _enc(x: Any, to_handle: Callable[[Any], int] | None, depth: int, budget: list[int]) -> Any:
+def _enc(x: Any, to_handle: Callable[[Any], Any] | None, depth: int, budget: list[int]) -> Any:
     budget[0] -= 1
     if budget[0] < 0:
         raise WireError(f"value has more than {MAX_ITEMS} items")
@@ -88,7 +93,8 @@ def _enc(x: Any, to_handle: Callable[[Any], int] | None, depth: int, budget: lis
         d = depth + 1
         return {"D": [[_enc(k, to_handle, d, budget), _enc(v, to_handle, d, budget)] for k, v in x.items()]}
     if to_handle is not None:
-        return {"H": to_handle(x)}
+        handle = to_handle(x)
+        return {"H": handle} if type(handle) is int else _enc(handle, None, depth, budget)
     raise WireError(f"cannot send a value of type {t.__name__}")
 
 

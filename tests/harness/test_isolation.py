@@ -1,0 +1,82 @@
+"""What the sandboxed child can see and do, checked from inside it through the RPC channel."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from harness.isolation import (
+    REPO_ROOT,
+    SANDBOX_UID_BASE,
+    Child,
+    ChildDied,
+    ChildTimeout,
+    prepare_worker,
+    probe_isolation,
+)
+from harness.records import Limits
+
+SLOT = 6
+LIMITS = Limits(timeout=1.0, program_timeout=5.0)
+
+
+@pytest.fixture(scope="module")
+def child_eval():
+    isolation = prepare_worker(SLOT)
+    assert isolation == {"net": True, "mount": True, "pid": True, "uid": True}
+
+    def run(expression: str):
+        with Child(SLOT, LIMITS) as child:
+            child.request({"op": "load", "source": "import os, resource, socket", "name": "__candidate__"},
+                          time.monotonic() + 2)  # fmt: skip
+            return child.request({"op": "call", "target": "eval", "args": [expression]}, time.monotonic() + 2)
+
+    return run
+
+
+FACTS = [
+    ("runs as the slot's uid", "os.getuid(), os.getgid(), os.getgroups()",
+     {"T": [SANDBOX_UID_BASE + SLOT, SANDBOX_UID_BASE + SLOT, []]}),
+    ("is the init of its own pid namespace", "os.getpid()", 1),
+    ("sees only its own processes (hidepid)", "len([p for p in os.listdir('/proc') if p.isdigit()])", 1),
+    ("the checkout is hidden", f"os.listdir({REPO_ROOT!r})", []),
+    ("the environment is scrubbed", "sorted(os.environ)", ["HOME", "LANG", "PATH", "PYTHONHASHSEED", "TMPDIR"]),
+    ("cwd is its own scratch dir, which it may write",
+     "open('f', 'w').write('x') and os.getcwd() == os.environ['HOME']", True),
+    ("the address-space limit is in force and cannot be raised",
+     "resource.getrlimit(resource.RLIMIT_AS)[1]", LIMITS.memory),
+    ("only its pipes and stdio are open (+1 for listdir's own)", "len(os.listdir('/proc/self/fd'))", 6),
+    ("stdin is empty", "__import__('sys').stdin.read()", ""),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("expression", "expected"), [f[1:] for f in FACTS], ids=[f[0] for f in FACTS])
+def test_the_child_sees_a_confined_world(child_eval, expression, expected) -> None:
+    reply = child_eval(expression)
+    assert reply == {"ok": expected}, reply
+
+
+def test_a_child_that_sleeps_past_the_deadline_times_out_and_is_killed() -> None:
+    prepare_worker(SLOT)
+    child = Child(SLOT, LIMITS)
+    child.request({"op": "load", "source": "import time\ndef snooze():\n    time.sleep(60)", "name": "m"},
+                  time.monotonic() + 2)  # fmt: skip
+    with pytest.raises(ChildTimeout):
+        child.request({"op": "call", "target": "snooze"}, time.monotonic() + 0.2)
+    assert child.close() == 128 + 9
+
+
+def test_a_child_that_exits_is_reported_dead_with_its_status() -> None:
+    child = Child(SLOT, LIMITS)
+    with pytest.raises(ChildDied):
+        child.request({"op": "load", "source": "import os\nos._exit(3)", "name": "m"}, time.monotonic() + 2)
+    assert child.close(grace=1.0) == 3
+
+
+def test_probe_isolation_reports_the_four_protections_without_changing_this_process() -> None:
+    before = os.readlink("/proc/self/ns/net")
+    probe = probe_isolation()
+    assert set(probe) == {"net", "mount", "pid", "uid"}
+    assert os.readlink("/proc/self/ns/net") == before
