@@ -69,6 +69,8 @@ class _Zygote:
     proc: subprocess.Popen[bytes]
     sock: socket.socket
     isolation: dict[str, bool]
+    owner: int = 0
+    """The pid that started it: a forked worker must not share its parent's zygote."""
     current: Child | None = None
     """The child spawned and not yet reaped (one at a time per slot)."""
 
@@ -92,6 +94,9 @@ def prepare_worker(slot: int, hidden: tuple[str, ...] | list[str] = ()) -> dict[
     protections are in force. Slots must be unique among processes running at the same time.
     """
     zygote = _zygotes.get(slot)
+    if zygote is not None and zygote.owner != os.getpid():  # inherited through fork: not ours to use or kill
+        del _zygotes[slot]
+        zygote = None
     if zygote is not None and zygote.proc.poll() is None:
         return dict(zygote.isolation)
     zygote = _start_zygote(slot, [*default_hidden(), *hidden])
@@ -151,7 +156,7 @@ def _start_zygote(slot: int, hidden: list[str]) -> _Zygote:
         raise SandboxError(f"sandbox zygote for slot {slot} did not start: {exc}") from None
     for error in ready["errors"]:
         log.warning("sandbox slot %d: %s", slot, error)
-    return _Zygote(proc, ours, ready["isolation"])
+    return _Zygote(proc, ours, ready["isolation"], owner=os.getpid())
 
 
 def _zygote_for(slot: int) -> _Zygote:

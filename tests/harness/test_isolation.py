@@ -80,3 +80,23 @@ def test_probe_isolation_reports_the_four_protections_without_changing_this_proc
     probe = probe_isolation()
     assert set(probe) == {"net", "mount", "pid", "uid"}
     assert os.readlink("/proc/self/ns/net") == before
+
+
+def test_a_forked_worker_starts_its_own_zygote_instead_of_sharing_its_parents() -> None:
+    from harness import isolation
+
+    prepare_worker(SLOT)
+    parent_zygote = isolation._zygotes[SLOT].proc.pid
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        prepare_worker(SLOT)
+        os.write(w, str(isolation._zygotes[SLOT].proc.pid).encode())
+        isolation.shutdown_worker(SLOT)
+        os._exit(0)
+    os.close(w)
+    child_zygote = int(os.read(r, 32))
+    os.close(r)
+    os.waitpid(pid, 0)
+    assert child_zygote != parent_zygote
+    assert isolation._zygotes[SLOT].proc.poll() is None  # the parent's zygote still serves the parent
