@@ -15,6 +15,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("harness.generate", "sample completions for a benchmark from a model: samples.jsonl (resumable)"),
     "evaluate": ("harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
     "report": ("reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),
+    "pipeline": ("trainers.pipeline", "the main job: tiny model -> SFT -> PPO -> evaluate both -> report (resumable)"),
 }
 
 

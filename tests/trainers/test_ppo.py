@@ -1,0 +1,138 @@
+"""PPO end to end on a tiny model: parameters move, metrics are logged by name, reward rises, resume is exact."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmarks.synth import load_synth, sft_corpus
+from trainers.data import write_jsonl
+from trainers.ppo import PPOConfig, main, train_ppo
+from trainers.tracking import read_metrics
+
+FAMILY = "clamp"  # an easy synth family: one `return max(lo, min(hi, x))`-style line
+METRIC_NAMES = (
+    "ppo/policy_loss", "ppo/value_loss", "ppo/entropy", "ppo/kl", "ppo/clipfrac", "ppo/ratio_mean", "ppo/ratio_std",
+    "ppo/explained_variance", "ppo/mean_reward", "ppo/reward_std", "ppo/mean_advantage", "code/syntax_rate",
+    "code/pass_rate", "code/quality_score", "time/rollout", "time/sandbox", "time/update", "time/total",
+)
+
+
+@pytest.fixture(scope="module")
+def sft_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny model fine-tuned on the easy family with half the solutions wrong: room for PPO to improve."""
+    from trainers.sft import SFTConfig, train_sft
+    from trainers.tiny import build_tiny_model
+
+    root = tmp_path_factory.mktemp("ppo")
+    problems = [p for p in load_synth("train") if p.metadata["family"] == FAMILY]
+    rows = sft_corpus(problems, wrong_share=0.5, seed=0)
+    write_jsonl(root / "sft.jsonl", [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
+    build_tiny_model(root / "model0", [r["prompt"] + r["completion"] for r in rows], vocab_size=300, n_layer=2,
+                     d_model=64, n_head=4, max_positions=128)
+    return train_sft(SFTConfig(model=str(root / "model0"), out=root / "sft", data=str(root / "sft.jsonl"),
+                               max_steps=250, batch_size=16, lr=3e-3, device="cpu", max_length=128))
+
+
+def _cfg(model: Path, out: Path, **overrides) -> PPOConfig:
+    base = dict(preset="cpu-tiny", families=FAMILY, batch_size=32, minibatch_size=16, max_new_tokens=32,
+                max_prompt_tokens=64, eval_every=0, workers=1, device="cpu")
+    from trainers.ppo import PRESETS
+
+    return PPOConfig(model=str(model), out=out, **{**PRESETS["cpu-tiny"], **base, **overrides})
+
+
+def _pass_count(model_dir: Path, n_per_problem: int, seed: int) -> tuple[int, int]:
+    """Passed programs among fresh samples on held-out problems of the family (temperature 1)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from benchmarks.synth import synth_program
+    from harness.pool import execute_many
+    from trainers.rollout import sample
+
+    problems = [p for p in load_synth("test") if p.metadata["family"] == FAMILY][:30]
+    lm, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
+    torch.manual_seed(seed)
+    rollout = sample(lm, tokenizer, [p.prompt for p in problems], [p.metadata["stop"] for p in problems],
+                     samples_per_prompt=n_per_problem, max_new_tokens=32, temperature=1.0, max_prompt_tokens=64)
+    repeated = [p for p in problems for _ in range(n_per_problem)]
+    results = execute_many(repeated, [synth_program(p, t) for p, t in zip(repeated, rollout.texts, strict=True)],
+                           workers=1)
+    return sum(r.passed for r in results), len(results)
+
+
+@pytest.mark.slow
+def test_tiny_ppo_run_changes_parameters_logs_every_metric_and_raises_the_pass_rate(sft_model, tmp_path) -> None:
+    out = train_ppo(_cfg(sft_model, tmp_path / "ppo", iterations=15, eval_every=15, eval_problems=10))
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == list(range(1, 16))
+    for row in rows:
+        assert set(METRIC_NAMES) <= set(row), set(METRIC_NAMES) - set(row)
+    assert "eval/synth/pass@1" in rows[-1]
+    assert (out / "tb").is_dir() and (out / "train_config.json").is_file()
+
+    from safetensors.torch import load_file
+
+    before, after = load_file(sft_model / "model.safetensors"), load_file(out / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+    # One-sided two-proportion z-test on pooled fresh samples: after > before at p < 0.01.
+    passed_0, n_0 = _pass_count(sft_model, 8, seed=123)
+    passed_1, n_1 = _pass_count(out, 8, seed=123)
+    p_pool = (passed_0 + passed_1) / (n_0 + n_1)
+    z = (passed_1 / n_1 - passed_0 / n_0) / math.sqrt(p_pool * (1 - p_pool) * (1 / n_0 + 1 / n_1))
+    p_value = 0.5 * math.erfc(z / math.sqrt(2))
+    assert p_value < 0.01, (passed_0, n_0, passed_1, n_1, p_value)
+
+
+@pytest.mark.slow
+def test_resume_after_k_iterations_reproduces_the_uninterrupted_metrics_curve(sft_model, tmp_path) -> None:
+    settings = dict(iterations=4, save_every=2, batch_size=16, minibatch_size=8)
+    whole = train_ppo(_cfg(sft_model, tmp_path / "whole", **settings))
+    train_ppo(_cfg(sft_model, tmp_path / "split", stop_after=2, **settings))
+    assert not (tmp_path / "split" / "train_config.json").exists()
+    split = train_ppo(_cfg(sft_model, tmp_path / "split", resume=True, **settings))
+
+    def curve(folder: Path) -> list[dict]:
+        rows = read_metrics(folder / "metrics.jsonl")
+        return [{k: v for k, v in row.items() if not k.startswith("time/")} for row in rows]
+
+    assert len(curve(whole)) == 4
+    assert curve(split) == curve(whole)
+
+
+def test_a_non_empty_output_folder_is_refused_naming_resume_and_force(tmp_path, capsys) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    assert main(["--model", str(tmp_path), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "--resume" in err and "--force" in err
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [(["--reward", "nope"], "--reward"), (["--kl-estimator", "k9"], "--kl-estimator"),
+     (["--preset", "gpu-huge"], "--preset"), (["--batch-size", "2", "--samples-per-prompt", "4"], "--batch-size")],
+    ids=["unknown-reward", "unknown-kl-estimator", "unknown-preset", "batch-smaller-than-group"],
+)
+def test_bad_flag_values_exit_2_naming_the_flag(tmp_path, capsys, flags, named) -> None:
+    assert main(["--model", str(tmp_path), "--out", str(tmp_path / "o"), *flags]) == 2
+    assert named in capsys.readouterr().err
+
+
+def test_preset_values_are_defaults_that_explicit_flags_override() -> None:
+    from trainers.ppo import PRESETS, parse_config
+
+    cfg = parse_config(["--model", "m", "--out", "o", "--preset", "cpu-tiny", "--lr", "0.5"])
+    assert cfg.lr == 0.5
+    assert cfg.batch_size == PRESETS["cpu-tiny"]["batch_size"] != PPOConfig(model="m", out=Path("o")).batch_size
+
+
+def test_logged_config_is_the_full_run_config(sft_model, tmp_path) -> None:
+    out = train_ppo(_cfg(sft_model, tmp_path / "p", iterations=1, batch_size=8, minibatch_size=8))
+    logged = json.loads((out / "ppo_config.json").read_text())
+    assert logged["families"] == FAMILY and logged["iterations"] == 1 and "lr" in logged
