@@ -96,6 +96,7 @@ class ExecResult:
             "tests": [t.to_json() for t in self.tests],
             "error": self.error,
             "duration": round(self.duration, 6),
+            "isolation": self.isolation,
         }
 
     @classmethod
@@ -107,6 +108,7 @@ class ExecResult:
             ],
             error=row.get("error", ""),
             duration=row.get("duration", 0.0),
+            isolation=row.get("isolation", {}),
         )
 
 
