@@ -170,7 +170,8 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     settings = load_settings(cfg.config, cfg.limit)
     markers = out / "stages"
     if cfg.force:
-        for name in ("stages", "model0", "sft", "ppo", "sft_eval", "ppo_eval", "report", "timings.json"):
+        outputs = ("stages", "model0", "sft", "ppo", "sft_eval", "ppo_eval", "report", "timings.json", "settings.json")
+        for name in outputs:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
     recorded = out / "settings.json"
