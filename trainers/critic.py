@@ -219,7 +219,7 @@ def train_critic(cfg: CriticConfig) -> Path:
 def main(argv: list[str]) -> int:
     import tyro
 
-    cfg = tyro.cli(CriticConfig, args=argv, description=__doc__.splitlines()[0])
+    cfg = tyro.cli(CriticConfig, args=argv, prog="execrl train critic", description=__doc__.splitlines()[0])
     try:
         out = train_critic(cfg)
     except UsageError as e:

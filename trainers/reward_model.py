@@ -265,7 +265,7 @@ def train_reward_model(cfg: RMConfig) -> Path:
 def main(argv: list[str]) -> int:
     import tyro
 
-    cfg = tyro.cli(RMConfig, args=argv, description=__doc__.splitlines()[0])
+    cfg = tyro.cli(RMConfig, args=argv, prog="execrl train rm", description=__doc__.splitlines()[0])
     try:
         out = train_reward_model(cfg)
     except UsageError as e:

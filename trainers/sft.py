@@ -37,7 +37,12 @@ LORA_TARGETS: dict[str, list[str]] = {
 
 @dataclass
 class SFTConfig:
-    """Fine-tune a causal LM on (prompt, completion) rows."""
+    """Fine-tune a causal LM on (prompt, completion) rows.
+
+    Defaults are tuned for the embedded tiny model on `--data synth` (2,000 rows, 1,250 steps, about 2 CPU
+    minutes): on 200 synth test problems it then passes about 92% greedy and 65% sampled at temperature 1,
+    where about 30% of samples fail like the corpus's wrong share, leaving PPO room to improve.
+    """
 
     model: str
     """Model folder or hub id to start from."""
@@ -49,7 +54,7 @@ class SFTConfig:
     """With --data synth: share of subtly wrong solutions in the corpus."""
     synth_seed: int = 0
     """With --data synth: seed of the synth benchmark and corpus."""
-    epochs: int = 6
+    epochs: int = 10
     """Passes over the data (ignored when --max-steps is set)."""
     max_steps: int = 0
     """Optimiser steps to run; 0 means run --epochs."""
@@ -200,7 +205,7 @@ def train_sft(cfg: SFTConfig) -> Path:
 def main(argv: list[str]) -> int:
     import tyro
 
-    cfg = tyro.cli(SFTConfig, args=argv, description=__doc__.splitlines()[0])
+    cfg = tyro.cli(SFTConfig, args=argv, prog="execrl train sft", description=__doc__.splitlines()[0])
     try:
         out = train_sft(cfg)
     except UsageError as e:
