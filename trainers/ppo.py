@@ -236,7 +236,8 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
             run.optimizer.step()
-            for name, value in zip(stats, (pg_loss, v_loss, entropy_loss, clipfrac), strict=True):
+            losses = (pg_loss, v_loss, entropy_loss, clipfrac)
+            for name, value in zip(("pg_loss", "v_loss", "entropy", "clipfrac"), losses, strict=True):
                 stats[name].append(value.item())
             stats["approx_kl"].append(approx_kl)
             b_ratios.append(ratio.detach()[mb_mask.bool()])
