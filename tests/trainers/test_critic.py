@@ -11,43 +11,49 @@ torch = pytest.importorskip("torch")
 
 from benchmarks.synth import load_synth  # noqa: E402
 from harness.cli import main as execrl  # noqa: E402
+from harness.pool import execute_many  # noqa: E402
 from harness.records import Verdict  # noqa: E402
 from trainers.critic import CLASS_OF, CLASSES, Critic, CriticConfig, rows_from_run, train_critic  # noqa: E402
 from trainers.tiny import build_tiny_model  # noqa: E402
 
 
 def labelled_programs(n_problems: int) -> list[dict[str, str]]:
-    """Four programs per synth problem whose verdicts are known by construction.
+    """Four programs per synth problem, labelled by the real sandbox.
 
-    correct -> passed; a subtly wrong reference -> failed; the def line without its colon -> syntax_error;
-    a body raising before it returns -> runtime_error.
+    The correct reference, a subtly wrong one (failed, or a runtime error for some edits), the def line
+    without its colon (syntax error) and a body raising before it returns (runtime error).
     """
-    rows = []
+    problems, programs = [], []
     for problem in load_synth("train", n=n_problems):
         correct, wrong = problem.solutions[0], problem.metadata["wrong_solutions"][0]
         def_line, body = correct.split("\n", 1)
         arg = def_line[def_line.index("(") + 1 : def_line.index(")")]
-        programs = {
-            "passed": correct,
-            "failed": wrong,
-            "syntax_error": def_line.rstrip(":") + "\n" + body,
-            "runtime_error": f"{def_line}\n    raise ValueError({arg})\n{body}",
-        }
-        rows += [{"prompt": problem.prompt, "program": p, "verdict": v} for v, p in programs.items()]
-    return rows
+        raising = f"{def_line}\n    raise ValueError({arg})\n{body}"
+        problems += [problem] * 4
+        programs += [correct, wrong, def_line.rstrip(":") + "\n" + body, raising]
+    results = execute_many(problems, programs, workers=1)
+    return [
+        {"prompt": problem.prompt, "program": program, "verdict": result.verdict.value}
+        for problem, program, result in zip(problems, programs, results, strict=True)
+    ]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    corpus = [r["prompt"] + r["program"] for r in labelled_programs(30)]
+def labelled() -> list[dict[str, str]]:
+    return labelled_programs(70)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory, labelled: list[dict[str, str]]) -> Path:
+    corpus = [r["prompt"] + r["program"] for r in labelled[:120]]
     folder = tmp_path_factory.mktemp("tiny") / "model"
     return build_tiny_model(folder, corpus, vocab_size=400, n_layer=1, d_model=64, max_positions=128)
 
 
 @pytest.fixture()
-def data_file(tmp_path: Path) -> Path:
+def data_file(tmp_path: Path, labelled: list[dict[str, str]]) -> Path:
     path = tmp_path / "critic.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in labelled_programs(60)))
+    path.write_text("".join(json.dumps(r) + "\n" for r in labelled[:240]))
     return path
 
 
@@ -86,13 +92,16 @@ def test_rows_from_run_join_samples_and_results_into_whole_programs(tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_held_out_accuracy_beats_the_majority_class(tiny: Path, data_file: Path, tmp_path: Path) -> None:
+def test_held_out_accuracy_beats_the_majority_class(
+    tiny: Path, data_file: Path, labelled: list[dict[str, str]], tmp_path: Path
+) -> None:
+    assert {r["verdict"] for r in labelled} == set(CLASSES)  # the sandbox saw all four outcomes
     cfg = CriticConfig(model=str(tiny), data=data_file, out=tmp_path / "critic", eval_share=0.25, epochs=6, lr=2e-3)
     out = train_critic(cfg)
     metrics = json.loads((out / "critic_metrics.json").read_text())
     assert metrics["n_eval"] == 60
     assert metrics["critic/eval_accuracy"] >= metrics["critic/eval_majority_accuracy"] + 0.15
-    rows = labelled_programs(70)[-40:]  # problems the critic has not seen
+    rows = labelled[240:]  # problems the critic has not seen
     proba = Critic.load(out).predict_proba([r["prompt"] for r in rows], [r["program"] for r in rows])
     assert proba.shape == (40, len(CLASSES))
     assert proba.sum(axis=1) == pytest.approx([1.0] * 40, abs=1e-5)
