@@ -114,6 +114,7 @@ def with_lora(model: Any, cfg: SFTConfig) -> Any:
         lora_dropout=cfg.lora_dropout,
         target_modules=LORA_TARGETS.get(model.config.model_type),  # None: peft's default for the type
         task_type="CAUSAL_LM",
+        fan_in_fan_out=model.config.model_type == "gpt2",  # GPT-2's Conv1D stores weights transposed
     )
     return get_peft_model(model, lora)
 

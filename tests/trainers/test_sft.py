@@ -40,6 +40,7 @@ def _log(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "train_log.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_sft_loss_falls_and_parameters_change(tiny: Path, data_file: Path, tmp_path: Path) -> None:
     out = train_sft(SFTConfig(model=str(tiny), out=tmp_path / "out", data=str(data_file), max_steps=30, batch_size=8))
     log = _log(out)
