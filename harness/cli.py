@@ -11,7 +11,7 @@ import sys
 
 # name -> (module, one-line summary). Nested groups (report, train) dispatch the same way.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("trainers.cli", "training stages: sft, rm (reward model), critic"),
+    "train": ("trainers.cli", "training stages: sft, rm (reward model), critic, ppo"),
     "generate": ("harness.generate", "sample completions for a benchmark from a model: samples.jsonl (resumable)"),
     "evaluate": ("harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
     "report": ("reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),
