@@ -9,13 +9,19 @@ then serves two requests from the judge over a unix socket: `spawn` (fork a chil
 pipes passed along) and `reap` (kill the child's whole pid namespace, collect its status, remove
 its scratch dir).
 
-Per program: zygote -> fork A -> unshare(CLONE_NEWPID) -> fork B. B is the init of a fresh pid
-namespace, so SIGKILL to B kills every descendant (the kernel's guarantee), and a daemon cannot
-outlive it. A waits for B without reaping it (`WNOWAIT`), so B's pid stays valid until the zygote
-(a child subreaper) reaps it; killing it by pid can never hit a recycled pid. B drops to the slot's
-unprivileged uid with rlimits and `no_new_privs`, then only serves calls: it runs the candidate
-program and answers RPCs (`load`, `call`, `getattr`, ...) with plain values or opaque handles.
-Whatever it answers is a claim; the judge decides.
+Per program, one fork: the zygote points its next child at a fresh pid namespace (setns back to
+its own, then unshare(CLONE_NEWPID)) and forks. The child is the init of that namespace, so
+SIGKILL to it kills every descendant (the kernel's guarantee), and a daemon cannot outlive it. Only
+the zygote reaps it, so its pid stays valid until then; killing it by pid can never hit a recycled
+pid. The child drops to the slot's unprivileged uid with rlimits, `no_new_privs` and a parent-death
+signal, then only serves calls: it runs the candidate program and answers RPCs (`load`, `call`,
+`getattr`, ...) with plain values or opaque handles. Whatever it answers is a claim; the judge
+decides.
+
+Speed (every program pays these): the zygote's heap is frozen out of the garbage collector
+(`gc.freeze`) so a collection in a child does not copy the zygote's pages, and it preloads no
+module that registers an at-fork hook that runs Python code in every child (`queue` pulls in
+`threading`, whose hook costs about as much as the fork itself).
 
 Stdlib only, plus `harness.wire`: this module is imported by the zygote before the repository is
 hidden from it.
@@ -26,6 +32,7 @@ from __future__ import annotations
 import builtins
 import collections
 import ctypes
+import gc
 import json
 import os
 import resource
@@ -41,7 +48,7 @@ from harness import wire
 
 PRELOAD = (
     "array", "bisect", "cmath", "collections", "copy", "dataclasses", "datetime", "decimal", "enum", "fractions",
-    "functools", "hashlib", "heapq", "io", "itertools", "math", "numbers", "operator", "queue", "random", "re",
+    "functools", "hashlib", "heapq", "io", "itertools", "math", "numbers", "operator", "random", "re",
     "statistics", "string", "struct", "textwrap", "time", "typing", "unicodedata",
 )  # fmt: skip
 """Modules the zygote imports once so that children pay nothing for them."""
@@ -107,16 +114,28 @@ def _exit(code: object = None) -> None:
     raise SystemExit(code)
 
 
-def _probe_pid_namespace() -> bool:
+def _fork_in_new_pid_namespace(own_ns: int) -> int:
+    """`os.fork()` whose child is the init (pid 1) of a fresh pid namespace; one fork, not two.
+
+    unshare(CLONE_NEWPID) only sets where the *next* child goes, and works once per setting, so
+    first point that back at our own namespace (setns), then unshare, fork, and point it back again
+    (a later fork of ours must not land in the dead namespace).
+    """
+    _check(_libc.setns(own_ns, CLONE_NEWPID), "setns(CLONE_NEWPID)")
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
     pid = os.fork()
+    if pid != 0:
+        _check(_libc.setns(own_ns, CLONE_NEWPID), "setns(CLONE_NEWPID)")
+    return pid
+
+
+def _probe_pid_namespace(own_ns: int) -> bool:
+    try:
+        pid = _fork_in_new_pid_namespace(own_ns)
+    except OSError:
+        return False
     if pid == 0:
-        ok = _libc.unshare(CLONE_NEWPID) == 0
-        if ok:
-            inner = os.fork()
-            if inner == 0:
-                os._exit(0 if os.getpid() == 1 else 1)
-            ok = os.waitpid(inner, 0)[1] == 0
-        os._exit(0 if ok else 1)
+        os._exit(0 if os.getpid() == 1 else 1)
     return os.waitpid(pid, 0)[1] == 0
 
 
@@ -147,13 +166,21 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         isolation["mount"] = False
         errors.append(str(exc))
         scratch_root = config["fallback_scratch"]
-    isolation["pid"] = _probe_pid_namespace()
+    try:
+        own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        own_ns = -1
+    isolation["pid"] = own_ns >= 0 and _probe_pid_namespace(own_ns)
     if not isolation["pid"]:
         errors.append("unshare(CLONE_NEWPID) refused: survivors are killed by uid instead" if root else
                       "unshare(CLONE_NEWPID) refused: survivors are killed by process group only")  # fmt: skip
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    # Children share the zygote's pages copy-on-write; a collection in a child would touch (and so
+    # copy) every tracked object. Frozen objects are never scanned (CPython docs, gc.freeze).
+    gc.collect()
+    gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
-    _serve_judge(sock, config, isolation, scratch_root)
+    _serve_judge(sock, config, own_ns if isolation["pid"] else -1, isolation["uid"], scratch_root)
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -172,8 +199,8 @@ def _recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return json.loads(data[4:]), fds
 
 
-def _serve_judge(sock: socket.socket, config: dict[str, Any], isolation: dict[str, bool], scratch_root: str) -> None:
-    uid = config["uid"] if isolation["uid"] else None
+def _serve_judge(sock: socket.socket, config: dict[str, Any], own_ns: int, root: bool, scratch_root: str) -> None:
+    uid = config["uid"] if root else None
     counter = 0
     while True:
         try:
@@ -190,69 +217,63 @@ def _serve_judge(sock: socket.socket, config: dict[str, Any], isolation: dict[st
         os.mkdir(scratch, 0o700)
         if uid is not None:
             os.chown(scratch, uid, uid)
-        a_pid, b_pid = _spawn(request, fds, scratch, uid, isolation["pid"])
+        pid = _spawn(request, fds, scratch, uid, own_ns)
         for fd in fds:
             os.close(fd)
-        _send(sock, {"pid": b_pid})
+        _send(sock, {"pid": pid})
         try:
             reap, fds = _recv(sock)
         except (EOFError, OSError):
             reap, fds = {"op": "reap", "grace": 0.0}, []
         for fd in fds:
             os.close(fd)
-        status = _reap(a_pid, b_pid, float(reap.get("grace", 0.0)), uid, isolation["pid"])
-        shutil.rmtree(scratch, ignore_errors=True)
+        status = _reap(pid, float(reap.get("grace", 0.0)), uid, own_ns >= 0)
+        try:
+            os.rmdir(scratch)  # the common case: the program left nothing behind
+        except OSError:
+            shutil.rmtree(scratch, ignore_errors=True)
         if reap.get("op") != "reap":
             _send(sock, {"error": f"expected a reap request, got {reap.get('op')!r}; the child was reaped"})
         else:
             _send(sock, {"status": status})
 
 
-def _spawn(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, pid_ns: bool) -> tuple[int, int]:
-    r, w = os.pipe()
-    a_pid = os.fork()
-    if a_pid == 0:
+def _spawn(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, own_ns: int) -> int:
+    """Fork the child (the init of its own pid namespace when `own_ns` >= 0); its pid."""
+    pid = _fork_in_new_pid_namespace(own_ns) if own_ns >= 0 else os.fork()
+    if pid == 0:
         try:
-            os.close(r)
-            _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if pid_ns:
-                _libc.unshare(CLONE_NEWPID)
-            b_pid = os.fork()
-            if b_pid == 0:
-                os.close(w)
-                _child_main(request, fds, scratch, uid)
-            os.write(w, str(b_pid).encode())
-            os.close(w)
-            info = os.waitid(os.P_PID, b_pid, os.WEXITED | os.WNOWAIT)
-            os._exit(info.si_status if info.si_code == os.CLD_EXITED else 128 + info.si_status)
+            _child_main(request, fds, scratch, uid)
         finally:
             os._exit(255)
-    os.close(w)
-    b_pid = int(os.read(r, 32) or b"-1")
-    os.close(r)
-    return a_pid, b_pid
+    return pid
 
 
-def _reap(a_pid: int, b_pid: int, grace: float, uid: int | None, pid_ns: bool) -> int:
-    """Kill B's whole tree and reap A and B; returns B's status as a shell would (128 + signal)."""
-    pidfd = os.pidfd_open(a_pid)
+def _reap(pid: int, grace: float, uid: int | None, pid_ns: bool) -> int:
+    """Kill the child's whole tree and reap it; its status as a shell would give it (128 + signal).
+
+    Only we may reap the child, so its pid cannot be recycled before our waitpid: the kill hits it.
+    Killing the init of a pid namespace kills every process in it, and waitpid returns only once
+    they are all gone (the kernel's guarantee, pid_namespaces(7)).
+    """
     if grace > 0:
-        select.select([pidfd], [], [], grace)  # A exits as soon as B does
-    if b_pid > 0:
+        pidfd = os.pidfd_open(pid)
+        select.select([pidfd], [], [], grace)  # readable once the child has exited
+        os.close(pidfd)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    if not pid_ns:
+        _kill_leftovers(pid, uid)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if not pid_ns:  # orphans of the child were reparented to us (child subreaper): collect the dead
         try:
-            os.kill(b_pid, signal.SIGKILL)  # B is unreaped by anyone, so this pid is still B's
-        except ProcessLookupError:
-            pass
-        if not pid_ns:
-            _kill_leftovers(b_pid, uid)
-    status = os.waitstatus_to_exitcode(os.waitpid(a_pid, 0)[1])
-    os.close(pidfd)
-    if b_pid > 0:
-        try:
-            os.waitpid(b_pid, 0)  # reparented to us (child subreaper) when A exited
+            while os.waitpid(-1, os.WNOHANG)[0] > 0:
+                pass
         except ChildProcessError:
             pass
-    return status
+    return code if code >= 0 else 128 - code
 
 
 def _kill_leftovers(b_pid: int, uid: int | None) -> None:
@@ -310,6 +331,8 @@ def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | N
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
+    # After the uid drop: changing credentials clears the parent-death signal (prctl(2)).
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import functools
 import sys
 import time
 from collections.abc import Callable
@@ -165,6 +166,13 @@ def split_check(check_code: str, entry: str = "check") -> tuple[str, list[str]]:
 
     Each top-level statement of `check`'s body is one test, so a failing assert fails only itself.
     """
+    module_code, tests = _split_check(check_code, entry)
+    return module_code, list(tests)
+
+
+@functools.lru_cache(maxsize=1024)
+def _split_check(check_code: str, entry: str) -> tuple[str, tuple[str, ...]]:
+    # Every sample of a problem runs the same test code; ast.unparse is most of the judge's own CPU.
     module = ast.parse(check_code)
     rest, tests = [], []
     for node in module.body:
@@ -176,7 +184,19 @@ def split_check(check_code: str, entry: str = "check") -> tuple[str, list[str]]:
             rest.append(ast.unparse(node))
     if not tests:
         raise ValueError(f"test code defines no {entry}() function")
-    return "\n".join(rest), tests
+    return "\n".join(rest), tuple(tests)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str, filename: str) -> Any:
+    """Trusted test code compiled once and reused (a code object is immutable; each run gets its own
+    namespace)."""
+    return compile(source, filename, "exec")
+
+
+@functools.lru_cache(maxsize=4096)
+def _is_assert(source: str) -> bool:
+    return isinstance(ast.parse(source).body[-1], ast.Assert)
 
 
 def defined_names(program: str) -> set[str]:
@@ -192,7 +212,12 @@ def defined_names(program: str) -> set[str]:
 
 
 def referenced_names(sources: list[str]) -> set[str]:
-    return {n.id for src in sources for n in ast.walk(ast.parse(src)) if isinstance(n, ast.Name)}
+    return set().union(*(_names_in(src) for src in sources))
+
+
+@functools.lru_cache(maxsize=4096)
+def _names_in(source: str) -> frozenset[str]:
+    return frozenset(n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name))
 
 
 def run_tests(link: Link, namespace: dict[str, Any], tests: list[str]) -> list[TestOutcome]:
@@ -212,9 +237,9 @@ def run_tests(link: Link, namespace: dict[str, Any], tests: list[str]) -> list[T
 
 
 def _run_one(source: str, namespace: dict[str, Any], index: int) -> tuple[Verdict, str, bool]:
-    is_assert = isinstance(ast.parse(source).body[-1], ast.Assert)
+    is_assert = _is_assert(source)
     try:
-        exec(compile(source, f"<test {index}>", "exec"), namespace)
+        exec(_compiled(source, f"<test {index}>"), namespace)
     except Abort as exc:
         return exc.verdict, exc.error, True
     except Exception as exc:  # noqa: BLE001 - trusted test code; any error fails this test
@@ -264,12 +289,12 @@ def humaneval_namespace(prompt: str, entry_point: str, module_code: str) -> Call
     def build(link: Link) -> dict[str, Any]:
         namespace: dict[str, Any] = {"__name__": "__judge__", "__builtins__": builtins}
         try:
-            code = compile(prompt, "<prompt>", "exec")
+            code = _compiled(prompt, "<prompt>")
         except SyntaxError:  # a prompt that ends at the signature, without a docstring
-            code = compile(prompt + "    pass\n", "<prompt>", "exec")
+            code = _compiled(prompt + "    pass\n", "<prompt>")
         exec(code, namespace)
         namespace[entry_point] = namespace["candidate"] = Remote(link, entry_point)
-        exec(compile(module_code, "<test module>", "exec"), namespace)
+        exec(_compiled(module_code, "<test module>"), namespace)
         return namespace
 
     return build
@@ -296,7 +321,7 @@ def mbpp_namespace(
             except ImportError:
                 pass
         namespace.update({name: Remote(link, name) for name in remote})
-        exec(compile(setup, "<test setup>", "exec"), namespace)
+        exec(_compiled(setup, "<test setup>"), namespace)
         return namespace
 
     return build
