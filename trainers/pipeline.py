@@ -112,8 +112,10 @@ def stage_ppo(settings: dict[str, Any], out: Path) -> Path:
 
     ppo = _fields(PPOConfig, settings["ppo"], "ppo")
     preset = PRESETS.get(ppo.get("preset", ""), {})
-    resume = checkpoint_policy_dir(out / "ppo") is not None and not (out / "ppo" / "train_config.json").exists()
-    cfg = PPOConfig(model=str(out / "sft"), out=out / "ppo", resume=resume,
+    # The folder is this pipeline's own: continue from a checkpoint, or restart a run that crashed before one.
+    finished = (out / "ppo" / "train_config.json").exists()
+    resume = checkpoint_policy_dir(out / "ppo") is not None and not finished
+    cfg = PPOConfig(model=str(out / "sft"), out=out / "ppo", resume=resume, force=not resume and not finished,
                     **{"device": settings["device"], **preset, **ppo})
     check_config(cfg)
     return train_ppo(cfg)

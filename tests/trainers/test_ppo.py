@@ -83,6 +83,7 @@ def test_tiny_ppo_run_changes_parameters_logs_every_metric_and_raises_the_pass_r
     # One-sided two-proportion z-test on pooled fresh samples: after > before at p < 0.01.
     passed_0, n_0 = _pass_count(sft_model, 8, seed=123)
     passed_1, n_1 = _pass_count(out, 8, seed=123)
+    assert passed_1 > passed_0, (passed_0, n_0, passed_1, n_1)
     p_pool = (passed_0 + passed_1) / (n_0 + n_1)
     z = (passed_1 / n_1 - passed_0 / n_0) / math.sqrt(p_pool * (1 - p_pool) * (1 / n_0 + 1 / n_1))
     p_value = 0.5 * math.erfc(z / math.sqrt(2))
