@@ -34,6 +34,7 @@ import collections
 import ctypes
 import gc
 import json
+import marshal
 import os
 import resource
 import select
@@ -42,6 +43,7 @@ import signal
 import socket
 import sys
 import traceback
+import types
 from typing import Any
 
 from harness import wire
@@ -175,12 +177,19 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         errors.append("unshare(CLONE_NEWPID) refused: survivors are killed by uid instead" if root else
                       "unshare(CLONE_NEWPID) refused: survivors are killed by process group only")  # fmt: skip
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    # What every child needs, set once here and inherited through fork (cheaper than per child).
+    scratch = os.path.join(scratch_root, f"slot{config['slot']}")
+    os.environ.clear()
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
+                       "HOME": scratch, "TMPDIR": scratch})  # fmt: skip
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
+        signal.signal(sig, signal.SIG_DFL)
     # Children share the zygote's pages copy-on-write; a collection in a child would touch (and so
     # copy) every tracked object. Frozen objects are never scanned (CPython docs, gc.freeze).
     gc.collect()
     gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
-    _serve_judge(sock, config, own_ns if isolation["pid"] else -1, isolation["uid"], scratch_root)
+    _serve_judge(sock, config["uid"] if root else None, own_ns if isolation["pid"] else -1, scratch)
 
 
 def _send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -196,12 +205,10 @@ def _recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
         if not more:
             raise EOFError
         data += more
-    return json.loads(data[4:]), fds
+    return wire.loads(data[4:]), fds
 
 
-def _serve_judge(sock: socket.socket, config: dict[str, Any], own_ns: int, root: bool, scratch_root: str) -> None:
-    uid = config["uid"] if root else None
-    counter = 0
+def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str) -> None:
     while True:
         try:
             request, fds = _recv(sock)
@@ -212,9 +219,13 @@ def _serve_judge(sock: socket.socket, config: dict[str, Any], own_ns: int, root:
                 os.close(fd)
             _send(sock, {"error": f"unexpected request {request.get('op')!r}"})
             continue
-        counter += 1
-        scratch = os.path.join(scratch_root, f"s{config['slot']}-{counter}")
-        os.mkdir(scratch, 0o700)
+        # One scratch path per slot, created empty for each child and removed after it (and all its
+        # descendants) are dead.
+        try:
+            os.mkdir(scratch, 0o700)
+        except FileExistsError:  # a removal that failed last time
+            shutil.rmtree(scratch)
+            os.mkdir(scratch, 0o700)
         if uid is not None:
             os.chown(scratch, uid, uid)
         pid = _spawn(request, fds, scratch, uid, own_ns)
@@ -323,10 +334,7 @@ def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | N
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(rlimit, (value, value))
-    os.chdir(scratch)
-    os.environ.clear()
-    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-                       "HOME": scratch, "TMPDIR": scratch})  # fmt: skip
+    os.chdir(scratch)  # the environment and signal dispositions were set once, in the zygote
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
@@ -334,8 +342,6 @@ def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | N
     # After the uid drop: changing credentials clears the parent-death signal (prctl(2)).
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
-        signal.signal(sig, signal.SIG_DFL)
 
 
 def _describe(exc: BaseException) -> dict[str, str]:
@@ -370,7 +376,7 @@ def _serve_calls(request: dict[str, Any]) -> None:
         try:
             op = msg["op"]
             if op == "load":
-                namespace = _load(msg["source"], msg["name"], namespace)
+                namespace = _load(msg, msg["name"])
                 value: Any = None
             else:
                 target = resolve(msg["target"])
@@ -412,9 +418,15 @@ def _plain_or(value: Any, to_handle: Any) -> Any:
         return wire.Handle(stand_in) if type(stand_in) is int else stand_in
 
 
-def _load(source: str, name: str, namespace: dict[str, Any]) -> dict[str, Any]:
+def _load(msg: dict[str, Any], name: str) -> dict[str, Any]:
+    """Run a program in a fresh module namespace: compiled by the judge (`code`, marshal) or `source`."""
+    if "code" in msg:
+        code = marshal.loads(wire.decode(msg["code"]))
+        if type(code) is not types.CodeType:
+            raise TypeError("load: not a code object")
+    else:
+        code = compile(msg["source"], "<candidate>", "exec", dont_inherit=True)
     namespace = {"__name__": name, "__builtins__": builtins}
-    code = compile(source, "<candidate>", "exec")
     try:
         exec(code, namespace)
     finally:

@@ -96,9 +96,7 @@ def _compilable(program: str, kind: TestKind) -> str | None:
     """The source the child will run, or None for a syntax error (checked here, never executed)."""
     for source in (program, _wrapped(program)) if kind is TestKind.STDIO else (program,):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # the candidate's SyntaxWarnings are not ours to print
-                compile(source, "<candidate>", "exec", dont_inherit=True)
+            judge.compiled_program(source)  # cached: the child's load reuses this compile
             return source
         except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
             continue
@@ -202,7 +200,7 @@ def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadli
 
 def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdict, str]:
     try:
-        reply = link.send({"op": "load", "source": program, "name": "__main__"})
+        reply = link.send(judge.load_request(program, "__main__"))
     except Abort as exc:
         return exc.verdict, f"test {i}: {exc.error}"
     info = reply.get("exc")

@@ -275,7 +275,7 @@ class Child:
         body = bytes(self._buffer[4 : 4 + size])
         del self._buffer[: 4 + size]
         try:
-            frame = json.loads(body)
+            frame = wire.loads(body)
         except (ValueError, RecursionError) as exc:
             raise ChildDied(f"malformed reply from the child: {exc}") from None
         if type(frame) is not dict:

@@ -35,6 +35,9 @@ MAX_FRAME = 64 * 1024**2
 
 _SMALL_INT = 2**53
 _HEADER = struct.Struct(">I")
+_ENCODER = json.JSONEncoder(separators=(",", ":"), allow_nan=False)
+"""Built once: `json.dumps` with non-default options builds a new encoder per call."""
+_DECODER = json.JSONDecoder()
 
 
 class WireError(ValueError):
@@ -153,10 +156,15 @@ def _dec(x: Any, from_handle: Callable[[int], Any] | None, depth: int, budget: l
 
 def dumps(message: Any) -> bytes:
     """One frame: a 4-byte big-endian length, then the message as compact UTF-8 JSON."""
-    body = json.dumps(message, separators=(",", ":"), allow_nan=False).encode()
+    body = _ENCODER.encode(message).encode()
     if len(body) > MAX_FRAME:
         raise WireError(f"frame of {len(body)} bytes exceeds {MAX_FRAME}")
     return _HEADER.pack(len(body)) + body
+
+
+def loads(body: bytes) -> Any:
+    """A frame's body as JSON (UTF-8 only); raises ValueError or RecursionError if malformed."""
+    return _DECODER.decode(body.decode())  # a UnicodeDecodeError is a ValueError
 
 
 def write_frame(fd: int, message: Any) -> None:
@@ -174,7 +182,7 @@ def read_frame(fd: int, deadline: float | None = None) -> Any:
         raise WireError(f"frame of {size} bytes exceeds {MAX_FRAME}")
     body = _read_exact(fd, size, deadline)
     try:
-        return json.loads(body)
+        return loads(body)
     except (ValueError, RecursionError) as exc:
         raise WireError(f"malformed frame: {exc}") from None
 
