@@ -132,18 +132,20 @@ def stage_eval(settings: dict[str, Any], out: Path, name: str) -> None:
     ev = settings["eval"]
     for benchmark in ev["benchmarks"]:
         run = out / f"{name}_eval" / benchmark
+        # generate and evaluate each keep a config.json of their own, so samples live in a sibling folder.
+        samples_run = out / f"{name}_samples" / benchmark
         limit = ev["limit"].get(benchmark)
         print(f"== {name}: {benchmark} (n={ev['n']}, temperature={ev['temperature']}, limit={limit})", file=sys.stderr)
         gen = GenerateConfig(
-            model=str(out / name), benchmark=benchmark, n=ev["n"], out=run, limit=limit, temperature=ev["temperature"],
-            top_p=1.0, max_new_tokens=ev["max_new_tokens"], batch_size=ev["batch_size"], data_dir=default_data_dir(),
-            device=settings["device"],
+            model=str(out / name), benchmark=benchmark, n=ev["n"], out=samples_run, limit=limit,
+            temperature=ev["temperature"], top_p=1.0, max_new_tokens=ev["max_new_tokens"],
+            batch_size=ev["batch_size"], data_dir=default_data_dir(), device=settings["device"],
         )
         generate(gen)
         problems = load_problems(benchmark, None, default_data_dir(), limit=limit)
-        evaluate(problems, run / "samples.jsonl", run, limits=Limits(timeout=ev["timeout"]), workers=ev["workers"],
-                 ks=[1, ev["n"]], config={"model": str(out / name), **{k: v for k, v in ev.items() if k != "limit"},
-                                          "limit": limit})
+        evaluate(problems, samples_run / "samples.jsonl", run, limits=Limits(timeout=ev["timeout"]),
+                 workers=ev["workers"], ks=[1, ev["n"]],
+                 config={"model": str(out / name), **{k: v for k, v in ev.items() if k != "limit"}, "limit": limit})
 
 
 def stage_report(settings: dict[str, Any], out: Path) -> None:
@@ -172,7 +174,8 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     settings = load_settings(cfg.config, cfg.limit)
     markers = out / "stages"
     if cfg.force:
-        outputs = ("stages", "model0", "sft", "ppo", "sft_eval", "ppo_eval", "report", "timings.json", "settings.json")
+        outputs = ("stages", "model0", "sft", "ppo", "sft_samples", "ppo_samples", "sft_eval", "ppo_eval", "report",
+                   "timings.json", "settings.json")
         for name in outputs:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
