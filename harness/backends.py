@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import traceback
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -38,25 +39,28 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def open_backend(name: str, slot: int, limits: Limits) -> Backend:
-    """Start backend `name` for worker `slot`; call in the worker process."""
+def open_backend(name: str, slot: int, limits: Limits, hidden: Sequence[str] = ()) -> Backend:
+    """Start backend `name` for worker `slot`; call in the worker process.
+
+    `hidden`: folders the candidate must not read besides the defaults (e.g. the benchmark data dir).
+    """
     if name == "local":
-        return LocalBackend(slot, limits)
+        return LocalBackend(slot, limits, hidden)
     if name == "subprocess":
-        return SubprocessBackend(slot, limits)
+        return SubprocessBackend(slot, limits, hidden)
     if name == "docker":
-        return DockerBackend(slot, limits)
+        return DockerBackend(slot, limits, hidden)
     raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
 class LocalBackend:
     """The warm worker itself runs the executor (which forks one child per program)."""
 
-    def __init__(self, slot: int, limits: Limits) -> None:
+    def __init__(self, slot: int, limits: Limits, hidden: Sequence[str] = ()) -> None:
         from harness import executor
 
         self._executor, self.slot, self.limits = executor, slot, limits
-        self.isolation = executor.prepare_worker(slot)
+        self.isolation = executor.prepare_worker(slot, hidden=list(hidden))
 
     def execute(self, problem: Problem, program: str) -> ExecResult:
         return self._executor.execute(problem, program, self.limits, slot=self.slot)
@@ -76,8 +80,8 @@ def child_main() -> None:
     try:
         from harness import executor
 
-        op, slot, *rest = request
-        isolation = executor.prepare_worker(slot)
+        op, slot, hidden, *rest = request
+        isolation = executor.prepare_worker(slot, hidden=hidden)
         if op == "prepare":
             payload: Any = isolation
         else:
@@ -107,9 +111,9 @@ def _deadline(limits: Limits) -> float:
 class SubprocessBackend:
     """A fresh `python -I` interpreter per program: slower, but no state survives between programs."""
 
-    def __init__(self, slot: int, limits: Limits, python: str = sys.executable) -> None:
-        self.slot, self.limits, self.python = slot, limits, python
-        status, payload = self._call(("prepare", slot))
+    def __init__(self, slot: int, limits: Limits, hidden: Sequence[str] = (), python: str = sys.executable) -> None:
+        self.slot, self.limits, self.python, self.hidden = slot, limits, python, list(hidden)
+        status, payload = self._call(("prepare", slot, self.hidden))
         if status != "ok":
             raise RuntimeError(f"subprocess backend: prepare_worker failed: {payload}")
         self.isolation = payload
@@ -127,7 +131,7 @@ class SubprocessBackend:
         return _decode_reply(proc.stdout, proc.stderr, proc.returncode)
 
     def execute(self, problem: Problem, program: str) -> ExecResult:
-        status, payload = self._call(("execute", self.slot, problem, program, self.limits))
+        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, self.limits))
         if status != "ok":
             return ExecResult(Verdict.SANDBOX_ERROR, error=str(payload)[-2000:])
         return payload
@@ -140,10 +144,11 @@ class DockerBackend:
     """One long-lived container per worker (no network, read-only root, memory and pids caps, the project
     mounted read-only); each program runs in a fresh interpreter inside it, as in the subprocess backend."""
 
-    def __init__(self, slot: int, limits: Limits, image: str = DOCKER_IMAGE) -> None:
+    def __init__(self, slot: int, limits: Limits, hidden: Sequence[str] = (), image: str = DOCKER_IMAGE) -> None:
         import docker
 
-        self.slot, self.limits = slot, limits
+        # The container sees only the project and its job folder: no host folder needs hiding in it.
+        self.slot, self.limits, self.hidden = slot, limits, []
         self._jobs = tempfile.mkdtemp(prefix=f"execrl-docker-{slot}-")
         try:
             self._container = docker.from_env().containers.run(
@@ -164,7 +169,7 @@ class DockerBackend:
         except Exception:
             shutil.rmtree(self._jobs, ignore_errors=True)
             raise
-        status, payload = self._call(("prepare", slot))
+        status, payload = self._call(("prepare", slot, self.hidden))
         if status != "ok":
             self.close()
             raise RuntimeError(f"docker backend: prepare_worker failed in the container: {payload}")
@@ -180,7 +185,7 @@ class DockerBackend:
         return _decode_reply(stdout or b"", stderr or b"", code)
 
     def execute(self, problem: Problem, program: str) -> ExecResult:
-        status, payload = self._call(("execute", self.slot, problem, program, self.limits))
+        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, self.limits))
         if status != "ok":
             return ExecResult(Verdict.SANDBOX_ERROR, error=str(payload)[-2000:])
         return payload

@@ -96,11 +96,12 @@ def _rows_with_completions(out_dir: Path, reader: SamplesReader) -> Iterator[dic
 def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, limits: Limits = Limits(),
              workers: int | None = None, ks: Sequence[int] = (1, 10, 100), skip_bad: bool = False,
              backend: str = "local", config: dict[str, Any] | None = None, force: bool = False,
-             progress: bool = True) -> dict[str, Any]:
+             progress: bool = True, hidden: Sequence[str | Path] = ()) -> dict[str, Any]:
     """Evaluate `samples_path` against `problems` into `out_dir`, resuming; returns the metrics.
 
     `config` is the caller's full config, stored in config.json (its benchmark/split/variant/difficulty
-    identify the run). Raises EvaluateError for a folder of another run and SampleError for a bad line.
+    identify the run); `hidden` are folders the candidates must not read (the data dir). Raises
+    EvaluateError for a folder of another run and SampleError for a bad line.
     """
     if not problems:
         raise EvaluateError("no problems to evaluate against")
@@ -124,9 +125,10 @@ def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, 
     def missing() -> Iterator[Job]:
         for sample in reader:
             if sample.key not in done:
-                yield Job(sample, by_id[sample.task_id], by_id[sample.task_id].program(sample.completion))
+                yield Job(sample, by_id[sample.task_id], sample.program(by_id[sample.task_id]))
 
-    with SandboxPool(workers, limits, backend) as pool, open(out_dir / RESULTS, "a", encoding="utf-8") as out:
+    pool = SandboxPool(workers, limits, backend, hidden=hidden)
+    with pool, open(out_dir / RESULTS, "a", encoding="utf-8") as out:
         isolation = pool.isolation
         degraded = sorted(k for k, on in isolation.items() if not on)
         if degraded:
@@ -209,10 +211,12 @@ def main(argv: list[str]) -> int:
             raise EvaluateError(f"--timeout must be > 0, got {cfg.timeout}")
         if cfg.workers is not None and cfg.workers < 1:
             raise EvaluateError(f"--workers must be >= 1, got {cfg.workers}")
-        problems = load_problems(cfg.benchmark, cfg.split, cfg.data_dir or default_data_dir(), variant=cfg.variant,
+        data_dir = cfg.data_dir or default_data_dir()
+        problems = load_problems(cfg.benchmark, cfg.split, data_dir, variant=cfg.variant,
                                  difficulty=cfg.difficulty, online=cfg.online)
         metrics = evaluate(problems, cfg.samples, cfg.out, limits=Limits(timeout=cfg.timeout), workers=cfg.workers,
-                           ks=ks, skip_bad=cfg.skip_bad, backend=cfg.backend, config=asdict(cfg), force=cfg.force)
+                           ks=ks, skip_bad=cfg.skip_bad, backend=cfg.backend, config=asdict(cfg), force=cfg.force,
+                           hidden=[data_dir] if data_dir else [])
     except (EvaluateError, SampleError, DataError, ValueError, RuntimeError) as e:  # RuntimeError: no workers
         print(f"execrl evaluate: {e}", file=sys.stderr)
         return 2

@@ -18,6 +18,7 @@ from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any
 
 from benchmarks.problem import Problem
@@ -36,9 +37,9 @@ class Job:
     program: str
 
 
-def _worker_main(conn: Connection, slot: int, limits: Limits, backend_name: str) -> None:
+def _worker_main(conn: Connection, slot: int, limits: Limits, backend_name: str, hidden: tuple[str, ...]) -> None:
     try:
-        backend = open_backend(backend_name, slot, limits)
+        backend = open_backend(backend_name, slot, limits, hidden)
     except BaseException as e:
         conn.send(("failed", f"{type(e).__name__}: {e}"))
         return
@@ -79,11 +80,12 @@ class SandboxPool:
     """`workers` warm sandbox processes. Use as a context manager; `run` streams results in completion order."""
 
     def __init__(self, workers: int | None = None, limits: Limits = Limits(), backend: str = "local",
-                 depth: int = 2) -> None:
+                 depth: int = 2, hidden: Sequence[str | Path] = ()) -> None:
         if backend not in BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.limits, self.backend, self.depth = limits, backend, depth
+        self.hidden = tuple(str(Path(h).resolve()) for h in hidden)  # e.g. the data dir: tests must stay unreadable
         self._ctx = multiprocessing.get_context("fork")  # fork: workers inherit the imported harness
         self._seq = itertools.count()
         self._workers = [self._start(slot) for slot in range(self.n_workers)]
@@ -93,8 +95,8 @@ class SandboxPool:
 
     def _start(self, slot: int) -> _Worker:
         parent, child = self._ctx.Pipe()
-        process = self._ctx.Process(target=_worker_main, args=(child, slot, self.limits, self.backend), daemon=True,
-                                    name=f"execrl-sandbox-{slot}")
+        args = (child, slot, self.limits, self.backend, self.hidden)
+        process = self._ctx.Process(target=_worker_main, args=args, daemon=True, name=f"execrl-sandbox-{slot}")
         process.start()
         child.close()
         return _Worker(slot, process, parent)

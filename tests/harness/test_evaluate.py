@@ -1,8 +1,8 @@
 """The evaluate stage end to end: outputs, resume after SIGKILL, refusals and bad input.
 
-Until `harness.executor` (the sandbox core) is in the tree, a scripted stand-in executor plays its part:
-a completion's text says how it ends (SYNTAX, FAIL, SLEEP, else passed) and every execution is logged to
-a counter file, so the tests can see exactly which samples ran.
+Most tests swap the sandbox for a scripted stand-in executor: a completion's text says how it ends
+(SYNTAX, FAIL, SLEEP, else passed) and every execution is logged to a counter file, so the tests can see
+exactly which samples ran. One test kills and resumes a run on the real sandbox.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _standin_execute(problem, program: str, limits: Limits = Limits(), *, slot: 
 def install_standin(degraded: bool = False) -> None:
     fake = types.ModuleType("harness.executor")
     fake.execute = _standin_execute
-    fake.prepare_worker = lambda slot: {"net": True, "pid": not degraded}
+    fake.prepare_worker = lambda slot, hidden=(): {"net": True, "pid": not degraded}
     sys.modules["harness.executor"] = fake
     import harness
 
@@ -190,3 +190,34 @@ def test_bad_flags_exit_2_naming_the_flag(standin: Path, tmp_path: Path, capsys:
 def test_missing_samples_file_is_named(standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["--benchmark", "humaneval", "--samples", str(tmp_path / "none.jsonl"), "--out", str(tmp_path)]) == 2
     assert "none.jsonl does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_the_missing(
+        tmp_path: Path, humaneval_problems) -> None:
+    # Canonical solutions that pause 0.2 s at load time, so the run is still going when it is killed.
+    rows = [{"task_id": p.task_id, "completion": p.solutions[0] + "\nimport time\ntime.sleep(0.2)\n"}
+            for p in humaneval_problems[:12] for _ in range(3)]
+    samples = tmp_path / "s.jsonl"
+    samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "run"
+    cli = [sys.executable, "-m", "harness.cli", "evaluate", "--benchmark", "humaneval", "--samples", str(samples),
+           "--out", str(out), "--workers", "2", "--k", "1"]
+    proc = subprocess.Popen(cli, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 120
+    while not (results.exists() and len(results.read_bytes().splitlines()) >= 6):
+        assert time.monotonic() < deadline and proc.poll() is None, "evaluate finished or stalled before the kill"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    kept = [line for line in results.read_bytes().splitlines(keepends=True) if line.endswith(b"}\n")]
+    assert 6 <= len(kept) < len(rows)
+
+    assert subprocess.run(cli, cwd=ROOT, stderr=subprocess.DEVNULL, timeout=300).returncode == 0
+    final = results.read_bytes().splitlines(keepends=True)
+    assert final[: len(kept)] == kept, "lines written before the kill were kept as they were, not recomputed"
+    keys = [(json.loads(line)["task_id"], json.loads(line)["completion_id"]) for line in final]
+    assert len(keys) == len(set(keys)) == len(rows), "each sample ran exactly once across both runs"
+    assert all(json.loads(line)["passed"] for line in final)
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["pass@1"] == 1.0

@@ -4,9 +4,12 @@ and the real sandbox through `execute_many` when it is present."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 import time
 import types
+from pathlib import Path
 
 import pytest
 
@@ -38,7 +41,7 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> None:
     """Install the stand-in as harness.executor; forked workers inherit it."""
     fake = types.ModuleType("harness.executor")
     fake.execute = _scripted_execute
-    fake.prepare_worker = lambda slot: {"net": True, "pid": slot == 0}
+    fake.prepare_worker = lambda slot, hidden=(): {"net": True, "pid": slot == 0}
     monkeypatch.setitem(sys.modules, "harness.executor", fake)
     import harness
 
@@ -159,3 +162,28 @@ def test_docker_backend_runs_programs_in_containers() -> None:
     with SandboxPool(workers=1, backend="docker") as pool:
         assert pool.isolation.get("docker") is True
         assert execute_many([_hello_problem()], [right], pool=pool)[0].verdict is Verdict.PASSED
+
+
+@pytest.fixture
+def world_readable_secret():
+    # Outside /tmp, /root and the checkout, which the sandbox hides anyway: a folder only `hidden` can cover.
+    folder = Path(tempfile.mkdtemp(prefix="execrl-hidden-test-", dir="/opt" if os.access("/opt", os.W_OK) else None))
+    folder.chmod(0o755)
+    secret = folder / "answers.txt"
+    secret.write_text("SECRET-EXPECTED-OUTPUT")
+    secret.chmod(0o644)
+    yield secret
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.mark.parametrize("hide", [False, True], ids=["control: readable when not hidden", "hidden data dir"])
+def test_pool_hides_the_data_dir_from_candidates(world_readable_secret: Path, hide: bool) -> None:
+    if str(world_readable_secret).startswith("/tmp"):
+        pytest.skip("/opt is not writable here, and /tmp is hidden from candidates anyway")
+    problem = Problem(task_id="t/0", benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f",
+                      fn_name="f", inputs=([],), outputs=("SECRET-EXPECTED-OUTPUT",))
+    program = f"def f():\n    return open({str(world_readable_secret)!r}).read()\n"
+    hidden = [world_readable_secret.parent] if hide else []
+    with SandboxPool(1, hidden=hidden) as pool:
+        [result] = execute_many([problem], [program], pool=pool)
+    assert result.passed is (not hide), result.error
