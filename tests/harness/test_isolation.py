@@ -100,3 +100,49 @@ def test_a_forked_worker_starts_its_own_zygote_instead_of_sharing_its_parents() 
     os.waitpid(pid, 0)
     assert child_zygote != parent_zygote
     assert isolation._zygotes[SLOT].proc.poll() is None  # the parent's zygote still serves the parent
+
+
+def test_files_a_program_leaves_in_its_scratch_dir_are_gone_for_the_next_program() -> None:
+    prepare_worker(SLOT)
+    with Child(SLOT, LIMITS) as first:
+        first.request({"op": "load", "source": "import os\nos.makedirs('d/e')\nopen('d/e/f', 'w').write('x')\n"
+                       "open('g', 'w').write('y')\nos.chmod('d', 0)", "name": "m"}, time.monotonic() + 2)  # fmt: skip
+    with Child(SLOT, LIMITS) as second:
+        second.request({"op": "load", "source": "import os", "name": "m"}, time.monotonic() + 2)
+        reply = second.request({"op": "call", "target": "eval", "args": ["os.listdir('.')"]}, time.monotonic() + 2)
+    assert reply == {"ok": []}
+
+
+def test_a_child_dies_with_its_zygote() -> None:
+    from harness import isolation
+
+    prepare_worker(SLOT)
+    zygote = isolation._zygotes[SLOT]
+    child = Child(SLOT, LIMITS)
+    child.request({"op": "load", "source": "import time\ndef snooze():\n    time.sleep(60)", "name": "m"},
+                  time.monotonic() + 2)  # fmt: skip
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _uid_of(p) == SANDBOX_UID_BASE + SLOT]
+    assert len(pids) == 1
+    zygote.proc.kill()
+    zygote.proc.wait()
+    deadline = time.monotonic() + 5
+    while _state_of(pids[0]) not in ("Z", "X", None) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _state_of(pids[0]) in ("Z", "X", None)  # the parent-death signal killed it
+    isolation.shutdown_worker(SLOT)
+    child.close()
+
+
+def _uid_of(pid: str) -> int | None:
+    try:
+        return os.stat(f"/proc/{pid}").st_uid
+    except OSError:
+        return None
+
+
+def _state_of(pid: int) -> str | None:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return None
