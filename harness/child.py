@@ -425,7 +425,7 @@ def _load(msg: dict[str, Any], name: str) -> dict[str, Any]:
         if type(code) is not types.CodeType:
             raise TypeError("load: not a code object")
     else:
-        code = compile(msg["source"], "<candidate>", "exec", dont_inherit=True)
+        code = compile(msg["source"], "<candidate>", "exec")  # inherits this module's postponed annotations
     namespace = {"__name__": name, "__builtins__": builtins}
     try:
         exec(code, namespace)

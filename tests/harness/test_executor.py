@@ -47,6 +47,8 @@ CASES = [
     ("call-based: function", CALL, "def twice(x):\n    return x * 2\n", Verdict.PASSED, 3),
     ("call-based: class Solution method", CALL,
      "class Solution:\n    def twice(self, x):\n        return x + x\n", Verdict.PASSED, 3),
+    ("call-based: annotations are postponed, so LeetCode's bare List needs no import", CALL,
+     "class Solution:\n    def twice(self, x: List[int]) -> List[int]:\n        return x + x\n", Verdict.PASSED, 3),
     ("call-based: wrong for lists only", CALL, "def twice(x):\n    return x * 2 if x != [1, 2] else []\n",
      Verdict.FAILED, 2),
     ("stdio passes", STDIO, "print(int(input()) * 2)\n", Verdict.PASSED, 2),
