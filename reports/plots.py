@@ -46,14 +46,17 @@ def plot_pass_at_k(runs: Sequence[Run], path: Path) -> Path | None:
         return None
     fig, axes = _grid(len(benchmarks))
     for ax, benchmark in zip(axes, benchmarks, strict=True):
+        all_ks: set[int] = set()
         for run in runs:
             if benchmark not in run.benchmarks:
                 continue
             metrics = run.benchmarks[benchmark].metrics.get("metrics", {})
-            ks = sorted(int(m[5:]) for m in metrics if re.fullmatch(r"pass@\d+", m))
+            ks = sorted(int(m[5:]) for m in metrics if re.fullmatch(r"pass@\d+", m) and metrics[m] is not None)
             ax.plot(ks, [metrics[f"pass@{k}"] for k in ks], marker="o", label=run.name)
+            all_ks.update(ks)
         ax.set(title=benchmark, xlabel="k", ylabel="pass@k", ylim=(0, 1.02))
         ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(all_ks), [str(k) for k in sorted(all_ks)])
         ax.grid(alpha=0.3)
         ax.legend()
     return _save(fig, path)

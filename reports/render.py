@@ -83,9 +83,16 @@ body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; 
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #bbb; padding: 4px 10px; text-align: right; }
 th { background: #eef; } td:first-child, th:first-child { text-align: left; }
+td.text { text-align: left; }
 img { max-width: 100%; border: 1px solid #ddd; margin: 0.5em 0; }
 figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
 """
+
+
+def _cell(value: Any) -> str:
+    """Numbers right-aligned (the CSS default for td), text left."""
+    numeric = isinstance(value, (int, float, tuple, list)) or value is None
+    return f"<td>{html.escape(fmt(value))}</td>" if numeric else f"<td class=\"text\">{html.escape(fmt(value))}</td>"
 
 
 def render_html(blocks: Sequence[Block], title: str) -> str:
@@ -98,8 +105,7 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
             out.append(f"<p>{html.escape(block.text)}</p>")
         elif isinstance(block, Table):
             head = "".join(f"<th>{html.escape(h)}</th>" for h in block.header)
-            body = "".join("<tr>" + "".join(f"<td>{html.escape(fmt(c))}</td>" for c in row) + "</tr>"
-                           for row in block.rows)
+            body = "".join("<tr>" + "".join(_cell(c) for c in row) + "</tr>" for row in block.rows)
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         else:
             data = base64.b64encode(block.path.read_bytes()).decode("ascii")

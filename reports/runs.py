@@ -1,7 +1,8 @@
 """Loading a run folder (written by `execrl evaluate` or the pipeline) for reports.
 
 Two layouts are read the same way:
-- one benchmark: `RUN/{config.json, samples.jsonl, results.jsonl, metrics.json}`;
+- one benchmark: `RUN/{config.json, samples.jsonl, results.jsonl, metrics.json}` (samples.jsonl may
+  instead be the file config.json's "samples" names, as `execrl evaluate` records it);
 - several: `RUN/<benchmark>/{...}` (the pipeline evaluates synth and humaneval), with an optional
   `RUN/config.json` shared by all of them.
 A path to a bare `metrics.json` is also a run (one benchmark, no per-sample files), which is what
@@ -168,11 +169,15 @@ def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun
         if "task_id" not in row:
             raise RunError(f"{folder / 'results.jsonl'}: row {lineno} has no task_id")
     programs: dict[tuple[str, int], str] = {}
-    if (folder / "samples.jsonl").exists():
+    # evaluate records the samples file it read in config.json rather than copying it
+    samples_file = folder / "samples.jsonl"
+    if not samples_file.exists() and config.get("samples"):
+        samples_file = Path(config["samples"])
+    if samples_file.is_file():
         seen: Counter[str] = Counter()
-        for lineno, row in enumerate(read_jsonl(folder / "samples.jsonl"), 1):
+        for lineno, row in enumerate(read_jsonl(samples_file), 1):
             if "task_id" not in row:
-                raise RunError(f"{folder / 'samples.jsonl'}: row {lineno} has no task_id")
+                raise RunError(f"{samples_file}: row {lineno} has no task_id")
             completion_id = int(row.get("completion_id", seen[row["task_id"]]))
             seen[row["task_id"]] += 1
             programs[(row["task_id"], completion_id)] = str(row.get("solution", row.get("completion", "")))
