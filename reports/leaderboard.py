@@ -19,7 +19,7 @@ import tyro
 
 from reports.compare import LOWER_IS_BETTER
 from reports.render import Heading, Table, Text, claim_output, write_report
-from reports.runs import Run, load_run
+from reports.runs import Run, RunError, load_run
 
 PRIMARY = "pass@1"
 
@@ -79,6 +79,14 @@ def main(argv: list[str]) -> int:
     if not cfg.runs:
         print("execrl report leaderboard: name at least one run folder", file=sys.stderr)
         return 2
+    try:
+        return write_leaderboard(cfg)
+    except RunError as exc:
+        print(f"execrl report leaderboard: {exc}", file=sys.stderr)
+        return 2
+
+
+def write_leaderboard(cfg: LeaderboardConfig) -> int:
     runs = [load_run(path) for path in cfg.runs]
     seen: dict[str, int] = {}
     for run in runs:  # two folders with the same name (a/run, b/run) get distinct labels
