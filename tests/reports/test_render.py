@@ -1,0 +1,101 @@
+"""The comparison report: self-contained HTML, really rendered by headless Chromium and screenshotted."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from reports.cli import main as report_main
+from reports.render import Heading, Table, Text, render_html, render_markdown
+from tests.reports.conftest import BAD_PROGRAM
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _report(make_run, tmp_path: Path) -> Path:
+    tasks = [f"synth/{i}" for i in range(24)]
+    difficulty = {t: ("easy", "hard")[i % 2] for i, t in enumerate(tasks)}
+    base = make_run("sft", {t: [i % 3 == 0, i % 4 == 0] for i, t in enumerate(tasks)}, difficulty=difficulty,
+                    program=BAD_PROGRAM, fail_verdict="runtime_error")
+    cand = make_run("ppo", {t: [i % 2 == 0, i % 3 == 0] for i, t in enumerate(tasks)}, difficulty=difficulty)
+    (cand / "train").mkdir()
+    rows = [{"step": s, "ppo/mean_reward": 0.1 * s, "ppo/kl": 0.01 * s, "code/pass_rate": 0.3 + 0.02 * s,
+             "time/step": 1.0} for s in range(10)]
+    (cand / "train" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "report"
+    assert report_main(["compare", str(base), str(cand), "--out", str(out), "--bootstrap", "200"]) == 0
+    return out
+
+
+def test_html_report_is_self_contained_with_tables_and_embedded_plots(make_run, tmp_path) -> None:
+    out = _report(make_run, tmp_path)
+    page = (out / "report.html").read_text()
+    sources = re.findall(r'<img[^>]*src="([^"]*)"', page)
+    assert len(sources) == 5  # pass@k, verdicts, quality, difficulty, training curves of the candidate
+    assert all(src.startswith("data:image/png;base64,") for src in sources)
+    assert not re.search(r'(href|src)="(?!data:)', page)
+    assert {p.name for p in out.glob("*.png")} == {"pass_at_k.png", "verdicts.png", "quality.png",
+                                                  "difficulty.png", "training_1.png"}
+    markdown = (out / "report.md").read_text()
+    assert "| pass@1 |" in markdown and "![Verdict distribution](verdicts.png)" in markdown
+
+
+def test_rerun_with_same_inputs_writes_only_missing_files_and_other_inputs_are_refused(make_run, tmp_path,
+                                                                                       capsys) -> None:
+    out = _report(make_run, tmp_path)
+    (out / "quality.png").unlink()
+    before = (out / "comparison.json").stat().st_mtime_ns
+    argv = ["compare", str(tmp_path / "sft"), str(tmp_path / "ppo"), "--out", str(out), "--bootstrap", "200"]
+    assert report_main(argv) == 0
+    assert (out / "quality.png").exists() and (out / "comparison.json").stat().st_mtime_ns == before
+    assert report_main([*argv[:-1], "300"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert report_main([*argv[:-1], "300", "--force"]) == 0
+    assert (out / "comparison.json").stat().st_mtime_ns != before
+
+
+def test_markdown_and_html_say_the_same_thing() -> None:
+    blocks = [Heading("Title", 1), Text("a < b"), Table(["metric", "value"], [["pass@1", 0.5], ["x|y", None]])]
+    markdown, page = render_markdown(blocks), render_html(blocks, "t")
+    assert "| pass@1 | 0.500 |" in markdown and "| x\\|y | – |" in markdown
+    assert "<td>0.500</td>" in page and "a &lt; b" in page and "<h1>Title</h1>" in page
+
+
+def _chromium(*args: str, user_data: Path) -> subprocess.CompletedProcess:
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={user_data}"]
+    return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.chromium
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH (apt-get install -y chromium)")
+def test_headless_chromium_renders_tables_and_images_of_the_report(make_run, tmp_path) -> None:
+    out = _report(make_run, tmp_path)
+    url = (out / "report.html").resolve().as_uri()
+    dom = _chromium("--dump-dom", url, user_data=tmp_path / "profile-dom").stdout
+    assert dom.count("<table>") == 3  # runs, metrics, flips
+    for metric in ("pass@1", "pass@2", "syntax_rate", "mean_completion_chars", "quality_score"):
+        assert re.search(rf"<tr><td[^>]*>{metric}</td>", dom)
+    assert dom.count("<tr>") == 3 + 6 + 3  # header + rows of each table
+    images = re.findall(r'<img[^>]*src="data:image/png;base64,', dom)
+    assert len(images) == 5
+
+    shot = tmp_path / "shot.png"
+    _chromium(f"--screenshot={shot}", "--window-size=1200,2000", url, user_data=tmp_path / "profile-shot")
+    pixels = imread(shot)[..., :3]  # (H, W, 3) floats in [0, 1]
+    assert pixels.shape[:2] == (2000, 1200)
+    non_white = (pixels < 0.95).any(axis=-1)
+    # the top (title and tables) and the lower half (embedded plots) both hold ink, and plots bring colour
+    assert non_white[:700].mean() > 0.02 and non_white[1000:].mean() > 0.02
+    saturation = pixels.max(axis=-1) - pixels.min(axis=-1)
+    assert (saturation[1000:] > 0.3).mean() > 0.005
+    assert np.var(pixels) > 0.005
