@@ -99,3 +99,15 @@ def test_headless_chromium_renders_tables_and_images_of_the_report(make_run, tmp
     saturation = pixels.max(axis=-1) - pixels.min(axis=-1)
     assert (saturation[1000:] > 0.3).mean() > 0.005
     assert np.var(pixels) > 0.005
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [(["--bootstrap", "0"], "--bootstrap must be >= 1"), (["--names", "a", "b"], "no such run folder")],
+    ids=["bad-flag-value", "missing-run-folder"],
+)
+def test_compare_usage_errors_exit_2_naming_the_flag_or_path(make_run, tmp_path, capsys, extra, message) -> None:
+    a = make_run("a", {"synth/1": [True]})
+    b = a if extra[0] == "--bootstrap" else tmp_path / "missing"
+    assert report_main(["compare", str(a), str(b), "--out", str(tmp_path / "o"), *extra]) == 2
+    assert message in capsys.readouterr().err

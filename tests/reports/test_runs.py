@@ -1,0 +1,64 @@
+"""Loading run folders: both layouts, bare metrics.json, evaluate's samples path, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from reports.runs import RunError, as_program, load_run
+
+
+def test_one_benchmark_and_subfolder_layouts_load_the_same_counts(make_run, tmp_path) -> None:
+    outcomes = {"synth/1": [True, False], "synth/2": [False, False]}
+    single = load_run(make_run("single", outcomes))
+    make_run("multi/synth", outcomes)
+    make_run("multi/humaneval", {"HumanEval/0": [True]}, benchmark="humaneval")
+    multi = load_run(tmp_path / "multi")
+    assert sorted(multi.benchmarks) == ["humaneval", "synth"]
+    assert single.benchmarks["synth"].per_problem == multi.benchmarks["synth"].per_problem == {
+        "synth/1": (2, 1), "synth/2": (2, 0)}
+
+
+def test_bare_metrics_json_uses_its_per_problem_counts(make_run) -> None:
+    folder = make_run("run", {"synth/1": [True, True, False]})
+    run = load_run(folder / "metrics.json")
+    assert run.benchmarks["synth"].per_problem == {"synth/1": (3, 2)}
+    assert run.benchmarks["synth"].results == []
+
+
+def test_samples_are_read_from_the_path_evaluate_records_in_config(make_run, tmp_path) -> None:
+    folder = make_run("run", {"synth/1": [True]})
+    moved = tmp_path / "elsewhere.jsonl"
+    (folder / "samples.jsonl").rename(moved)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "samples": str(moved)}))
+    assert load_run(folder).benchmarks["synth"].programs[("synth/1", 0)].startswith('"""Adds."""')
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda f: (f / "results.jsonl").write_text('{"task_id": "synth/1"}\n{oops\n'), "results.jsonl:2: not valid"),
+        (lambda f: (f / "metrics.json").unlink(), "no metrics.json"),
+        (lambda f: (f / "samples.jsonl").write_text('{"completion": "x"}\n'), "row 1 has no task_id"),
+        (lambda f: (f / "metrics.json").write_text("[1, 2]"), "expected a JSON object"),
+    ],
+    ids=["bad-json-line-is-named-by-file-and-line", "no-metrics", "sample-without-task-id", "metrics-not-an-object"],
+)
+def test_broken_run_folder_raises_an_error_naming_the_file(make_run, damage, message) -> None:
+    folder = make_run("run", {"synth/1": [True]})
+    damage(folder)
+    with pytest.raises(RunError, match=message.replace("(", r"\(")):
+        load_run(folder)
+
+
+@pytest.mark.parametrize(
+    "text, wrapped",
+    [("    return 1\n", True), ("def f():\n    return 1\n", False), ("\n\n  x = 1\n", True)],
+    ids=["human-eval-body", "whole-program", "body-after-blank-lines"],
+)
+def test_indented_bodies_are_wrapped_into_a_function_for_quality(text: str, wrapped: bool) -> None:
+    program = as_program(text)
+    assert program.startswith("def completion():") == wrapped
+    compile(program, "<sample>", "exec")
