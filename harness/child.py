@@ -397,6 +397,8 @@ def _serve_calls(request: dict[str, Any]) -> None:
                     value = list(target)
                 elif op == "contains":
                     value = args[0] in target
+                elif op == "bool":
+                    value = bool(target)
                 else:
                     raise ValueError(f"unknown op {op!r}")
             reply: dict[str, Any] = {"ok": wire.encode(value, to_handle)}

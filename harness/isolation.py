@@ -38,7 +38,11 @@ from harness.records import Limits
 log = logging.getLogger(__name__)
 
 SANDBOX_UID_BASE = 61000
-"""Slot `s` runs its children as uid and gid `SANDBOX_UID_BASE + s`."""
+"""Sandbox uids are `SANDBOX_UID_BASE + n` for a leased n (see `_lease_uid`)."""
+SANDBOX_UIDS = 4096
+"""How many sandbox uids may be leased at once on the machine."""
+UID_LOCKS = Path(tempfile.gettempdir()) / "execrl-sandbox-uids"
+"""One lock file per sandbox uid; a zygote holds its lock (flock) for its whole life."""
 SCRATCH_BYTES = 64 * 1024**2
 """Size of the slot's scratch tmpfs (all of a child's files together)."""
 ZYGOTE_TIMEOUT = 30.0
@@ -73,6 +77,9 @@ class _Zygote:
     """The pid that started it: a forked worker must not share its parent's zygote."""
     current: Child | None = None
     """The child spawned and not yet reaped (one at a time per slot)."""
+    uid: int = -1
+    lease: int = -1
+    """The open lock-file descriptor that reserves `uid`; closing it (or dying) releases the uid."""
 
 
 _zygotes: dict[int, _Zygote] = {}
@@ -114,6 +121,33 @@ def shutdown_worker(slot: int) -> None:
         zygote.sock.close()
         zygote.proc.kill()
         zygote.proc.wait()
+        os.close(zygote.lease)
+
+
+def sandbox_uid(slot: int) -> int:
+    """The uid the children of `slot` run as in this process (its zygote is started if needed)."""
+    return _zygote_for(slot).uid
+
+
+def _lease_uid() -> tuple[int, int]:
+    """Reserve a sandbox uid no other live zygote on this machine uses; returns (uid, lock fd).
+
+    Slots are numbered per process, so two processes (pytest-xdist workers, a PPO run and an
+    evaluation) would otherwise share a uid, and with it RLIMIT_NPROC counts and kill(-1) reach.
+    flock is released by the kernel when the holder dies, so a crash never leaks a uid.
+    """
+    import fcntl
+
+    UID_LOCKS.mkdir(mode=0o1777, exist_ok=True)
+    for n in range(SANDBOX_UIDS):
+        fd = os.open(UID_LOCKS / f"{n}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return SANDBOX_UID_BASE + n, fd
+    raise SandboxError(f"all {SANDBOX_UIDS} sandbox uids are in use (lock files in {UID_LOCKS})")
 
 
 def probe_isolation() -> dict[str, bool]:
@@ -139,7 +173,8 @@ def _start_zygote(slot: int, hidden: list[str]) -> _Zygote:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     fallback = tempfile.mkdtemp(prefix=f"execrl-scratch-{slot}-")
     os.chmod(fallback, 0o711)
-    config = {"slot": slot, "uid": SANDBOX_UID_BASE + slot, "hidden": hidden, "scratch_bytes": SCRATCH_BYTES,
+    uid, lease = _lease_uid()
+    config = {"slot": slot, "uid": uid, "hidden": hidden, "scratch_bytes": SCRATCH_BYTES,
               "fallback_scratch": fallback, "parent": os.getpid()}  # fmt: skip
     boot = (f"import sys; sys.path.insert(0, {REPO_ROOT!r}); from harness.child import zygote_main; "
             f"zygote_main({theirs.fileno()}, {json.dumps(config)!r})")  # fmt: skip
@@ -153,10 +188,11 @@ def _start_zygote(slot: int, hidden: list[str]) -> _Zygote:
     except (EOFError, TimeoutError, OSError, wire.WireError) as exc:
         proc.kill()
         proc.wait()
+        os.close(lease)
         raise SandboxError(f"sandbox zygote for slot {slot} did not start: {exc}") from None
     for error in ready["errors"]:
         log.warning("sandbox slot %d: %s", slot, error)
-    return _Zygote(proc, ours, ready["isolation"], owner=os.getpid())
+    return _Zygote(proc, ours, ready["isolation"], owner=os.getpid(), uid=uid, lease=lease)
 
 
 def _zygote_for(slot: int) -> _Zygote:

@@ -19,7 +19,7 @@ import pytest
 from benchmarks.humaneval import load_humaneval
 from benchmarks.problem import Problem, TestKind
 from harness.executor import execute, prepare_worker
-from harness.isolation import REPO_ROOT, SANDBOX_UID_BASE
+from harness.isolation import REPO_ROOT, sandbox_uid
 from harness.records import Limits, Verdict
 
 SLOT = 5
@@ -165,7 +165,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
 
 
 def sandbox_processes() -> list[int]:
-    uid = SANDBOX_UID_BASE + SLOT
+    uid = sandbox_uid(SLOT)
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:

@@ -94,3 +94,22 @@ def test_a_harness_fault_is_a_sandbox_error_not_an_exception() -> None:
     result = execute(broken, "def f():\n    return 1\n", LIMITS)
     assert result.verdict is Verdict.SANDBOX_ERROR
     assert "check" in result.error
+
+
+MATCHER = Problem(
+    task_id="t/match", benchmark="mbpp", prompt="", test_kind=TestKind.ASSERT, entry_point="starts_ab",
+    tests=('assert starts_ab("abc")', 'assert not starts_ab("xyz")'),
+)
+TRUTH_CASES = [
+    ("import re\ndef starts_ab(s):\n    return re.match('ab', s)\n", Verdict.PASSED,
+     "a re.Match (MBPP 737/787/794) has the truth value the child computes"),
+    ("import re\ndef starts_ab(s):\n    return re.match('zz', s) or 'ab'\n", Verdict.FAILED,
+     "a truthy answer where a falsy one is expected still fails"),
+    ("class Sly:\n    def __bool__(self):\n        raise RuntimeError('no')\ndef starts_ab(s):\n    return Sly()\n",
+     Verdict.RUNTIME_ERROR, "a __bool__ that raises is the candidate's runtime error"),
+]
+
+
+@pytest.mark.parametrize("program,verdict,reason", TRUTH_CASES, ids=[r for *_, r in TRUTH_CASES])
+def test_truth_value_of_a_candidate_object_is_asked_of_the_child(program: str, verdict: Verdict, reason: str) -> None:
+    assert execute(MATCHER, program).verdict is verdict, reason

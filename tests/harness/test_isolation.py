@@ -15,6 +15,8 @@ from harness.isolation import (
     ChildTimeout,
     prepare_worker,
     probe_isolation,
+    sandbox_uid,
+    shutdown_worker,
 )
 from harness.records import Limits
 
@@ -37,8 +39,6 @@ def child_eval():
 
 
 FACTS = [
-    ("runs as the slot's uid", "os.getuid(), os.getgid(), os.getgroups()",
-     {"T": [SANDBOX_UID_BASE + SLOT, SANDBOX_UID_BASE + SLOT, []]}),
     ("is the init of its own pid namespace", "os.getpid()", 1),
     ("sees only its own processes (hidepid)", "len([p for p in os.listdir('/proc') if p.isdigit()])", 1),
     ("the checkout is hidden", f"os.listdir({REPO_ROOT!r})", []),
@@ -56,6 +56,21 @@ FACTS = [
 def test_the_child_sees_a_confined_world(child_eval, expression, expected) -> None:
     reply = child_eval(expression)
     assert reply == {"ok": expected}, reply
+
+
+def test_the_child_runs_as_its_zygotes_leased_uid_with_no_groups(child_eval) -> None:
+    uid = sandbox_uid(SLOT)
+    assert uid >= SANDBOX_UID_BASE
+    assert child_eval("os.getuid(), os.getgid(), os.getgroups()") == {"ok": {"T": [uid, uid, []]}}
+
+
+def test_two_zygotes_alive_at_once_never_share_a_uid() -> None:
+    # Slots are per process; the uid lease is machine-wide (pytest-xdist workers, PPO + evaluation).
+    other = SLOT + 1
+    try:
+        assert sandbox_uid(SLOT) != sandbox_uid(other)
+    finally:
+        shutdown_worker(other)
 
 
 def test_a_child_that_sleeps_past_the_deadline_times_out_and_is_killed() -> None:
@@ -121,7 +136,7 @@ def test_a_child_dies_with_its_zygote() -> None:
     child = Child(SLOT, LIMITS)
     child.request({"op": "load", "source": "import time\ndef snooze():\n    time.sleep(60)", "name": "m"},
                   time.monotonic() + 2)  # fmt: skip
-    pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _uid_of(p) == SANDBOX_UID_BASE + SLOT]
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and _uid_of(p) == sandbox_uid(SLOT)]
     assert len(pids) == 1
     zygote.proc.kill()
     zygote.proc.wait()
