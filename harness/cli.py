@@ -19,25 +19,32 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _usage() -> str:
-    width = max(len(name) for name in COMMANDS) if COMMANDS else 0
-    lines = ["usage: execrl COMMAND [ARGS...]", "", "commands:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in COMMANDS.items()]
-    lines += ["", "Run `execrl COMMAND --help` for a command's options."]
-    return "\n".join(lines)
+def dispatch(prog: str, commands: dict[str, tuple[str, str]], argv: list[str]) -> int:
+    """Run `argv[0]` of `commands` (name -> ("module" or "module:function", summary)) on `argv[1:]`.
+
+    The command groups (`execrl report`, `execrl train`) dispatch through this too.
+    """
+    width = max(len(name) for name in commands)
+    usage = "\n".join(
+        [f"usage: {prog} COMMAND [ARGS...]", "", "commands:"]
+        + [f"  {name:<{width}}  {summary}" for name, (_, summary) in commands.items()]
+        + ["", f"Run `{prog} COMMAND --help` for a command's options."]
+    )
+    if not argv or argv[0] in {"-h", "--help", "help"}:
+        print(usage)
+        return 0
+    name, rest = argv[0], argv[1:]
+    if name not in commands:
+        print(f"{prog}: unknown command {name!r}\n\n{usage}", file=sys.stderr)
+        return 2
+    module, _, function = commands[name][0].partition(":")
+    entry = getattr(importlib.import_module(module), function or "main")
+    sys.argv[0] = f"{prog} {name}"  # argparse/tyro name the program after argv[0] in usage lines
+    return int(entry(rest) or 0)
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(_usage())
-        return 0
-    name, rest = argv[0], argv[1:]
-    if name not in COMMANDS:
-        print(f"execrl: unknown command {name!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(COMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    return dispatch("execrl", COMMANDS, list(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ two are `reports.leaderboard.main` and `reports.check.main`.
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from dataclasses import dataclass
@@ -20,13 +19,17 @@ from typing import Annotated
 import tyro
 from tqdm import tqdm
 
+from harness.cli import dispatch
 from reports import plots
 from reports.compare import SIGNIFICANCE_TEST, Comparison, compare_runs
 from reports.render import Block, Heading, Image, Table, Text, claim_output, write_report
 from reports.runs import Run, RunError, load_run
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "compare": ("reports.cli", "compare two runs: bootstrap CIs, significance, flips, plots, report.md/html"),
+    "compare": (
+        "reports.cli:compare_main",
+        "compare two runs: bootstrap CIs, significance, flips, plots, report.md/html",
+    ),
     "leaderboard": ("reports.leaderboard", "rank runs per benchmark and metric: leaderboard.md/html/csv"),
     "check": ("reports.check", "CI regression check: exit 1 when the candidate drops more than --max-drop"),
 }
@@ -126,23 +129,9 @@ def compare_main(argv: list[str]) -> int:
     return 0
 
 
-def _usage() -> str:
-    lines = ["usage: execrl report SUBCOMMAND [ARGS...]", "", "subcommands:"]
-    lines += [f"  {name:<12}  {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
-    return "\n".join(lines)
-
-
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(_usage())
-        return 0
-    name, rest = argv[0], argv[1:]
-    if name not in SUBCOMMANDS:
-        print(f"execrl report: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
-    run = compare_main if name == "compare" else importlib.import_module(SUBCOMMANDS[name][0]).main
     try:
-        return int(run(rest) or 0)
+        return dispatch("execrl report", SUBCOMMANDS, argv)
     except RunError as exc:
-        print(f"execrl report {name}: {exc}", file=sys.stderr)
+        print(f"execrl report: {exc}", file=sys.stderr)
         return 2

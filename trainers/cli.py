@@ -5,8 +5,7 @@ Dispatch only, so `execrl train --help` does not import torch.
 
 from __future__ import annotations
 
-import importlib
-import sys
+from harness.cli import dispatch
 
 # name -> (module, one-line summary)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -17,21 +16,5 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _usage() -> str:
-    width = max(len(name) for name in SUBCOMMANDS)
-    lines = ["usage: execrl train SUBCOMMAND [ARGS...]", "", "subcommands:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, (_, summary) in SUBCOMMANDS.items()]
-    lines += ["", "Run `execrl train SUBCOMMAND --help` for its options."]
-    return "\n".join(lines)
-
-
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] in {"-h", "--help", "help"}:
-        print(_usage())
-        return 0
-    name, rest = argv[0], argv[1:]
-    if name not in SUBCOMMANDS:
-        print(f"execrl train: unknown subcommand {name!r}\n\n{_usage()}", file=sys.stderr)
-        return 2
-    module = importlib.import_module(SUBCOMMANDS[name][0])
-    return int(module.main(rest) or 0)
+    return dispatch("execrl train", SUBCOMMANDS, argv)
