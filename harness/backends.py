@@ -34,7 +34,7 @@ _CHILD_CODE = "import sys; sys.path.insert(0, sys.argv[1]); from harness.backend
 class Backend(Protocol):
     isolation: dict[str, bool]
 
-    def execute(self, problem: Problem, program: str) -> ExecResult: ...
+    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult: ...
 
     def close(self) -> None: ...
 
@@ -62,8 +62,8 @@ class LocalBackend:
         self._executor, self.slot, self.limits = executor, slot, limits
         self.isolation = executor.prepare_worker(slot, hidden=list(hidden))
 
-    def execute(self, problem: Problem, program: str) -> ExecResult:
-        return self._executor.execute(problem, program, self.limits, slot=self.slot)
+    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult:
+        return self._executor.execute(problem, program, limits or self.limits, slot=self.slot)
 
     def close(self) -> None:
         pass
@@ -130,8 +130,8 @@ class SubprocessBackend:
             return "error", f"sandbox interpreter did not answer within {_deadline(self.limits):.0f}s"
         return _decode_reply(proc.stdout, proc.stderr, proc.returncode)
 
-    def execute(self, problem: Problem, program: str) -> ExecResult:
-        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, self.limits))
+    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult:
+        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, limits or self.limits))
         if status != "ok":
             return ExecResult(Verdict.SANDBOX_ERROR, error=str(payload)[-2000:])
         return payload
@@ -184,8 +184,8 @@ class DockerBackend:
         )
         return _decode_reply(stdout or b"", stderr or b"", code)
 
-    def execute(self, problem: Problem, program: str) -> ExecResult:
-        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, self.limits))
+    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult:
+        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, limits or self.limits))
         if status != "ok":
             return ExecResult(Verdict.SANDBOX_ERROR, error=str(payload)[-2000:])
         return payload

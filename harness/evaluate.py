@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from harness.pool import Job, SandboxPool
 from harness.records import Limits
 from harness.samples import Sample, SampleError, SamplesReader, file_digest
 
-RESULTS, METRICS, CONFIG = "results.jsonl", "metrics.json", "config.json"
+RESULTS, METRICS, CONFIG, TIMEOUTS = "results.jsonl", "metrics.json", "config.json", "timeouts.json"
 # config.json fields that make a folder belong to one evaluation; others (workers, timeout...) may change.
 IDENTITY = ("benchmark", "split", "variant", "difficulty", "samples_sha256")
 
@@ -96,11 +96,14 @@ def _rows_with_completions(out_dir: Path, reader: SamplesReader) -> Iterator[dic
 def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, limits: Limits = Limits(),
              workers: int | None = None, ks: Sequence[int] = (1, 10, 100), skip_bad: bool = False,
              backend: str = "local", config: dict[str, Any] | None = None, force: bool = False,
-             progress: bool = True, hidden: Sequence[str | Path] = ()) -> dict[str, Any]:
+             progress: bool = True, hidden: Sequence[str | Path] = (), timeout_factor: float = 0.0,
+             timeout_floor: float = 1.0) -> dict[str, Any]:
     """Evaluate `samples_path` against `problems` into `out_dir`, resuming; returns the metrics.
 
     `config` is the caller's full config, stored in config.json (its benchmark/split/variant/difficulty
-    identify the run); `hidden` are folders the candidates must not read (the data dir). Raises
+    identify the run); `hidden` are folders the candidates must not read (the data dir). With
+    `timeout_factor` > 0 each problem's per-test timeout is `max(timeout_floor, factor * slowest test of
+    its reference solution)`, measured once through the same sandbox and kept in timeouts.json. Raises
     EvaluateError for a folder of another run and SampleError for a bad line.
     """
     if not problems:
@@ -113,7 +116,8 @@ def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, 
     benchmark = problems[0].benchmark
     config = {"benchmark": benchmark, **(config or {}), "samples": str(samples_path.resolve()),
               "samples_sha256": file_digest(samples_path), "limits": asdict(limits), "ks": list(ks),
-              "workers": workers, "backend": backend, "skip_bad": skip_bad}
+              "workers": workers, "backend": backend, "skip_bad": skip_bad,
+              "timeout_factor": timeout_factor, "timeout_floor": timeout_floor}
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_folder(out_dir, config, force)
     (out_dir / CONFIG).write_text(json.dumps(config, indent=2, default=str) + "\n")
@@ -122,10 +126,13 @@ def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, 
     reader = SamplesReader(samples_path, partial(normalize_task_id, benchmark), by_id, skip_bad=skip_bad)
     done = _completed(out_dir / RESULTS)
 
+    per_problem: dict[str, Limits] = {}
+
     def missing() -> Iterator[Job]:
         for sample in reader:
             if sample.key not in done:
-                yield Job(sample, by_id[sample.task_id], sample.program(by_id[sample.task_id]))
+                problem = by_id[sample.task_id]
+                yield Job(sample, problem, sample.program(problem), per_problem.get(sample.task_id))
 
     pool = SandboxPool(workers, limits, backend, hidden=hidden)
     with pool, open(out_dir / RESULTS, "a", encoding="utf-8") as out:
@@ -134,6 +141,10 @@ def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, 
         if degraded:
             print(f"WARNING: SANDBOX ISOLATION DEGRADED: {', '.join(degraded)} not in force; untrusted code runs "
                   "with less protection", file=sys.stderr)
+        if timeout_factor > 0:
+            timeouts = _calibrated_timeouts(pool, problems, out_dir / TIMEOUTS, timeout_factor, timeout_floor,
+                                            progress)
+            per_problem.update({task_id: replace(limits, timeout=t) for task_id, t in timeouts.items()})
         total = max(0, _count_lines(samples_path) - len(done))
         bar = tqdm.tqdm(total=total, unit="sample", desc="evaluate", disable=not progress, file=sys.stderr)
         for job, result in pool.run(missing()):
@@ -154,6 +165,25 @@ def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, 
     tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     os.replace(tmp, out_dir / METRICS)
     return metrics
+
+
+def _calibrated_timeouts(pool: SandboxPool, problems: Sequence[Problem], path: Path, factor: float, floor: float,
+                         progress: bool) -> dict[str, float]:
+    """Per-test timeout per problem from its reference solution's slowest test (evalplus's rule:
+    max(floor, factor x reference time)); problems whose reference does not pass keep the default."""
+    timeouts: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+    generous = Limits(timeout=60.0, program_timeout=300.0, retry_timeouts=False)
+    jobs = [Job(p.task_id, p, p.program(p.solutions[0]), generous)
+            for p in problems if p.solutions and p.task_id not in timeouts]
+    bar = tqdm.tqdm(total=len(jobs), unit="reference", desc="calibrate timeouts", disable=not progress or not jobs,
+                    file=sys.stderr)
+    for job, result in pool.run(jobs):
+        if result.passed:
+            timeouts[job.key] = max(floor, factor * max((t.duration for t in result.tests), default=0.0))
+        bar.update()
+    bar.close()
+    path.write_text(json.dumps(timeouts, indent=1, sort_keys=True) + "\n")
+    return timeouts
 
 
 @dataclass
@@ -179,7 +209,12 @@ class Config:
     workers: int | None = None
     """Sandbox worker processes (default: all CPU cores)."""
     timeout: float = Limits.timeout
-    """Wall-clock seconds per test."""
+    """Wall-clock seconds per test (the default where no calibrated timeout applies)."""
+    timeout_factor: float = 0.0
+    """If > 0, scale each problem's per-test timeout from its reference solution's slowest test: max(floor,
+    factor x time), measured once in the sandbox (evalplus uses 4)."""
+    timeout_floor: float = 1.0
+    """Smallest calibrated per-test timeout, seconds."""
     k: str = "1,10,100"
     """Comma-separated k for pass@k (those above the samples per problem are omitted)."""
     skip_bad: bool = False
@@ -209,6 +244,8 @@ def main(argv: list[str]) -> int:
         ks = _parse_ks(cfg.k)
         if cfg.timeout <= 0:
             raise EvaluateError(f"--timeout must be > 0, got {cfg.timeout}")
+        if cfg.timeout_factor < 0 or cfg.timeout_floor <= 0:
+            raise EvaluateError("--timeout-factor must be >= 0 and --timeout-floor > 0")
         if cfg.workers is not None and cfg.workers < 1:
             raise EvaluateError(f"--workers must be >= 1, got {cfg.workers}")
         data_dir = cfg.data_dir or default_data_dir()
@@ -216,7 +253,8 @@ def main(argv: list[str]) -> int:
                                  difficulty=cfg.difficulty, online=cfg.online)
         metrics = evaluate(problems, cfg.samples, cfg.out, limits=Limits(timeout=cfg.timeout), workers=cfg.workers,
                            ks=ks, skip_bad=cfg.skip_bad, backend=cfg.backend, config=asdict(cfg), force=cfg.force,
-                           hidden=[data_dir] if data_dir else [])
+                           hidden=[data_dir] if data_dir else [], timeout_factor=cfg.timeout_factor,
+                           timeout_floor=cfg.timeout_floor)
     except (EvaluateError, SampleError, DataError, ValueError, RuntimeError) as e:  # RuntimeError: no workers
         print(f"execrl evaluate: {e}", file=sys.stderr)
         return 2

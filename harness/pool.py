@@ -35,6 +35,8 @@ class Job:
     key: Any
     problem: Problem
     program: str
+    limits: Limits | None = None
+    """Limits for this job only (e.g. a timeout calibrated on the problem's reference); None: the pool's."""
 
 
 def _worker_main(conn: Connection, slot: int, limits: Limits, backend_name: str, hidden: tuple[str, ...]) -> None:
@@ -47,7 +49,7 @@ def _worker_main(conn: Connection, slot: int, limits: Limits, backend_name: str,
     problems: OrderedDict[str, Problem] = OrderedDict()
     try:
         while (message := conn.recv()) is not None:
-            seq, task_id, problem, program = message
+            seq, task_id, problem, program, limits = message
             if problem is not None:
                 problems[task_id] = problem
                 if len(problems) > PROBLEM_CACHE:
@@ -55,7 +57,7 @@ def _worker_main(conn: Connection, slot: int, limits: Limits, backend_name: str,
             else:
                 problems.move_to_end(task_id)
             try:
-                result = backend.execute(problems[task_id], program)
+                result = backend.execute(problems[task_id], program, limits)
             except Exception as e:  # a harness fault, never the program's: its own verdict
                 result = ExecResult(Verdict.SANDBOX_ERROR, error=f"{type(e).__name__}: {e}"[-2000:])
             conn.send((seq, result))
@@ -148,7 +150,7 @@ class SandboxPool:
         if not worker.inflight:
             worker.head_since = time.monotonic()
         worker.inflight.append((seq, job))
-        worker.conn.send((seq, task_id, problem, job.program))
+        worker.conn.send((seq, task_id, problem, job.program, job.limits))
 
     def _replace(self, worker: _Worker, reason: str, pending: deque[Job]) -> Iterator[tuple[Job, ExecResult]]:
         """Worker died or hung: fail the job it was running, requeue the rest, start a fresh worker."""

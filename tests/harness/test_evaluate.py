@@ -221,3 +221,24 @@ def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_
     assert len(keys) == len(set(keys)) == len(rows), "each sample ran exactly once across both runs"
     assert all(json.loads(line)["passed"] for line in final)
     assert json.loads((out / "metrics.json").read_text())["metrics"]["pass@1"] == 1.0
+
+
+def test_timeouts_calibrated_on_the_reference_let_a_slow_honest_program_pass(tmp_path: Path) -> None:
+    # A reference that takes ~0.3 s per call: a fixed 0.1 s timeout fails an equally slow sample, the
+    # evalplus-style calibration (max(floor, 4 x reference)) passes it and keeps the figure in timeouts.json.
+    from benchmarks.problem import Problem, TestKind
+    from harness.evaluate import evaluate
+
+    slow = "import time\ndef f(x):\n    time.sleep(0.3)\n    return x + 1\n"
+    problem = Problem(task_id="synth/slow", benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f",
+                      fn_name="f", inputs=([1],), outputs=(2,), solutions=(slow,))
+    samples = tmp_path / "s.jsonl"
+    samples.write_text(json.dumps({"task_id": "synth/slow", "solution": slow}) + "\n")
+    limits = Limits(timeout=0.1, retry_timeouts=False)
+    fixed = evaluate([problem], samples, tmp_path / "fixed", limits=limits, workers=1, ks=(1,), progress=False)
+    calibrated = evaluate([problem], samples, tmp_path / "calibrated", limits=limits, workers=1, ks=(1,),
+                          progress=False, timeout_factor=4.0, timeout_floor=0.05)
+    assert fixed["verdicts"]["timeout"] == 1
+    assert calibrated["verdicts"]["passed"] == 1
+    timeouts = json.loads((tmp_path / "calibrated" / "timeouts.json").read_text())
+    assert 4 * 0.3 <= timeouts["synth/slow"] < 4 * 2.0
