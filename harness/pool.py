@@ -52,6 +52,7 @@ def _worker_main(conn: Connection, slot: int, limits: Limits, backend_name: str,
             seq, task_id, problem, program, limits = message
             if problem is not None:
                 problems[task_id] = problem
+                problems.move_to_end(task_id)
                 if len(problems) > PROBLEM_CACHE:
                     problems.popitem(last=False)
             else:
@@ -72,7 +73,8 @@ class _Worker:
     slot: int
     process: Any
     conn: Connection
-    cached: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    cached: OrderedDict[str, Problem] = field(default_factory=OrderedDict)
+    """The problems this worker holds, by task id (mirrors the worker's own cache)."""
     inflight: deque[tuple[int, Job | None]] = field(default_factory=deque)
     """(seq, job) in send order; the head is the one running. None marks a job of an abandoned run."""
     head_since: float = 0.0
@@ -137,12 +139,16 @@ class SandboxPool:
         self._workers = []
 
     def _send(self, worker: _Worker, job: Job) -> None:
+        # A cache hit needs an equal problem, not just the same id: two problems may share an id
+        # (MBPP full vs sanitized through one pool). `==` is quick for the same object.
         task_id = job.problem.task_id
-        if task_id in worker.cached:
+        cached = worker.cached.get(task_id)
+        if cached is not None and (cached is job.problem or cached == job.problem):
             worker.cached.move_to_end(task_id)
             problem = None
         else:
-            worker.cached[task_id] = None
+            worker.cached[task_id] = job.problem
+            worker.cached.move_to_end(task_id)
             if len(worker.cached) > PROBLEM_CACHE:
                 worker.cached.popitem(last=False)
             problem = job.problem

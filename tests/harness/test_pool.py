@@ -187,3 +187,15 @@ def test_pool_hides_the_data_dir_from_candidates(world_readable_secret: Path, hi
     with SandboxPool(1, hidden=hidden) as pool:
         [result] = execute_many([problem], [program], pool=pool)
     assert result.passed is (not hide), result.error
+
+
+def test_two_problems_with_one_task_id_are_never_confused_by_the_worker_cache() -> None:
+    # MBPP full and sanitized share task ids with different tests; one pool may serve both.
+    def problem(expected: int) -> Problem:
+        return Problem(task_id="Mbpp/1", benchmark="mbpp", prompt="", test_kind=TestKind.ASSERT, entry_point="f",
+                       tests=(f"assert f() == {expected}",))
+
+    one, two = problem(1), problem(2)
+    with SandboxPool(1) as pool:
+        results = execute_many([one, two, one, two], ["def f():\n    return 1\n"] * 4, pool=pool)
+    assert [r.passed for r in results] == [True, False, True, False]
