@@ -30,27 +30,35 @@ from harness.samples import Sample, SampleError, SamplesReader, file_digest
 RESULTS, METRICS, CONFIG, TIMEOUTS = "results.jsonl", "metrics.json", "config.json", "timeouts.json"
 # config.json fields that make a folder belong to one evaluation; others (workers, timeout...) may change.
 IDENTITY = ("benchmark", "split", "variant", "difficulty", "samples_sha256")
+SECTION = "evaluate"
+"""evaluate's own key in the run folder's config.json (generate writes the rest)."""
 
 
 class EvaluateError(Exception):
     """Something the user can fix (a folder from another run, a bad samples line); the message says what."""
 
 
-def _check_folder(out_dir: Path, config: dict[str, Any], force: bool) -> None:
-    """Start over on --force; refuse a folder that holds another evaluation."""
+def _check_folder(out_dir: Path, config: dict[str, Any], force: bool) -> dict[str, Any]:
+    """Start over on --force; refuse a folder that holds another evaluation. Returns config.json's content.
+
+    config.json is shared with `execrl generate` (same run folder): evaluate owns its "evaluate" section.
+    """
     config_path, results_path = out_dir / CONFIG, out_dir / RESULTS
+    shared = json.loads(config_path.read_text()) if config_path.exists() else {}
     if force:
-        for name in (RESULTS, METRICS, CONFIG):
+        for name in (RESULTS, METRICS, TIMEOUTS):
             (out_dir / name).unlink(missing_ok=True)
-        return
-    if config_path.exists():
-        old = json.loads(config_path.read_text())
+        shared.pop(SECTION, None)
+        return shared
+    if SECTION in shared:
+        old = shared[SECTION]
         changed = [k for k in IDENTITY if old.get(k) != config.get(k)]
         if changed:
             what = ", ".join(f"{k} {old.get(k)!r} -> {config.get(k)!r}" for k in changed)
             raise EvaluateError(f"{out_dir} holds another evaluation ({what}); pass --force to start over")
     elif results_path.exists():
-        raise EvaluateError(f"{results_path} exists without {CONFIG}; pass --force to start over")
+        raise EvaluateError(f"{results_path} exists without its settings in {CONFIG}; pass --force to start over")
+    return shared
 
 
 def _completed(results_path: Path) -> set[tuple[str, int]]:
@@ -119,8 +127,8 @@ def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, 
               "workers": workers, "backend": backend, "skip_bad": skip_bad,
               "timeout_factor": timeout_factor, "timeout_floor": timeout_floor}
     out_dir.mkdir(parents=True, exist_ok=True)
-    _check_folder(out_dir, config, force)
-    (out_dir / CONFIG).write_text(json.dumps(config, indent=2, default=str) + "\n")
+    shared = _check_folder(out_dir, config, force)
+    (out_dir / CONFIG).write_text(json.dumps({**shared, SECTION: config}, indent=2, default=str) + "\n")
 
     by_id = {p.task_id: p for p in problems}
     reader = SamplesReader(samples_path, partial(normalize_task_id, benchmark), by_id, skip_bad=skip_bad)

@@ -186,6 +186,9 @@ def _prepare_run(config: Config, samples_path: Path) -> set[tuple[str, int]]:
             record["date"] = old.get("date")
     config.out.mkdir(parents=True, exist_ok=True)
     record["date"] = record.get("date") or datetime.now(timezone.utc).isoformat(timespec="seconds")
+    # `execrl evaluate` may share this folder and keeps its settings under "evaluate": leave them be.
+    if config_path.exists() and "evaluate" in (old := json.loads(config_path.read_text())):
+        record["evaluate"] = old["evaluate"]
     config_path.write_text(json.dumps(record, indent=2) + "\n")
     return _written_rows(samples_path)
 

@@ -2,7 +2,7 @@
 
 Two layouts are read the same way:
 - one benchmark: `RUN/{config.json, samples.jsonl, results.jsonl, metrics.json}` (samples.jsonl may
-  instead be the file config.json's "samples" names, as `execrl evaluate` records it);
+  instead be the file config.json's "evaluate" section names, as `execrl evaluate` records it);
 - several: `RUN/<benchmark>/{...}` (the pipeline evaluates synth and humaneval), with an optional
   `RUN/config.json` shared by all of them.
 A path to a bare `metrics.json` is also a run (one benchmark, no per-sample files), which is what
@@ -171,8 +171,9 @@ def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun
     programs: dict[tuple[str, int], str] = {}
     # evaluate records the samples file it read in config.json rather than copying it
     samples_file = folder / "samples.jsonl"
-    if not samples_file.exists() and config.get("samples"):
-        samples_file = Path(config["samples"])
+    recorded = config.get("samples") or config.get("evaluate", {}).get("samples")
+    if not samples_file.exists() and recorded:
+        samples_file = Path(recorded)
     if samples_file.is_file():
         seen: Counter[str] = Counter()
         for lineno, row in enumerate(read_jsonl(samples_file), 1):

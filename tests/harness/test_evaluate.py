@@ -86,7 +86,7 @@ def test_writes_results_metrics_and_config_and_warns_when_isolation_is_degraded(
     assert "pass@10" not in metrics["metrics"]
     assert metrics["metrics"]["syntax_rate"] == pytest.approx(7 / 8)
     assert metrics["degraded"] == ["pid"] and metrics["isolation"] == {"net": True, "pid": False}
-    assert json.loads((out / "config.json").read_text())["benchmark"] == "humaneval"
+    assert json.loads((out / "config.json").read_text())["evaluate"]["benchmark"] == "humaneval"
     assert len(_result_keys(out)) == 8
 
 
