@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
         "temperature": 1.0,
         "max_new_tokens": 64,
         "batch_size": 64,
-        "limit": {"synth": 110, "humaneval": 20},
+        "limit": {"synth": 200, "humaneval": 20},  # synth: the whole test split
         "workers": 2,
         "timeout": 3.0,
     },
