@@ -7,8 +7,9 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
 - The verdict is decided by the judge (this process) running the benchmark's trusted test code;
   the candidate runs in a separate sandboxed child that only serves calls. Values cross as plain
   data (`harness.wire`, never pickle) and are compared here with genuine builtins; objects of
-  candidate classes come back as `Remote` proxies that equal only themselves and have no truth
-  value. Exit codes and stdout are never evidence of success (STDIO problems compare stdout with
+  candidate classes come back as `Remote` proxies that equal only themselves (their truth value
+  is asked of the child, which gains nothing: returning True passes `assert f(x)` just the same).
+  Exit codes and stdout are never evidence of success (STDIO problems compare stdout with
   the expected output, here). Always-true `__eq__`, builtin subclasses, patched builtins,
   frame/gc peeking, redefined `check`, open strings, exit(0)/os._exit, atexit/excepthook, printing
   "passed" and writing to fds all stay inside the child and cannot produce a pass.
@@ -16,7 +17,8 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
   test data, the checkout and the home dirs are hidden from it by the mount namespace.
 - Containment (`harness.isolation`, `harness.child`): per-slot network namespace (loopback down),
   mount namespace (read-only root, private scratch tmpfs), a pid namespace per program (SIGKILL of
-  its init kills every descendant, so no daemon survives), per-slot unprivileged uid/gid with no
+  its init kills every descendant, so no daemon survives), an unprivileged uid/gid leased per zygote
+  machine-wide (so concurrent processes never share one) with no
   supplementary groups and `no_new_privs`, rlimits (CPU, address space, file size, open files,
   processes, no core dumps), a scrubbed environment, only its pipes open, stdin empty unless STDIO,
   wall-clock deadlines per test and per program enforced from outside.
