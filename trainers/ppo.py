@@ -144,6 +144,8 @@ class PPOConfig:
 # lr 3e-4 / KL 0.02 / batch 64 swung into high-entropy episodes (sequence KL 30-50 nats, syntax rate 0.5);
 # lr 1e-4 with 4 epochs, and lr 2e-4 at batch 64, did too. Batch 128 (32 prompts x 4), minibatch 32,
 # KL 0.1 and grad norm 0.5 stayed stable: 0.56 at lr 1e-4, 0.60 at lr 2e-4 (the SFT model: about 0.41).
+# With 80 iterations, `execrl pipeline` (200 test problems x 4, T=1): SFT 0.409 -> PPO 0.638, and with seed 1
+# everywhere 0.506 -> 0.781; syntax rate unchanged (0.95).
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-tiny": {
         "iterations": 80, "batch_size": 128, "samples_per_prompt": 4, "minibatch_size": 32, "ppo_epochs": 2,

@@ -23,7 +23,7 @@ METRIC_NAMES = (
 
 
 def _build_sft_model(root: Path) -> Path:
-    """The pipeline's tiny model size, SFT'd on the easy family with half the solutions wrong (~30 s on 1 core).
+    """The pipeline's tiny model size, SFT'd on the easy family with half the solutions wrong (30-45 s on 1 core).
 
     It copies the constants well enough to pass about 40% of fresh samples at temperature 1: clearly above
     zero, with room for PPO to unlearn the `hi - 1` bug.
