@@ -38,7 +38,6 @@ import marshal
 import os
 import resource
 import select
-import shutil
 import signal
 import socket
 import sys
@@ -55,7 +54,9 @@ PRELOAD = (
 )  # fmt: skip
 """Modules the zygote imports once so that children pay nothing for them."""
 
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET = 0x00020000, 0x20000000, 0x40000000
+CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x40000000, 0x08000000
+SCRATCH_INODES = 16384
+"""Files and folders the slot's scratch tmpfs may hold, so removing them stays quick."""
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
     1, 2, 4, 8, 32, 4096, 16384, 1 << 18,
 )  # fmt: skip
@@ -94,7 +95,7 @@ def _setup_mounts(hidden: list[str], scratch_bytes: int) -> None:
     stdlib = os.path.dirname(os.__file__)
     stdlib_fd = os.open(stdlib, os.O_PATH)
     flags = MS_NOSUID | MS_NODEV
-    _mount("tmpfs", "/tmp", "tmpfs", flags, f"size={scratch_bytes},mode=0711")
+    _mount("tmpfs", "/tmp", "tmpfs", flags, f"size={scratch_bytes},nr_inodes={SCRATCH_INODES},mode=0711")
     targets = sorted({os.path.realpath(p) for p in (*ALWAYS_HIDDEN, *hidden) if os.path.isdir(p)}, key=len)
     done: list[str] = []
     for path in targets:
@@ -224,7 +225,7 @@ def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str
         try:
             os.mkdir(scratch, 0o700)
         except FileExistsError:  # a removal that failed last time
-            shutil.rmtree(scratch)
+            _remove_tree(scratch)
             os.mkdir(scratch, 0o700)
         if uid is not None:
             os.chown(scratch, uid, uid)
@@ -242,11 +243,38 @@ def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str
         try:
             os.rmdir(scratch)  # the common case: the program left nothing behind
         except OSError:
-            shutil.rmtree(scratch, ignore_errors=True)
+            _remove_tree(scratch)
         if reap.get("op") != "reap":
             _send(sock, {"error": f"expected a reap request, got {reap.get('op')!r}; the child was reaped"})
         else:
             _send(sock, {"status": status})
+
+
+def _remove_tree(top: str) -> None:
+    """Remove what a program left in its scratch dir, without recursion: shutil.rmtree recurses on
+    Python 3.11, so a program nesting ~1,200 folders would crash the zygote (RecursionError) and turn
+    its own failure into a sandbox_error. Errors are ignored; the next spawn retries."""
+    stack, order = [top], []
+    while stack:
+        path = stack.pop()
+        order.append(path)
+        try:
+            with os.scandir(path) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(entry.path)
+                    else:
+                        try:
+                            os.unlink(entry.path)
+                        except OSError:
+                            pass
+        except OSError:
+            continue
+    for path in reversed(order):  # children before their parents
+        try:
+            os.rmdir(path)
+        except OSError:
+            pass
 
 
 def _spawn(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, own_ns: int) -> int:
@@ -336,6 +364,9 @@ def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | N
         resource.setrlimit(rlimit, (value, value))
     os.chdir(scratch)  # the environment and signal dispositions were set once, in the zygote
     if uid is not None:
+        # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues
+        # would otherwise outlive the program, hold host memory and carry state to the next program.
+        _check(_libc.unshare(CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)

@@ -18,6 +18,7 @@ Every comparison uses exact-type checks, so only genuine builtins decoded from t
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 REL_TOL = 1e-6
@@ -41,11 +42,23 @@ def stdout_matches(got: str, expected: str) -> bool:
 
 
 def _close_numbers(got: str, expected: str) -> bool:
+    if _INTEGER.fullmatch(expected):
+        # An integer answer is exact: a relative tolerance would pay 999999999 for 1000000006, a
+        # reward hack under RL. Only the spelling may differ ("5.0" for "5").
+        if _INTEGER.fullmatch(got):
+            return int(got) == int(expected)
+        try:
+            return float(got) == int(expected)
+        except (ValueError, OverflowError):
+            return False
     try:
         a, b = float(got), float(expected)
     except ValueError:
         return False
     return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
 
 
 def call_output_matches(got: Any, expected: Any) -> bool:

@@ -24,9 +24,13 @@ from harness import wire
 from harness.isolation import Child, ChildDied, ChildTimeout, OutputExceeded
 from harness.records import Limits, TestOutcome, Verdict
 
+# Rebuilt in the judge so test code can `except ValueError` as the benchmark intends. Not those that
+# steer control flow: a candidate's StopIteration would silently end `map(candidate, ...)` in a check.
+_CONTROL_FLOW = {"StopIteration", "StopAsyncIteration", "GeneratorExit"}
 _BUILTIN_EXCEPTIONS = {
     name: obj for name, obj in vars(builtins).items()
     if isinstance(obj, type) and issubclass(obj, Exception) and obj.__module__ == "builtins"
+    and name not in _CONTROL_FLOW
 }  # fmt: skip
 
 

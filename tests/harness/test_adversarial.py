@@ -8,6 +8,7 @@ sandbox uid left, and an honest program run right after still passes.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import secrets
 import socket
@@ -47,8 +48,30 @@ MBPP = Problem(
 )  # fmt: skip
 STDIO = Problem(task_id="adv/stdio", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
                 inputs=("1 2\n", "5 5\n"), outputs=("3\n", "10\n"))  # fmt: skip
+MAPPED = Problem(
+    task_id="adv/mapped", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
+    entry_point="add",
+    check_code=textwrap.dedent("""
+        def check(candidate):
+            for r in map(candidate, [1, 2], [2, 3]):
+                assert r == 99
+    """),
+)  # fmt: skip
+BIG_STDIO = Problem(task_id="adv/big-stdio", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
+                    inputs=("999999999 7\n",), outputs=("1000000006\n",))  # fmt: skip
 HONEST = {"adv/add": "def add(a, b):\n    return a + b\n", "adv/mbpp": "def add(a, b):\n    return a + b\n",
-          "adv/stdio": "a, b = map(int, input().split())\nprint(a + b)\n"}  # fmt: skip
+          "adv/stdio": "a, b = map(int, input().split())\nprint(a + b)\n",
+          "adv/mapped": "def add(a, b):\n    return 99\n",
+          "adv/big-stdio": "a, b = map(int, input().split())\nprint(a + b)\n"}  # fmt: skip
+# A reply frame written straight to the RPC fd: a set of ints that all hash to 0 (k * (2**61 - 1)), which
+# would take the judge minutes to build, outside every deadline.
+COLLIDING_REPLY = (
+    "import os, json, time\n"
+    "def add(a, b):\n"
+    "    body = json.dumps({'ok': {'S': [{'I': hex(k * (2**61 - 1))} for k in range(1, 60000)]}}).encode()\n"
+    "    os.write(4, len(body).to_bytes(4, 'big') + body)\n"
+    "    time.sleep(100)\n"
+)
 
 
 def probe(attack: str) -> str:
@@ -142,6 +165,15 @@ ATTACKS = [
     ("exit(0) without output (stdio)", STDIO, "import os\nos._exit(0)\n", Verdict.RUNTIME_ERROR),
     ("reading the expected output from the data dir (stdio)", STDIO,
      "print(open(DATA_SECRET).read())\n", Verdict.RUNTIME_ERROR),
+    # --- found by a red-team review ---
+    ("a near-miss integer within float tolerance (stdio)", BIG_STDIO,
+     "a, b = map(int, input().split())\nprint(a)\n", Verdict.FAILED),
+    ("StopIteration ending the check's map() loop early", MAPPED,
+     "def add(a, b):\n    raise StopIteration\n", Verdict.RUNTIME_ERROR),
+    ("a reply whose set keys all collide in hash (stalling the judge)", ADD, COLLIDING_REPLY, Verdict.RUNTIME_ERROR),
+    ("a folder nested 1,200 deep (crashing the scratch clean-up into a sandbox_error)", ADD,
+     "import os\nfor _ in range(1200):\n    os.mkdir('d')\n    os.chdir('d')\ndef add(a, b):\n    return 0\n",
+     Verdict.FAILED),
 ]  # fmt: skip
 
 
@@ -194,6 +226,28 @@ def test_attack_is_not_judged_passed_and_leaves_no_trace(sandbox, problem, progr
     assert sandbox_processes() == []
     honest = execute(problem, HONEST[problem.task_id], LIMITS, slot=SLOT)
     assert honest.passed, honest.error
+
+
+SHM_ORACLE = """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+def add(a, b):
+    # Right only if an earlier run of this program left its SysV segment behind (state across runs).
+    seen = libc.shmget(0x5EED, 0, 0) >= 0
+    if not seen:
+        libc.shmat(libc.shmget(0x5EED, 4096, 0o1000 | 0o666), None, 0)
+    return a + b if seen else a - b
+"""
+
+
+def test_sysv_shared_memory_does_not_outlive_a_program(sandbox) -> None:
+    # Without an IPC namespace per program, run 2 finds run 1's segment (and the host keeps its memory).
+    first = execute(ADD, SHM_ORACLE, LIMITS, slot=SLOT)
+    second = execute(ADD, SHM_ORACLE, LIMITS, slot=SLOT)
+    assert (first.verdict, second.verdict) == (Verdict.FAILED, Verdict.FAILED), second.error
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.shmget(0x5EED, 0, 0) == -1, "a sandboxed program's segment is visible on the host"
 
 
 def test_reading_humaneval_data_to_replay_the_canonical_solution_fails(sandbox) -> None:

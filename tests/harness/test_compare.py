@@ -20,6 +20,11 @@ STDOUT = [
     ("same tokens in another order (APPS's set check is not reproduced)", "2 1\n", "1 2\n", False),
     ("empty output for a non-empty answer", "", "1\n", False),
     ("nan is never close to anything", "nan\n", "nan1\n", False),
+    ("an integer answer is exact: no tolerance near 1e9 (a reward hack)", "999999999\n", "1000000006\n", False),
+    ("a tiny float for an integer zero", "1e-7\n", "0\n", False),
+    ("a big integer spelled exactly", "123456789012345678901\n", "123456789012345678901\n", True),
+    ("a big integer off by one beyond float precision", "123456789012345678902\n", "123456789012345678901\n", False),
+    ("an explicit plus sign on an integer", "+5\n", "5\n", True),
 ]
 
 
