@@ -55,6 +55,10 @@ class PPOConfig:
     """Optional reward model folder (execrl train rm) whose score is mixed into the reward."""
     reward_model_weight: float = 0.0
     """Weight of the reward model's score in the reward."""
+    critic: str = ""
+    """Optional CodeRL critic folder (execrl train critic) whose P(passed) is mixed into the reward."""
+    critic_weight: float = 0.0
+    """Weight of the critic's P(passed) in the reward (Le et al. 2022 use the critic for shaping)."""
     iterations: int = 200
     """Maximum PPO iterations (rollout + update)."""
     batch_size: int = 256
@@ -347,6 +351,12 @@ def check_config(cfg: PPOConfig) -> None:
     """Refuse flag values that cannot work, naming the flag."""
     if cfg.reward not in REWARDS:
         raise UsageError(f"--reward {cfg.reward}: expected one of {', '.join(REWARDS)}")
+    for folder, weight, flag in ((cfg.reward_model, cfg.reward_model_weight, "reward-model"),
+                                 (cfg.critic, cfg.critic_weight, "critic")):
+        if weight and not folder:
+            raise UsageError(f"--{flag}-weight {weight} needs --{flag} DIR")
+        if folder and not Path(folder).is_dir():
+            raise UsageError(f"--{flag} {folder}: no such folder")
     if cfg.kl_estimator not in ("k1", "k3"):
         raise UsageError(f"--kl-estimator {cfg.kl_estimator}: expected k1 or k3")
     if cfg.samples_per_prompt < 1 or cfg.batch_size < cfg.samples_per_prompt:

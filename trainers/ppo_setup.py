@@ -56,6 +56,22 @@ def prepare_out(out: Path, config: dict[str, Any], resume: bool, force: bool) ->
     return "fresh"
 
 
+def mixed_rewards(cfg: Any, problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult],
+                  reward_model: Any = None, critic: Any = None) -> list[float | None]:
+    """The sandbox reward `cfg.reward`, plus the weighted reward-model score and critic P(passed) if given."""
+    scores = REWARDS[cfg.reward](problems, programs, results)
+    prompts = [p.prompt for p in problems]
+    if reward_model is not None and cfg.reward_model_weight:
+        # The reward model scores the response after the prompt: the program less the `def` line it repeats.
+        responses = [p[len(p.split("\n", 1)[0]) + 1 :] for p in programs]
+        scores = mix_rewards(scores, [float(s) for s in reward_model.score(prompts, responses)],
+                             cfg.reward_model_weight)
+    if critic is not None and cfg.critic_weight:
+        p_passed = critic.predict_proba(prompts, list(programs))[:, 3]  # columns in critic.CLASSES order
+        scores = mix_rewards(scores, [float(p) for p in p_passed], cfg.critic_weight)
+    return scores
+
+
 @dataclass
 class Run:
     """The live objects of a PPO run plus the loop state a checkpoint restores."""
@@ -78,6 +94,7 @@ class Run:
     rng: random.Random
     """Draws each iteration's prompts."""
     reward_model: Any = None
+    critic: Any = None
     step: int = 0
     best_reward: float = float("-inf")
     since_best: int = 0
@@ -94,12 +111,7 @@ class Run:
         return execute_many(problems, programs, pool=self.pool)
 
     def score(self, problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult]) -> list:
-        scores = REWARDS[self.cfg.reward](problems, programs, results)
-        if self.reward_model is not None and self.cfg.reward_model_weight:
-            prompts = [p.prompt for p in problems]
-            rm_scores = self.reward_model.score(prompts, [p[len(p.split("\n", 1)[0]) + 1 :] for p in programs])
-            scores = mix_rewards(scores, [float(s) for s in rm_scores], self.cfg.reward_model_weight)
-        return scores
+        return mixed_rewards(self.cfg, problems, programs, results, self.reward_model, self.critic)
 
     def quality(self, programs: Sequence[str]) -> list:
         from harness.quality import quality_many
@@ -143,6 +155,7 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
 
     from benchmarks.synth import load_synth
     from harness.pool import SandboxPool
+    from trainers.critic import Critic
     from trainers.reward_model import RewardModel
 
     devices.seed_everything(cfg.seed)
@@ -183,6 +196,7 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
     kl_ctl = (AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
               else FixedKLController(cfg.kl_coef))
     reward_model = RewardModel.load(cfg.reward_model, cfg.device) if cfg.reward_model else None
+    critic = Critic.load(cfg.critic, cfg.device) if cfg.critic else None
 
     state = checkpoint.load_trainer_state(out, optimizer, scheduler) if resume else {}
     rng = random.Random(cfg.seed)
@@ -193,7 +207,7 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
     with SandboxPool(cfg.workers, Limits(timeout=cfg.timeout)) as pool:
         run = Run(
             cfg, out, accelerator, prepared, policy, ref, tokenizer, optimizer, scheduler, pool, tracker,
-            problems, eval_problems, kl_ctl, rng, reward_model,
+            problems, eval_problems, kl_ctl, rng, reward_model, critic,
             step=state.get("step", 0), best_reward=state.get("best_reward", float("-inf")),
             since_best=state.get("since_best", 0), recent_rewards=state.get("recent_rewards", []),
         )

@@ -72,3 +72,36 @@ def test_weighted_reward_combines_syntax_tests_and_quality_within_zero_and_one()
 def test_mixing_adds_the_weighted_score_and_keeps_missing_rewards_missing() -> None:
     assert mix_rewards([1.0, None, -0.3], [0.5, 0.9, 0.2], weight=0.5) == [1.25, None, pytest.approx(-0.2)]
     assert mix_rewards([1.0], [100.0], weight=0.0) == [1.0]
+
+
+class _FakeCritic:
+    """P(passed) = 0.9 for programs containing 'good', 0.1 otherwise; columns in critic.CLASSES order."""
+
+    def predict_proba(self, prompts, programs):
+        import numpy as np
+
+        return np.array([[0.0, 0.0, 0.1, 0.9] if "good" in p else [0.3, 0.3, 0.3, 0.1] for p in programs])
+
+
+class _FakeRewardModel:
+    def score(self, prompts, responses):
+        return [len(r) for r in responses]
+
+
+def test_ppo_mixes_critic_and_reward_model_scores_into_the_sandbox_reward() -> None:
+    from types import SimpleNamespace
+
+    from trainers.ppo_setup import mixed_rewards
+
+    problem = Problem(task_id="t/1", benchmark="synth", prompt="# p\ndef f():\n", test_kind=Kind.CALL,
+                      fn_name="f", inputs=([],), outputs=(1,))
+    passed = ExecResult(Verdict.PASSED, [Outcome(Verdict.PASSED)])
+    failed = ExecResult(Verdict.FAILED, [Outcome(Verdict.FAILED)])
+    programs = ["def f():\n    return 1  # good\n", "def f():\n    return 2\n"]
+    cfg = SimpleNamespace(reward="binary", reward_model_weight=0.0, critic_weight=0.5)
+    assert mixed_rewards(cfg, [problem] * 2, programs, [passed, failed], critic=_FakeCritic()) == \
+        pytest.approx([1.0 + 0.45, 0.0 + 0.05])
+    cfg = SimpleNamespace(reward="binary", reward_model_weight=0.1, critic_weight=0.0)
+    responses = [len(p.split("\n", 1)[1]) for p in programs]
+    assert mixed_rewards(cfg, [problem] * 2, programs, [passed, failed], reward_model=_FakeRewardModel()) == \
+        pytest.approx([1.0 + 0.1 * responses[0], 0.1 * responses[1]])
