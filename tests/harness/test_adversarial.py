@@ -205,7 +205,8 @@ def sandbox_processes() -> list[int]:
         except OSError:
             continue
         uids = next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
-        if str(uid) in uids:
+        state = next(line for line in status.splitlines() if line.startswith("State:")).split()[1]
+        if str(uid) in uids and state not in ("Z", "X"):  # a zombie has exited: it runs nothing
             found.append(int(pid))
     return found
 
