@@ -19,6 +19,7 @@ import hashlib
 import importlib.resources
 import json
 import warnings
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -85,8 +86,14 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Rows of a JSON Lines file (plain or .gz); a line that is not a JSON object names file and line."""
+def read_jsonl(path: Path, error: type[Exception] = DataError,
+               check: Callable[[dict[str, Any]], str | None] | None = None) -> list[dict[str, Any]]:
+    """Rows of a JSON Lines file (plain or .gz), blank lines skipped; the one JSONL reader of the project.
+
+    A line that is not a JSON object, an unreadable file, or a row for which `check` returns a message
+    raises `error` naming file and line; callers pass the error type their command reports (DataError
+    here, RunError in reports, UsageError in trainers).
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     rows = []
     try:
@@ -96,13 +103,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
                     continue
                 try:
                     row = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise DataError(f"{path}, line {lineno}: not valid JSON ({error.msg}); truncated file?") from error
+                except json.JSONDecodeError as exc:
+                    raise error(f"{path}:{lineno}: not valid JSON ({exc.msg}); truncated file?") from None
                 if not isinstance(row, dict):
-                    raise DataError(f"{path}, line {lineno}: expected a JSON object, got {type(row).__name__}")
+                    raise error(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                if check is not None and (problem := check(row)):
+                    raise error(f"{path}:{lineno}: {problem}")
                 rows.append(row)
-    except (OSError, UnicodeDecodeError, EOFError) as error:
-        raise DataError(f"cannot read data file {path}: {error}") from error
+    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        raise error(f"cannot read {path}: {exc}") from None
     return rows
 
 

@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from benchmarks import datafiles
 from harness.quality import quality_many
 
 
@@ -42,19 +43,7 @@ def read_json(path: Path) -> dict[str, Any]:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise RunError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict):
-                raise RunError(f"{path}:{lineno}: expected a JSON object")
-            rows.append(row)
-    return rows
+    return datafiles.read_jsonl(path, error=RunError)
 
 
 def as_program(text: str) -> str:

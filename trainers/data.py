@@ -16,6 +16,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks import datafiles
+
 IGNORE_INDEX = -100
 """Label value that torch's cross-entropy skips."""
 
@@ -29,21 +31,11 @@ def read_jsonl(path: str | Path, required: Sequence[str]) -> list[dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
-    rows = []
-    with path.open(encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise UsageError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            if not isinstance(row, dict):
-                raise UsageError(f"{path}:{lineno}: expected a JSON object")
-            missing = [key for key in required if not isinstance(row.get(key), str)]
-            if missing:
-                raise UsageError(f"{path}:{lineno}: missing string field(s) {', '.join(missing)}")
-            rows.append(row)
+    def check(row: dict[str, Any]) -> str | None:
+        missing = [key for key in required if not isinstance(row.get(key), str)]
+        return f"missing string field(s) {', '.join(missing)}" if missing else None
+
+    rows = datafiles.read_jsonl(path, error=UsageError, check=check)
     if not rows:
         raise UsageError(f"{path}: no rows")
     return rows

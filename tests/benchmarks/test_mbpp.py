@@ -124,7 +124,7 @@ def test_truncated_jsonl_line_names_file_and_line(tmp_path, shared_data_dir):
     (tmp_path / "mbpp").mkdir()
     broken = tmp_path / "mbpp" / "mbpp.jsonl"
     broken.write_text("\n".join(lines[:4] + [lines[4][:50]]) + "\n")
-    truncated = r"mbpp\.jsonl, line 5: not valid JSON"
+    truncated = r"mbpp\.jsonl:5: not valid JSON"
     with pytest.warns(UserWarning, match="sha256"), pytest.raises(DataError, match=truncated):
         load_mbpp("all", tmp_path)
 
