@@ -163,6 +163,10 @@ def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun
     recorded = config.get("samples") or config.get("evaluate", {}).get("samples")
     if not samples_file.exists() and recorded:
         samples_file = Path(recorded)
+        # `execrl generate` wrote its settings (model, temperature, n) beside the samples it produced.
+        generated = samples_file.parent / "config.json"
+        if generated.is_file() and generated.resolve() != (folder / "config.json").resolve():
+            config = {**read_json(generated), **config}
     if samples_file.is_file():
         seen: Counter[str] = Counter()
         for lineno, row in enumerate(read_jsonl(samples_file), 1):

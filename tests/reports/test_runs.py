@@ -62,3 +62,16 @@ def test_indented_bodies_are_wrapped_into_a_function_for_quality(text: str, wrap
     program = as_program(text)
     assert program.startswith("def completion():") == wrapped
     compile(program, "<sample>", "exec")
+
+
+def test_a_run_evaluated_from_samples_elsewhere_takes_the_model_from_generates_config(make_run, tmp_path) -> None:
+    # The pipeline layout: generate wrote samples + its config in one folder, evaluate wrote results in another.
+    folder = make_run("eval", {"synth/1": [True, False]})
+    samples = tmp_path / "samples"
+    samples.mkdir()
+    (folder / "samples.jsonl").rename(samples / "samples.jsonl")
+    (samples / "config.json").write_text(json.dumps({"model": "runs/default/ppo", "temperature": 1.0}))
+    (folder / "config.json").write_text(json.dumps({"evaluate": {"samples": str(samples / "samples.jsonl")}}))
+    run = load_run(folder)
+    assert run.model == "runs/default/ppo"
+    assert run.setting("temperature") == 1.0
