@@ -138,9 +138,17 @@ def _lease_uid() -> tuple[int, int]:
     """
     import fcntl
 
-    UID_LOCKS.mkdir(mode=0o1777, exist_ok=True)
+    try:
+        UID_LOCKS.mkdir()
+        UID_LOCKS.chmod(0o1777)  # every user's runs share the lease (mkdir's mode is cut by the umask)
+    except FileExistsError:
+        pass
     for n in range(SANDBOX_UIDS):
-        fd = os.open(UID_LOCKS / f"{n}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
+        # Read-only is enough for flock, and works on lock files another user created.
+        try:
+            fd = os.open(UID_LOCKS / f"{n}.lock", os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except PermissionError:
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
