@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from benchmarks.problem import Problem
+from harness.executor import n_tests
 from harness.records import ExecResult, Verdict
 
 RewardFn = Callable[[Sequence[Problem], Sequence[str], Sequence[ExecResult]], list["float | None"]]
@@ -21,8 +22,7 @@ _RUNTIME_FAULTS = {Verdict.RUNTIME_ERROR, Verdict.TIMEOUT, Verdict.MEMORY_EXCEED
 
 def fraction_passed(problem: Problem, result: ExecResult) -> float:
     """Share of the problem's tests this program passed (tests the run never reached count as failed)."""
-    n_tests = max(len(result.tests), problem.n_tests, 1)
-    return result.n_passed / n_tests
+    return result.n_passed / max(len(result.tests), n_tests(problem), 1)
 
 
 def coderl_reward(

@@ -105,3 +105,12 @@ def test_ppo_mixes_critic_and_reward_model_scores_into_the_sandbox_reward() -> N
     responses = [len(p.split("\n", 1)[1]) for p in programs]
     assert mixed_rewards(cfg, [problem] * 2, programs, [passed, failed], reward_model=_FakeRewardModel()) == \
         pytest.approx([1.0 + 0.1 * responses[0], 0.1 * responses[1]])
+
+
+def test_partial_credit_on_humaneval_counts_every_statement_of_check() -> None:
+    # HumanEval's check is one field but several tests; a run cut short must not earn full credit.
+    problem = Problem(task_id="HumanEval/x", benchmark="humaneval", prompt="def f(x):\n", test_kind=Kind.ASSERT,
+                      entry_point="f", check_code="def check(candidate):\n    assert candidate(1) == 1\n"
+                      "    assert candidate(2) == 2\n    assert candidate(3) == 3\n    assert candidate(4) == 4\n")
+    cut_short = ExecResult(Verdict.TIMEOUT, [Outcome(Verdict.PASSED)])
+    assert fraction_passed(problem, cut_short) == 0.25
