@@ -181,12 +181,7 @@ def train_critic(cfg: CriticConfig) -> Path:
             loss = F.cross_entropy(logits, labels)
             lr = scheduler.get_last_lr()[0]
             scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            devices.optimizer_step(model, optimizer, scheduler, scaler, cfg.max_grad_norm)
             accuracy = float((logits.argmax(-1) == labels).float().mean())
             row = {"step": step, "critic/loss": round(loss.item(), 6), "critic/accuracy": accuracy, "critic/lr": lr}
             log.write(json.dumps(row) + "\n")

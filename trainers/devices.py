@@ -104,3 +104,17 @@ def optimizer_and_schedule(params: Any, lr: float, weight_decay: float, warmup_s
     optimizer = torch.optim.AdamW([p for p in params if p.requires_grad], lr=lr, weight_decay=weight_decay)
     scheduler = get_cosine_schedule_with_warmup(optimizer, warmup_steps, max(total_steps, 1))
     return optimizer, scheduler
+
+
+def optimizer_step(model: Any, optimizer: Any, scheduler: Any, scaler: Any, max_grad_norm: float) -> float:
+    """After the (scaled) backward passes: unscale, clip the global grad norm (0 = no clipping), step the
+    optimiser and the LR schedule, clear the gradients. Returns the grad norm before clipping."""
+    import torch
+
+    scaler.unscale_(optimizer)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm or float("inf"))
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return float(grad_norm)

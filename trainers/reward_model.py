@@ -185,7 +185,6 @@ def pair_accuracy(model: Any, pairs: Sequence[tuple[list[int], list[int]]], pad_
 
 def train_reward_model(cfg: RMConfig) -> Path:
     """Train on `cfg.pairs`, save to `cfg.out` with held-out metrics; returns `cfg.out`. Resumes a finished run."""
-    import torch
     from tqdm import tqdm
 
     out = Path(cfg.out)
@@ -234,12 +233,7 @@ def train_reward_model(cfg: RMConfig) -> Path:
             loss = bt_loss(r_chosen, r_rejected)
             lr = scheduler.get_last_lr()[0]
             scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            devices.optimizer_step(model, optimizer, scheduler, scaler, cfg.max_grad_norm)
             accuracy = float((r_chosen > r_rejected).float().mean())
             row = {"step": step, "rm/loss": round(loss.item(), 6), "rm/accuracy": accuracy, "rm/lr": lr}
             log.write(json.dumps(row) + "\n")

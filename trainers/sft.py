@@ -121,7 +121,6 @@ def with_lora(model: Any, cfg: SFTConfig) -> Any:
 
 def train_sft(cfg: SFTConfig) -> Path:
     """Fine-tune `cfg.model` on `cfg.data` and save to `cfg.out`; returns `cfg.out`. Resumes a finished run."""
-    import torch
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM
 
@@ -175,17 +174,12 @@ def train_sft(cfg: SFTConfig) -> Path:
                 scaler.scale(loss).backward()
                 loss_sum += loss.item()
             lr = scheduler.get_last_lr()[0]  # the rate this step used
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm or float("inf"))
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            grad_norm = devices.optimizer_step(model, optimizer, scheduler, scaler, cfg.max_grad_norm)
             row = {
                 "step": step,
                 "epoch": epoch,
                 "sft/loss": round(loss_sum, 6),
-                "sft/grad_norm": round(float(grad_norm), 6),
+                "sft/grad_norm": round(grad_norm, 6),
                 "sft/lr": lr,
                 "time/elapsed": round(time.monotonic() - start, 3),
             }
