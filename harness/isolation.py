@@ -23,6 +23,7 @@ import logging
 import os
 import select
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -177,11 +178,28 @@ def probe_isolation() -> dict[str, bool]:
     return json.loads(data) if data else dict.fromkeys(ISOLATION_KEYS, False)
 
 
+def _fallback_scratch(uid: int) -> str:
+    """The folder that holds the slot's scratch dir when the zygote cannot mount its own /tmp (no root).
+
+    One per (user, leased uid): the lease is exclusive machine-wide, so no two live zygotes share it, and
+    reusing it keeps /tmp from filling up with one folder per zygote ever started. A path someone else
+    planted (a symlink, another owner) is not used.
+    """
+    path = Path(tempfile.gettempdir()) / f"execrl-scratch-{os.geteuid()}-{uid}"
+    try:
+        path.mkdir(mode=0o711)
+    except FileExistsError:
+        info = path.lstat()
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.geteuid():
+            return tempfile.mkdtemp(prefix=f"execrl-scratch-{uid}-")
+    path.chmod(0o711)
+    return str(path)
+
+
 def _start_zygote(slot: int, hidden: list[str]) -> _Zygote:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    fallback = tempfile.mkdtemp(prefix=f"execrl-scratch-{slot}-")
-    os.chmod(fallback, 0o711)
     uid, lease = _lease_uid()
+    fallback = _fallback_scratch(uid)
     config = {"slot": slot, "uid": uid, "hidden": hidden, "scratch_bytes": SCRATCH_BYTES,
               "fallback_scratch": fallback, "parent": os.getpid()}  # fmt: skip
     boot = (f"import sys; sys.path.insert(0, {REPO_ROOT!r}); from harness.child import zygote_main; "

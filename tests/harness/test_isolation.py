@@ -164,3 +164,30 @@ def _state_of(pid: int) -> str | None:
             return f.read().rsplit(")", 1)[1].split()[0]
     except OSError:
         return None
+
+
+def test_fallback_scratch_is_reused_per_leased_uid(tmp_path, monkeypatch):
+    """One folder per (user, leased uid), not one per zygote started: /tmp must not fill up."""
+    from harness import isolation
+
+    monkeypatch.setattr(isolation.tempfile, "gettempdir", lambda: str(tmp_path))
+    first = isolation._fallback_scratch(SANDBOX_UID_BASE + 7)
+    again = isolation._fallback_scratch(SANDBOX_UID_BASE + 7)
+    other = isolation._fallback_scratch(SANDBOX_UID_BASE + 8)
+    assert first == again != other
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted({os.path.basename(first), os.path.basename(other)})
+    assert os.stat(first).st_mode & 0o777 == 0o711
+
+
+def test_fallback_scratch_refuses_a_planted_symlink(tmp_path, monkeypatch):
+    """A symlink planted at the predictable path (pointing anywhere) is never used as scratch."""
+    from harness import isolation
+
+    monkeypatch.setattr(isolation.tempfile, "gettempdir", lambda: str(tmp_path))
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    planted = tmp_path / f"execrl-scratch-{os.geteuid()}-{SANDBOX_UID_BASE + 9}"
+    planted.symlink_to(target)
+    chosen = isolation._fallback_scratch(SANDBOX_UID_BASE + 9)
+    assert chosen != str(planted) and os.path.realpath(chosen) != str(target)
+    assert not os.path.islink(chosen) and os.path.isdir(chosen)
