@@ -231,7 +231,7 @@ def _warm_up(rounds: int = 30) -> None:
             os.write(w, script)
             os.close(w)
             try:
-                _serve_calls(r, sink)
+                _serve_calls(r, sink, warm_up=True)
             finally:
                 os.close(r)
     finally:
@@ -425,9 +425,9 @@ def _describe(exc: BaseException) -> dict[str, str]:
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": tail[-2000:]}
 
 
-def _serve_calls(rpc_in: int = 3, rpc_out: int = 4) -> None:
-    """Answer the judge's frames on `rpc_in` with frames on `rpc_out` until EOF, then exit (return, when
-    `rpc_in` is not 3: the zygote's warm-up)."""
+def _serve_calls(rpc_in: int = 3, rpc_out: int = 4, warm_up: bool = False) -> None:
+    """Answer the judge's frames on `rpc_in` with frames on `rpc_out` until EOF, then exit (return, in the
+    zygote's warm-up)."""
     handles: dict[int, Any] = {}
     namespace: dict[str, Any] = {}
 
@@ -449,7 +449,7 @@ def _serve_calls(rpc_in: int = 3, rpc_out: int = 4) -> None:
         try:
             msg = wire.read_frame(rpc_in)
         except (EOFError, OSError, wire.WireError):
-            if rpc_in != 3:
+            if warm_up:
                 return
             os._exit(0)
         try:
