@@ -64,7 +64,10 @@ SCRATCH_INODES = 16384
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
     1, 2, 4, 8, 32, 4096, 16384, 1 << 18,
 )  # fmt: skip
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 36, 38
+PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 28, 36, 38
+SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1, 2
+CLONE_NEWUSER = 0x10000000
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SYS_MOUNT_SETATTR, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, 0x8000, 1  # x86_64 and aarch64 share 442
 DICT_LIKE = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 ALWAYS_HIDDEN = ("/root", "/home", "/run", "/var/tmp", "/dev/shm")
@@ -88,8 +91,10 @@ def _mount(source: str | None, target: str, fstype: str | None, flags: int, data
     _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
 
 
-def _setup_mounts(hidden: list[str], scratch_bytes: int) -> None:
-    """Private mount namespace: root read-only, writable scratch on /tmp, the rest hidden."""
+def _setup_mounts(hidden: list[str], scratch_bytes: int, scratch: str) -> None:
+    """Private mount namespace: root read-only, the rest hidden, and the only writable place the
+    `scratch` dir: a tmpfs of its own on a read-only /tmp (without root the child owns /tmp's tmpfs, so
+    only the mount flag keeps it from leaving files there for the next program)."""
     _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
     attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
@@ -99,7 +104,10 @@ def _setup_mounts(hidden: list[str], scratch_bytes: int) -> None:
     stdlib = os.path.dirname(os.__file__)
     stdlib_fd = os.open(stdlib, os.O_PATH)
     flags = MS_NOSUID | MS_NODEV
-    _mount("tmpfs", "/tmp", "tmpfs", flags, f"size={scratch_bytes},nr_inodes={SCRATCH_INODES},mode=0711")
+    _mount("tmpfs", "/tmp", "tmpfs", flags, "size=64k,mode=0755")
+    os.mkdir(scratch, 0o700)
+    _mount(None, "/tmp", None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
+    _mount("tmpfs", scratch, "tmpfs", flags, f"size={scratch_bytes},nr_inodes={SCRATCH_INODES},mode=0700")
     targets = sorted({os.path.realpath(p) for p in (*ALWAYS_HIDDEN, *hidden) if os.path.isdir(p)}, key=len)
     done: list[str] = []
     for path in targets:
@@ -157,22 +165,31 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     errors: list[str] = []
     root = os.geteuid() == 0
     isolation["uid"] = root
+    userns = False
     if not root:
-        errors.append("not root: children keep the worker's uid")
+        try:
+            _enter_user_namespace()
+            userns = True
+            errors.append("not root: children run as the user's own uid, in a user namespace without capabilities")
+        except OSError as exc:
+            errors.append(f"not root: children keep the worker's uid and privileges ({exc})")
     isolation["net"] = _libc.unshare(CLONE_NEWNET) == 0
     if not isolation["net"]:
         errors.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
     for name in PRELOAD:
         __import__(name)
     builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]  # `site` is off (-S), programs use them
+    scratch = f"/tmp/slot{config['slot']}"
     try:
-        _setup_mounts(config["hidden"], config["scratch_bytes"])
+        _setup_mounts(config["hidden"], config["scratch_bytes"], scratch)
         isolation["mount"] = True
-        scratch_root = "/tmp"
     except OSError as exc:
         isolation["mount"] = False
         errors.append(str(exc))
-        scratch_root = config["fallback_scratch"]
+        scratch = os.path.join(config["fallback_scratch"], f"slot{config['slot']}")
+        os.makedirs(scratch, 0o700, exist_ok=True)
+    if root:
+        os.chown(scratch, config["uid"], config["uid"])
     try:
         own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -183,7 +200,6 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
                       "unshare(CLONE_NEWPID) refused: survivors are killed by process group only")  # fmt: skip
     _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     # What every child needs, set once here and inherited through fork (cheaper than per child).
-    scratch = os.path.join(scratch_root, f"slot{config['slot']}")
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
                        "HOME": scratch, "TMPDIR": scratch})  # fmt: skip
@@ -195,7 +211,49 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     gc.collect()
     gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
-    _serve_judge(sock, config["uid"] if root else None, own_ns if isolation["pid"] else -1, scratch)
+    _serve_judge(sock, config["uid"] if root else None, own_ns if isolation["pid"] else -1, scratch, userns)
+
+
+def _enter_user_namespace() -> None:
+    """Without root: become root of a new user namespace (mapped to our own uid and gid only), so the
+    network, mount, pid and IPC namespaces can be made, then become the init of a new pid namespace
+    owned by it (a pid namespace the zygote may point its children at, and mount a procfs of).
+
+    The process the judge started stays outside as a waiter and exits with the zygote; the zygote dies
+    with it (parent-death signal). Children later give up every capability (`_drop_capabilities`);
+    here the bounding set is emptied and `SECBIT_NOROOT` locked, so no exec can hand them back.
+    """
+    uid, gid = os.geteuid(), os.getegid()
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
+    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+    pid = os.fork()
+    if pid != 0:  # the waiter: hold nothing (the judge must see EOF when the zygote dies), leave with it
+        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+        status = os.waitpid(pid, 0)[1]
+        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
+    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    with open("/proc/sys/kernel/cap_last_cap") as f:
+        last_cap = int(f.read())
+    for cap in range(last_cap + 1):
+        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {cap})")
+    _check(_libc.prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0), "prctl(PR_SET_SECUREBITS)")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_capabilities() -> None:
+    """Clear every capability of this process (capset(2) with all sets empty, version 3: 64 bits)."""
+    header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
+    _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset(all empty)")
 
 
 _WARM_UP_PROGRAM = """
@@ -254,7 +312,8 @@ def _recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return wire.loads(data[4:]), fds
 
 
-def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str) -> None:
+def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str, userns: bool) -> None:
+    dirty = True
     while True:
         try:
             request, fds = _recv(sock)
@@ -265,16 +324,12 @@ def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str
                 os.close(fd)
             _send(sock, {"error": f"unexpected request {request.get('op')!r}"})
             continue
-        # One scratch path per slot, created empty for each child and removed after it (and all its
-        # descendants) are dead.
-        try:
-            os.mkdir(scratch, 0o700)
-        except FileExistsError:  # a removal that failed last time
-            _remove_tree(scratch)
-            os.mkdir(scratch, 0o700)
-        if uid is not None:
-            os.chown(scratch, uid, uid)
-        pid = _spawn(request, fds, scratch, uid, own_ns)
+        # One scratch dir per slot, emptied after each child (and all its descendants) are dead; its
+        # mode is reset, since the child owns it.
+        if dirty:
+            dirty = not _empty_dir(scratch)
+        os.chmod(scratch, 0o700)
+        pid = _spawn(request, fds, scratch, uid, own_ns, userns)
         for fd in fds:
             os.close(fd)
         _send(sock, {"pid": pid})
@@ -285,20 +340,26 @@ def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str
         for fd in fds:
             os.close(fd)
         status = _reap(pid, float(reap.get("grace", 0.0)), uid, own_ns >= 0)
-        try:
-            os.rmdir(scratch)  # the common case: the program left nothing behind
-        except OSError:
-            _remove_tree(scratch)
+        dirty = not _empty_dir(scratch)
         if reap.get("op") != "reap":
             _send(sock, {"error": f"expected a reap request, got {reap.get('op')!r}; the child was reaped"})
         else:
             _send(sock, {"status": status})
 
 
-def _remove_tree(top: str) -> None:
-    """Remove what a program left in its scratch dir, without recursion: shutil.rmtree recurses on
-    Python 3.11, so a program nesting ~1,200 folders would crash the zygote (RecursionError) and turn
-    its own failure into a sandbox_error. Errors are ignored; the next spawn retries."""
+def _empty_dir(top: str) -> bool:
+    """Remove everything a program left in its scratch dir `top` (kept); True if it is empty now.
+
+    No recursion: shutil.rmtree recurses on Python 3.11, so a program nesting ~1,200 folders would crash
+    the zygote (RecursionError) and turn its own failure into a sandbox_error. Errors are skipped; the
+    next spawn tries again.
+    """
+    try:
+        with os.scandir(top) as entries:
+            if next(entries, None) is None:  # the common case: the program left nothing behind
+                return True
+    except OSError:
+        return False
     stack, order = [top], []
     while stack:
         path = stack.pop()
@@ -315,19 +376,21 @@ def _remove_tree(top: str) -> None:
                             pass
         except OSError:
             continue
-    for path in reversed(order):  # children before their parents
+    for path in reversed(order[1:]):  # children before their parents
         try:
             os.rmdir(path)
         except OSError:
             pass
+    with os.scandir(top) as entries:
+        return next(entries, None) is None
 
 
-def _spawn(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, own_ns: int) -> int:
+def _spawn(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, own_ns: int, userns: bool) -> int:
     """Fork the child (the init of its own pid namespace when `own_ns` >= 0); its pid."""
     pid = _fork_in_new_pid_namespace(own_ns) if own_ns >= 0 else os.fork()
     if pid == 0:
         try:
-            _child_main(request, fds, scratch, uid)
+            _child_main(request, fds, scratch, uid, userns)
         finally:
             os._exit(255)
     return pid
@@ -377,10 +440,10 @@ def _kill_leftovers(b_pid: int, uid: int | None) -> None:
     os.waitpid(killer, 0)
 
 
-def _child_main(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None) -> None:
+def _child_main(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, userns: bool) -> None:
     """B: confine this process, then serve the judge's calls until EOF. Never returns."""
     try:
-        _confine(request, fds, scratch, uid)
+        _confine(request, fds, scratch, uid, userns)
     except BaseException as exc:  # noqa: BLE001 - report the set-up failure to the judge
         try:
             wire.write_frame(fds[1], {"setup_error": f"{type(exc).__name__}: {exc}"})
@@ -389,7 +452,7 @@ def _child_main(request: dict[str, Any], fds: list[int], scratch: str, uid: int 
     _serve_calls()
 
 
-def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None) -> None:
+def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, userns: bool) -> None:
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
     rpc_in, rpc_out, stdin, stdout = fds
@@ -408,13 +471,16 @@ def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | N
     ):
         resource.setrlimit(rlimit, (value, value))
     os.chdir(scratch)  # the environment and signal dispositions were set once, in the zygote
-    if uid is not None:
+    if uid is not None or userns:
         # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues
         # would otherwise outlive the program, hold host memory and carry state to the next program.
         _check(_libc.unshare(CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
+    if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
+    elif userns:  # root of the zygote's user namespace (the user outside): keep the uid, lose every capability
+        _drop_capabilities()
     # After the uid drop: changing credentials clears the parent-death signal (prctl(2)).
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")

@@ -25,10 +25,12 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
 
 What it does NOT protect against: kernel exploits (no seccomp filter; the child may make any
 syscall its uid allows), timing and cache side channels, CPU starvation of sibling workers within
-the CPU rlimit, reading world-readable files that are not hidden (/etc, /usr, the stdlib), a root
-set-up being required for the namespaces and uid drop (without root it degrades, and says so in
-`ExecResult.isolation`), and a kernel without `hidepid`/`mount_setattr` (the zygote reports
-`mount: False`). Memory is limited by address space, not by cgroup, so page cache and tmpfs use
+the CPU rlimit, reading world-readable files that are not hidden (/etc, /usr, the stdlib), and a
+kernel without `hidepid`/`mount_setattr` (the zygote reports `mount: False`). Without root, the
+namespaces are made inside a user namespace of the zygote's own, but there is no uid drop: children run
+as the user (root of that user namespace, with every capability cleared, the bounding set emptied and
+`SECBIT_NOROOT` locked), so `ExecResult.isolation["uid"]` is False; a kernel that refuses unprivileged
+user namespaces leaves such a run with no namespaces at all, and it says so. Memory is limited by address space, not by cgroup, so page cache and tmpfs use
 count against the machine, capped only by the scratch tmpfs size.
 """
 
