@@ -43,9 +43,9 @@ import socket
 import sys
 import traceback
 import types
-from typing import Any
+from typing import Any, NamedTuple
 
-from harness import wire
+from harness import syscall_filter, wire
 
 PRELOAD = (
     "array", "bisect", "collections", "copy", "enum", "functools", "heapq", "io", "itertools", "math", "operator",
@@ -125,6 +125,19 @@ def _setup_mounts(hidden: list[str], scratch_bytes: int, scratch: str) -> None:
     _mount("proc", "/proc", "proc", flags | MS_NOEXEC, "hidepid=invisible")
 
 
+class _Setup(NamedTuple):
+    """What the zygote hands each child, fixed at start-up."""
+
+    scratch: str
+    uid: int | None
+    """The leased sandbox uid to drop to (root set-up), or None."""
+    own_ns: int
+    """An fd of the zygote's pid namespace (children go to fresh ones below it), or -1: no pid namespaces."""
+    userns: bool
+    """The zygote made a user namespace (no root): children clear their capabilities instead of a uid drop."""
+    seccomp: syscall_filter.Filter | None
+
+
 def _exit(code: object = None) -> None:
     raise SystemExit(code)
 
@@ -178,6 +191,12 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         errors.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
     for name in PRELOAD:
         __import__(name)
+    try:
+        seccomp: syscall_filter.Filter | None = syscall_filter.Filter(syscall_filter.build())
+    except OSError as exc:
+        seccomp = None
+        errors.append(f"no seccomp filter: {exc}")
+    isolation["seccomp"] = seccomp is not None
     builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]  # `site` is off (-S), programs use them
     scratch = f"/tmp/slot{config['slot']}"
     try:
@@ -211,7 +230,8 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     gc.collect()
     gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
-    _serve_judge(sock, config["uid"] if root else None, own_ns if isolation["pid"] else -1, scratch, userns)
+    setup = _Setup(scratch, config["uid"] if root else None, own_ns if isolation["pid"] else -1, userns, seccomp)
+    _serve_judge(sock, setup)
 
 
 def _enter_user_namespace() -> None:
@@ -223,11 +243,7 @@ def _enter_user_namespace() -> None:
     with it (parent-death signal). Children later give up every capability (`_drop_capabilities`);
     here the bounding set is emptied and `SECBIT_NOROOT` locked, so no exec can hand them back.
     """
-    uid, gid = os.geteuid(), os.getegid()
-    _check(_libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
-    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
-        with open(f"/proc/self/{name}", "w") as f:
-            f.write(text)
+    make_user_namespace()
     _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
     pid = os.fork()
     if pid != 0:  # the waiter: hold nothing (the judge must see EOF when the zygote dies), leave with it
@@ -240,6 +256,16 @@ def _enter_user_namespace() -> None:
     for cap in range(last_cap + 1):
         _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {cap})")
     _check(_libc.prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0), "prctl(PR_SET_SECUREBITS)")
+
+
+def make_user_namespace() -> None:
+    """Enter a new user namespace where we are root, mapped to our own uid and gid outside (OSError if the
+    kernel refuses unprivileged user namespaces)."""
+    uid, gid = os.geteuid(), os.getegid()
+    _check(_libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
+    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
+        with open(f"/proc/self/{name}", "w") as f:
+            f.write(text)
 
 
 class _CapHeader(ctypes.Structure):
@@ -312,7 +338,8 @@ def _recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
     return wire.loads(data[4:]), fds
 
 
-def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str, userns: bool) -> None:
+def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
+    scratch = setup.scratch
     dirty = True
     while True:
         try:
@@ -329,7 +356,7 @@ def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str
         if dirty:
             dirty = not _empty_dir(scratch)
         os.chmod(scratch, 0o700)
-        pid = _spawn(request, fds, scratch, uid, own_ns, userns)
+        pid = _spawn(request, fds, setup)
         for fd in fds:
             os.close(fd)
         _send(sock, {"pid": pid})
@@ -339,7 +366,7 @@ def _serve_judge(sock: socket.socket, uid: int | None, own_ns: int, scratch: str
             reap, fds = {"op": "reap", "grace": 0.0}, []
         for fd in fds:
             os.close(fd)
-        status = _reap(pid, float(reap.get("grace", 0.0)), uid, own_ns >= 0)
+        status = _reap(pid, float(reap.get("grace", 0.0)), setup.uid, setup.own_ns >= 0)
         dirty = not _empty_dir(scratch)
         if reap.get("op") != "reap":
             _send(sock, {"error": f"expected a reap request, got {reap.get('op')!r}; the child was reaped"})
@@ -385,12 +412,12 @@ def _empty_dir(top: str) -> bool:
         return next(entries, None) is None
 
 
-def _spawn(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, own_ns: int, userns: bool) -> int:
-    """Fork the child (the init of its own pid namespace when `own_ns` >= 0); its pid."""
-    pid = _fork_in_new_pid_namespace(own_ns) if own_ns >= 0 else os.fork()
+def _spawn(request: dict[str, Any], fds: list[int], setup: _Setup) -> int:
+    """Fork the child (the init of its own pid namespace when there are pid namespaces); its pid."""
+    pid = _fork_in_new_pid_namespace(setup.own_ns) if setup.own_ns >= 0 else os.fork()
     if pid == 0:
         try:
-            _child_main(request, fds, scratch, uid, userns)
+            _child_main(request, fds, setup)
         finally:
             os._exit(255)
     return pid
@@ -440,10 +467,10 @@ def _kill_leftovers(b_pid: int, uid: int | None) -> None:
     os.waitpid(killer, 0)
 
 
-def _child_main(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, userns: bool) -> None:
+def _child_main(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
     """B: confine this process, then serve the judge's calls until EOF. Never returns."""
     try:
-        _confine(request, fds, scratch, uid, userns)
+        _confine(request, fds, setup)
     except BaseException as exc:  # noqa: BLE001 - report the set-up failure to the judge
         try:
             wire.write_frame(fds[1], {"setup_error": f"{type(exc).__name__}: {exc}"})
@@ -452,7 +479,8 @@ def _child_main(request: dict[str, Any], fds: list[int], scratch: str, uid: int 
     _serve_calls()
 
 
-def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | None, userns: bool) -> None:
+def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
+    uid = setup.uid
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
     rpc_in, rpc_out, stdin, stdout = fds
@@ -470,8 +498,8 @@ def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | N
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(rlimit, (value, value))
-    os.chdir(scratch)  # the environment and signal dispositions were set once, in the zygote
-    if uid is not None or userns:
+    os.chdir(setup.scratch)  # the environment and signal dispositions were set once, in the zygote
+    if uid is not None or setup.userns:
         # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues
         # would otherwise outlive the program, hold host memory and carry state to the next program.
         _check(_libc.unshare(CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
@@ -479,11 +507,13 @@ def _confine(request: dict[str, Any], fds: list[int], scratch: str, uid: int | N
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
-    elif userns:  # root of the zygote's user namespace (the user outside): keep the uid, lose every capability
+    elif setup.userns:  # root of the zygote's user namespace (the user outside): keep the uid, lose every capability
         _drop_capabilities()
     # After the uid drop: changing credentials clears the parent-death signal (prctl(2)).
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if setup.seccomp is not None:  # last: the set-up above uses unshare, which the filter refuses
+        setup.seccomp.install()
 
 
 def _describe(exc: BaseException) -> dict[str, str]:

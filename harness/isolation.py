@@ -49,7 +49,7 @@ SCRATCH_BYTES = 64 * 1024**2
 ZYGOTE_TIMEOUT = 30.0
 """Seconds the judge waits for the zygote to start or answer."""
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-ISOLATION_KEYS = ("net", "mount", "pid", "uid")
+ISOLATION_KEYS = ("net", "mount", "pid", "uid", "seccomp")
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 
@@ -160,15 +160,24 @@ def _lease_uid() -> tuple[int, int]:
 
 
 def probe_isolation() -> dict[str, bool]:
-    """Which protections this kernel and user allow, tried in a throwaway child (no side effects)."""
-    from harness import child
+    """Which protections this kernel and user allow, tried in a throwaway child (no side effects): as the
+    zygote does, without root the namespaces are tried inside a user namespace."""
+    from harness import child, syscall_filter
 
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
-        flags = {"net": child.CLONE_NEWNET, "mount": child.CLONE_NEWNS, "pid": child.CLONE_NEWPID}
-        result = {name: child._libc.unshare(flag) == 0 for name, flag in flags.items()}
+        result = dict.fromkeys(ISOLATION_KEYS, False)
         result["uid"] = os.geteuid() == 0
+        try:
+            if not result["uid"]:
+                child.make_user_namespace()
+            flags = {"net": child.CLONE_NEWNET, "mount": child.CLONE_NEWNS, "pid": child.CLONE_NEWPID}
+            result.update({name: child._libc.unshare(flag) == 0 for name, flag in flags.items()})
+            syscall_filter.build()
+            result["seccomp"] = True
+        except OSError:
+            pass
         os.write(w, json.dumps(result).encode())
         os._exit(0)
     os.close(w)

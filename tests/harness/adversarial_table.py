@@ -168,9 +168,27 @@ ATTACKS = [
     ("a folder nested 1,200 deep (crashing the scratch clean-up into a sandbox_error)", ADD,
      "import os\nfor _ in range(1200):\n    os.mkdir('d')\n    os.chdir('d')\ndef add(a, b):\n    return 0\n",
      Verdict.FAILED),
+    # --- the kernel's attack surface (refused by the seccomp filter; each worked before it) ---
+    ("ptrace-attaching to a process of its own (to read or rewrite its memory)", ADD,
+     probe("import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+           "libc.prctl(4, 1, 0, 0, 0)  # PR_SET_DUMPABLE: a uid drop clears it, the program may set it back\n"
+           "pid = os.fork()\nif pid == 0:\n    time.sleep(5)\n    os._exit(0)\n"
+           "worked = libc.ptrace(16, pid, 0, 0) == 0\nos.kill(pid, 9)\nos.waitpid(pid, 0)"), Verdict.FAILED),
+    ("unshare(CLONE_NEWUSER): capabilities in a user namespace of its own", ADD,
+     probe("import ctypes, os\npid = os.fork()\nif pid == 0:\n"
+           "    os._exit(0 if ctypes.CDLL(None).unshare(0x10000000) == 0 else 1)\n"
+           "worked = os.waitpid(pid, 0)[1] == 0"), Verdict.FAILED),
+    ("a raw clone() with CLONE_NEWUSER|CLONE_NEWNS", ADD,
+     probe("import ctypes, os\nnr = {'x86_64': 56, 'aarch64': 220}[os.uname().machine]\n"
+           "pid = ctypes.CDLL(None).syscall(nr, 0x10000000 | 0x00020000 | 17, 0, 0, 0, 0)\nif pid == 0:\n"
+           "    os._exit(0)\nworked = pid > 0\nif worked:\n    os.waitpid(pid, 0)"), Verdict.FAILED),
+    ("io_uring_setup (a large kernel attack surface)", ADD,
+     probe("import ctypes\nparams = ctypes.create_string_buffer(120)\n"
+           "worked = ctypes.CDLL(None).syscall(425, 4, params) >= 0"), Verdict.FAILED),
+    ("add_key into the kernel keyring", ADD,
+     probe("import ctypes, os\nnr = {'x86_64': 248, 'aarch64': 217}[os.uname().machine]\n"
+           "worked = ctypes.CDLL(None).syscall(nr, b'user', b'execrl', b'data', 4, -2) >= 0"), Verdict.FAILED),
 ]  # fmt: skip
-
-
 
 
 def with_names(program: str, port: int, data_secret: str) -> str:

@@ -74,7 +74,7 @@ def test_attack_is_not_judged_passed_and_leaves_no_trace(sandbox, problem, progr
     assert not result.passed
     assert result.verdict is expected, result.error
     if expected is not Verdict.SYNTAX_ERROR:  # syntax is checked in the judge, before any fork
-        assert result.isolation == {"net": True, "mount": True, "pid": True, "uid": True}
+        assert result.isolation == {"net": True, "mount": True, "pid": True, "uid": True, "seccomp": True}
     assert [p for p in OUTSIDE if os.path.exists(p)] == []
     with pytest.raises(BlockingIOError):
         sandbox["listener"].accept()

@@ -23,7 +23,7 @@ from tests.harness.adversarial_table import ATTACKS, REPO_SECRET, SECRET
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/usr/local/bin")
 NOBODY = 65534
-ROOTLESS = {"net": True, "mount": True, "pid": True, "uid": False}
+ROOTLESS = {"net": True, "mount": True, "pid": True, "uid": False, "seccomp": True}
 
 
 def _system_python_usable() -> bool:

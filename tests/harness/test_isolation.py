@@ -27,7 +27,7 @@ LIMITS = Limits(timeout=1.0, program_timeout=5.0)
 @pytest.fixture(scope="module")
 def child_eval():
     isolation = prepare_worker(SLOT)
-    assert isolation == {"net": True, "mount": True, "pid": True, "uid": True}
+    assert isolation == {"net": True, "mount": True, "pid": True, "uid": True, "seccomp": True}
 
     def run(expression: str):
         with Child(SLOT, LIMITS) as child:
@@ -91,11 +91,11 @@ def test_a_child_that_exits_is_reported_dead_with_its_status() -> None:
     assert child.close(grace=1.0) == 3
 
 
-def test_probe_isolation_reports_the_four_protections_without_changing_this_process() -> None:
-    before = os.readlink("/proc/self/ns/net")
+def test_probe_isolation_reports_every_protection_without_changing_this_process() -> None:
+    before = os.readlink("/proc/self/ns/net"), os.readlink("/proc/self/ns/user")
     probe = probe_isolation()
-    assert set(probe) == {"net", "mount", "pid", "uid"}
-    assert os.readlink("/proc/self/ns/net") == before
+    assert probe == {"net": True, "mount": True, "pid": True, "uid": True, "seccomp": True}  # root, here
+    assert (os.readlink("/proc/self/ns/net"), os.readlink("/proc/self/ns/user")) == before
 
 
 def test_a_forked_worker_starts_its_own_zygote_instead_of_sharing_its_parents() -> None:
