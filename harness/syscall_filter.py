@@ -20,7 +20,6 @@ Stdlib only: the zygote imports this module before the repository is hidden from
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
@@ -69,9 +68,10 @@ class _SockFprog(ctypes.Structure):
 
 
 def _libseccomp() -> ctypes.CDLL:
-    name = ctypes.util.find_library("seccomp") or "libseccomp.so.2"
+    # By soname, not ctypes.util.find_library: that imports subprocess and with it threading, whose
+    # after-fork hook would run Python code in every child (see harness.child.PRELOAD).
     try:
-        lib = ctypes.CDLL(name, use_errno=True)
+        lib = ctypes.CDLL("libseccomp.so.2", use_errno=True)
     except OSError as exc:
         raise OSError(errno.ENOENT, f"libseccomp not found ({exc}); install libseccomp2") from None
     lib.seccomp_init.restype = ctypes.c_void_p

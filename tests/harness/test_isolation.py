@@ -50,6 +50,13 @@ FACTS = [
      "resource.getrlimit(resource.RLIMIT_AS)[1]", LIMITS.memory),
     ("only its pipes and stdio are open (+1 for listdir's own)", "len(os.listdir('/proc/self/fd'))", 6),
     ("stdin is empty", "__import__('sys').stdin.read()", ""),
+    ("cannot write /tmp itself, only its scratch dir", "os.access('/tmp', os.W_OK)", False),
+    ("runs under the seccomp filter", "[l.split()[1] for l in open('/proc/self/status') if l.startswith('Seccomp:')]",
+     ["2"]),
+    # threading's after-fork hook runs Python in every child (fork + exit 0.8 -> 1.5 ms, 67 -> 222 faults);
+    # subprocess (e.g. through ctypes.util) and random (a reseeding hook) bring such hooks in.
+    ("the zygote preloads no module with an after-fork hook",
+     "sorted(m for m in ('threading', 'subprocess', 'random') if m in __import__('sys').modules)", []),
 ]  # fmt: skip
 
 
