@@ -266,6 +266,9 @@ class Child:
         self._buffer = bytearray()
         self._closed = False
         rpc_in_r, self._rpc_in = os.pipe()
+        # Never a blocking write to the child: it may stop reading (or fill or shrink the pipe) to hang
+        # the judge outside every deadline.
+        os.set_blocking(self._rpc_in, False)
         self._rpc_out, rpc_out_w = os.pipe()
         self._stdin_w = self._stdout_r = -1
         if stdin is None:
@@ -297,22 +300,24 @@ class Child:
         except (ValueError, TypeError) as exc:
             raise SandboxError(f"cannot send to the child: {exc}") from None
         try:
-            os.write(self._rpc_in, data) if len(data) < 4096 else self._write_all(data, deadline)
+            self._write_all(data, deadline)
         except BrokenPipeError:
             raise ChildDied("the child closed its request pipe") from None
         return self._await_reply(deadline)
 
     def _write_all(self, data: bytes, deadline: float) -> None:
         # The child reads requests only between calls; a big request may need several writes.
-        os.set_blocking(self._rpc_in, False)
         view = memoryview(data)
         while view:
+            try:
+                view = view[os.write(self._rpc_in, view) :]
+                continue
+            except BlockingIOError:
+                pass
             left = deadline - time.monotonic()
             if left <= 0:
-                raise ChildTimeout("request not consumed before the deadline")
-            if select.select([], [self._rpc_in], [], left)[1]:
-                view = view[os.write(self._rpc_in, view) :]
-        os.set_blocking(self._rpc_in, True)
+                raise ChildTimeout("the child did not take the request before the deadline")
+            select.select([], [self._rpc_in], [], left)
 
     def _await_reply(self, deadline: float) -> dict[str, Any]:
         while True:

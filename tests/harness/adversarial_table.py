@@ -53,7 +53,14 @@ MAPPED = Problem(
 )  # fmt: skip
 BIG_STDIO = Problem(task_id="adv/big-stdio", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
                     inputs=("999999999 7\n",), outputs=("1000000006\n",))  # fmt: skip
-HONEST = {"adv/add": "def add(a, b):\n    return a + b\n", "adv/mbpp": "def add(a, b):\n    return a + b\n",
+MANY = Problem(
+    task_id="adv/many", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
+    entry_point="add",
+    check_code="def check(candidate):\n" + "".join(f"    assert candidate({i}, 1) == {i + 1}\n" for i in range(150)),
+)  # fmt: skip
+"""150 small tests: their requests fill more than a page of the child's request pipe."""
+HONEST = {"adv/many": "def add(a, b):\n    return a + b\n",
+          "adv/add": "def add(a, b):\n    return a + b\n", "adv/mbpp": "def add(a, b):\n    return a + b\n",
           "adv/stdio": "a, b = map(int, input().split())\nprint(a + b)\n",
           "adv/mapped": "def add(a, b):\n    return 99\n",
           "adv/big-stdio": "a, b = map(int, input().split())\nprint(a + b)\n"}  # fmt: skip
@@ -168,6 +175,10 @@ ATTACKS = [
     ("a folder nested 1,200 deep (crashing the scratch clean-up into a sandbox_error)", ADD,
      "import os\nfor _ in range(1200):\n    os.mkdir('d')\n    os.chdir('d')\ndef add(a, b):\n    return 0\n",
      Verdict.FAILED),
+    ("a request pipe shrunk to one page and never read, answered by forged replies (hanging the judge's write)",
+     MANY, "import fcntl, json, os, time\nfcntl.fcntl(3, 1031, 4096)  # F_SETPIPE_SZ\n"
+     "m = json.dumps({'ok': None}).encode()\nos.write(4, (len(m).to_bytes(4, 'big') + m) * 400)\n"
+     "time.sleep(10**6)\n", Verdict.TIMEOUT),
     # --- the kernel's attack surface (refused by the seccomp filter; each worked before it) ---
     ("ptrace-attaching to a process of its own (to read or rewrite its memory)", ADD,
      probe("import ctypes, os, time\nlibc = ctypes.CDLL(None, use_errno=True)\n"
