@@ -41,6 +41,7 @@ import select
 import signal
 import socket
 import sys
+import time
 import traceback
 import types
 from typing import Any, NamedTuple
@@ -68,7 +69,7 @@ PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_CHILD_SUBREAPER, PR
 SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1, 2
 CLONE_NEWUSER = 0x10000000
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
-SYS_MOUNT_SETATTR, AT_RECURSIVE, MOUNT_ATTR_RDONLY = 442, 0x8000, 1  # x86_64 and aarch64 share 442
+SYS_MOUNT_SETATTR, AT_RECURSIVE, MOUNT_ATTR_RDONLY, MNT_DETACH = 442, 0x8000, 1, 2  # x86_64 and aarch64 share 442
 DICT_LIKE = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 ALWAYS_HIDDEN = ("/root", "/home", "/run", "/var/tmp", "/dev/shm")
 
@@ -107,7 +108,7 @@ def _setup_mounts(hidden: list[str], scratch_bytes: int, scratch: str) -> None:
     _mount("tmpfs", "/tmp", "tmpfs", flags, "size=64k,mode=0755")
     os.mkdir(scratch, 0o700)
     _mount(None, "/tmp", None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
-    _mount("tmpfs", scratch, "tmpfs", flags, f"size={scratch_bytes},nr_inodes={SCRATCH_INODES},mode=0700")
+    _mount("tmpfs", scratch, "tmpfs", flags, _scratch_options(scratch_bytes))
     targets = sorted({os.path.realpath(p) for p in (*ALWAYS_HIDDEN, *hidden) if os.path.isdir(p)}, key=len)
     done: list[str] = []
     for path in targets:
@@ -129,6 +130,9 @@ class _Setup(NamedTuple):
     """What the zygote hands each child, fixed at start-up."""
 
     scratch: str
+    scratch_tmpfs: str | None
+    """The mount options of the scratch dir's own tmpfs, or None when it is a plain folder (no mount
+    namespace)."""
     uid: int | None
     """The leased sandbox uid to drop to (root set-up), or None."""
     own_ns: int
@@ -136,6 +140,10 @@ class _Setup(NamedTuple):
     userns: bool
     """The zygote made a user namespace (no root): children clear their capabilities instead of a uid drop."""
     seccomp: syscall_filter.Filter | None
+
+
+def _scratch_options(scratch_bytes: int) -> str:
+    return f"size={scratch_bytes},nr_inodes={SCRATCH_INODES},mode=0700"
 
 
 def _exit(code: object = None) -> None:
@@ -230,7 +238,9 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     gc.collect()
     gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
-    setup = _Setup(scratch, config["uid"] if root else None, own_ns if isolation["pid"] else -1, userns, seccomp)
+    tmpfs = _scratch_options(config["scratch_bytes"]) if isolation["mount"] else None
+    uid = config["uid"] if root else None
+    setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp)
     _serve_judge(sock, setup)
 
 
@@ -340,7 +350,7 @@ def _recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
     scratch = setup.scratch
-    dirty = True
+    dirty = True  # until the first reset
     while True:
         try:
             request, fds = _recv(sock)
@@ -351,10 +361,11 @@ def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
                 os.close(fd)
             _send(sock, {"error": f"unexpected request {request.get('op')!r}"})
             continue
-        # One scratch dir per slot, emptied after each child (and all its descendants) are dead; its
-        # mode is reset, since the child owns it.
+        # One scratch dir per slot, reset after each child (and all its descendants) are dead; its mode
+        # is reset too, since the child owns it.
         if dirty:
-            dirty = not _empty_dir(scratch)
+            _reset_scratch(setup)
+            dirty = False
         os.chmod(scratch, 0o700)
         pid = _spawn(request, fds, setup)
         for fd in fds:
@@ -367,47 +378,66 @@ def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
         for fd in fds:
             os.close(fd)
         status = _reap(pid, float(reap.get("grace", 0.0)), setup.uid, setup.own_ns >= 0)
-        dirty = not _empty_dir(scratch)
+        _reset_scratch(setup)
         if reap.get("op") != "reap":
             _send(sock, {"error": f"expected a reap request, got {reap.get('op')!r}; the child was reaped"})
         else:
             _send(sock, {"status": status})
 
 
-def _empty_dir(top: str) -> bool:
-    """Remove everything a program left in its scratch dir `top` (kept); True if it is empty now.
+def _reset_scratch(setup: _Setup) -> None:
+    """Leave the scratch dir empty, whatever the program did there (the common case: nothing).
 
-    No recursion: shutil.rmtree recurses on Python 3.11, so a program nesting ~1,200 folders would crash
-    the zygote (RecursionError) and turn its own failure into a sandbox_error. Errors are skipped; the
-    next spawn tries again.
+    With a mount namespace the scratch dir is a tmpfs of its own, replaced by a fresh one: that takes
+    the same time for any depth or size, where deleting by path fails past PATH_MAX (a program nesting
+    20 folders of 250-character names could keep files, and a full disk, for the next program).
+    Without one, the folder is emptied by walking it (`_empty_by_walking`), or set aside if that fails.
     """
+    scratch = setup.scratch
     try:
-        with os.scandir(top) as entries:
-            if next(entries, None) is None:  # the common case: the program left nothing behind
-                return True
+        with os.scandir(scratch) as entries:
+            if next(entries, None) is None:
+                return
     except OSError:
-        return False
-    stack, order = [top], []
-    while stack:
-        path = stack.pop()
-        order.append(path)
-        try:
-            with os.scandir(path) as entries:
+        pass
+    if setup.scratch_tmpfs is not None:
+        _check(_libc.umount2(scratch.encode(), MNT_DETACH), "umount2(scratch)")
+        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, setup.scratch_tmpfs)
+    elif not _empty_by_walking(scratch):
+        os.rename(scratch, f"{scratch}.left-by-a-program.{time.monotonic_ns()}")
+        os.mkdir(scratch, 0o700)
+    if setup.uid is not None:
+        os.chown(scratch, setup.uid, setup.uid)
+
+
+def _empty_by_walking(top: str) -> bool:
+    """Delete everything below `top` by moving through it with chdir: no recursion (shutil.rmtree
+    recurses, so ~1,200 nested folders crash it) and no path longer than one name (PATH_MAX). True if
+    `top` is empty afterwards."""
+    below: list[str] = []  # the folders between `top` and the cwd
+    try:
+        os.chdir(top)
+        while True:
+            folder = None
+            with os.scandir(".") as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append(entry.path)
-                    else:
-                        try:
-                            os.unlink(entry.path)
-                        except OSError:
-                            pass
-        except OSError:
-            continue
-    for path in reversed(order[1:]):  # children before their parents
-        try:
-            os.rmdir(path)
-        except OSError:
-            pass
+                        folder = entry.name
+                        break
+                    os.unlink(entry.name)
+            if folder is not None:
+                os.chmod(folder, 0o700)  # the program may have locked it
+                os.chdir(folder)
+                below.append(folder)
+            elif below:
+                os.chdir("..")
+                os.rmdir(below.pop())
+            else:
+                break
+    except OSError:
+        pass
+    finally:
+        os.chdir("/")
     with os.scandir(top) as entries:
         return next(entries, None) is None
 

@@ -105,6 +105,38 @@ def test_sysv_shared_memory_does_not_outlive_a_program(sandbox) -> None:
     assert libc.shmget(0x5EED, 0, 0) == -1, "a sandboxed program's segment is visible on the host"
 
 
+LEAVE_STATE = """
+import os
+for _ in range(20):  # 20 x 251 characters: deeper than PATH_MAX, so deleting by path name fails
+    os.mkdir('x' * 250)
+    os.chdir('x' * 250)
+open('note', 'w').write('left by an earlier program')
+for i in range(4):  # and fill the scratch tmpfs
+    try:
+        open(f'big{i}', 'wb').write(bytes(16 * 1024**2 - 1))
+    except OSError:
+        pass
+def add(a, b):
+    return 0
+"""
+FIND_STATE = """
+import os
+# Right only if the scratch dir is empty and has room: a program must find what it would on a fresh
+# machine, whatever ran before it.
+EMPTY = os.listdir('.') == []
+open('two-megabytes', 'wb').write(bytes(2 * 1024**2))
+def add(a, b):
+    return a + b if EMPTY else a - b
+"""
+
+
+def test_a_program_finds_an_empty_scratch_dir_whatever_the_last_one_left(sandbox) -> None:
+    # Found by a red-team review: clean-up by path name stopped at PATH_MAX and left files and a full disk.
+    assert execute(ADD, LEAVE_STATE, LIMITS, slot=SLOT).verdict is Verdict.FAILED
+    result = execute(ADD, FIND_STATE, LIMITS, slot=SLOT)
+    assert result.passed, result.error
+
+
 def test_reading_humaneval_data_to_replay_the_canonical_solution_fails(sandbox) -> None:
     problem = load_humaneval()[0]
     completion = textwrap.dedent("""

@@ -198,3 +198,31 @@ def test_fallback_scratch_refuses_a_planted_symlink(tmp_path, monkeypatch):
     chosen = isolation._fallback_scratch(SANDBOX_UID_BASE + 9)
     assert chosen != str(planted) and os.path.realpath(chosen) != str(target)
     assert not os.path.islink(chosen) and os.path.isdir(chosen)
+
+
+def test_emptying_a_scratch_folder_by_walking_handles_depth_locks_and_symlinks(tmp_path) -> None:
+    """The clean-up used without a mount namespace: deeper than PATH_MAX, a folder the program locked,
+    and a symlink out of the folder, which must be removed and not followed."""
+    from harness import child
+
+    scratch, outside = tmp_path / "scratch", tmp_path / "outside"
+    scratch.mkdir()
+    outside.mkdir()
+    (outside / "keep").write_text("not the program's")
+    cwd = os.getcwd()
+    try:
+        os.chdir(scratch)
+        for _ in range(20):  # 20 x 251 characters > PATH_MAX
+            os.mkdir("x" * 250)
+            os.chdir("x" * 250)
+        open("deep-file", "w").close()
+        os.chdir(scratch)
+        (scratch / "locked").mkdir()
+        (scratch / "locked" / "f").write_text("x")
+        (scratch / "locked").chmod(0)
+        (scratch / "link").symlink_to(outside)
+        assert child._empty_by_walking(str(scratch))
+    finally:
+        os.chdir(cwd)
+    assert list(scratch.iterdir()) == []
+    assert (outside / "keep").read_text() == "not the program's"
