@@ -47,8 +47,12 @@ NAMESPACE_FLAGS = {
 }  # fmt: skip
 """`clone` with any of these in its flags (argument 0 on x86_64 and aarch64) is refused."""
 
+SOCKET_FAMILIES = {"AF_UNIX": 1, "AF_INET": 2, "AF_INET6": 10}
+"""The only address families `socket` and `socketpair` may use (EAFNOSUPPORT otherwise). Others reach
+past the network namespace: AF_VSOCK talks to the hypervisor, AF_NETLINK to the kernel."""
+
 _SCMP_ACT_ALLOW = 0x7FFF0000
-_SCMP_CMP_MASKED_EQ = 7
+_SCMP_CMP_EQ, _SCMP_CMP_GT, _SCMP_CMP_MASKED_EQ = 4, 6, 7
 _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER = 22, 2
 _BPF_INSTRUCTION = 8
 """sizeof(struct sock_filter)."""
@@ -99,6 +103,14 @@ def build() -> bytes:
         clone = lib.seccomp_syscall_resolve_name(b"clone")
         for flag in NAMESPACE_FLAGS.values():
             _add(lib, ctx, _errno_action(errno.EPERM), clone, [_ArgCmp(0, _SCMP_CMP_MASKED_EQ, flag, flag)])
+        families = sorted(SOCKET_FAMILIES.values())  # 1, 2, 10: refuse 0, 3..9 and everything above 10
+        refused = [_ArgCmp(0, _SCMP_CMP_GT, families[-1], 0)] + [
+            _ArgCmp(0, _SCMP_CMP_EQ, family, 0) for family in range(families[-1]) if family not in families
+        ]
+        for name in (b"socket", b"socketpair"):
+            number = lib.seccomp_syscall_resolve_name(name)
+            for rule in refused:
+                _add(lib, ctx, _errno_action(errno.EAFNOSUPPORT), number, [rule])
         clone3 = lib.seccomp_syscall_resolve_name(b"clone3")
         if clone3 >= 0:
             _add(lib, ctx, _errno_action(errno.ENOSYS), clone3, [])

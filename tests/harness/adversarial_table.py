@@ -196,6 +196,10 @@ ATTACKS = [
     ("io_uring_setup (a large kernel attack surface)", ADD,
      probe("import ctypes\nparams = ctypes.create_string_buffer(120)\n"
            "worked = ctypes.CDLL(None).syscall(425, 4, params) >= 0"), Verdict.FAILED),
+    ("an AF_VSOCK socket, which reaches the hypervisor whatever the network namespace", ADD,
+     probe("import socket\ns = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)\n"
+           "s.bind((socket.VMADDR_CID_ANY, socket.VMADDR_PORT_ANY))\ns.listen(1)\nworked = True\ns.close()"),
+     Verdict.FAILED),
     ("add_key into the kernel keyring", ADD,
      probe("import ctypes, os\nnr = {'x86_64': 248, 'aarch64': 217}[os.uname().machine]\n"
            "worked = ctypes.CDLL(None).syscall(nr, b'user', b'execrl', b'data', 4, -2) >= 0"), Verdict.FAILED),
