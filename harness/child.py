@@ -46,7 +46,7 @@ import traceback
 import types
 from typing import Any, NamedTuple
 
-from harness import syscall_filter, wire
+from harness import landlock, syscall_filter, wire
 
 PRELOAD = (
     "array", "bisect", "collections", "copy", "enum", "functools", "heapq", "io", "itertools", "math", "operator",
@@ -140,6 +140,8 @@ class _Setup(NamedTuple):
     userns: bool
     """The zygote made a user namespace (no root): children clear their capabilities instead of a uid drop."""
     seccomp: syscall_filter.Filter | None
+    landlock: int
+    """A Landlock ruleset fd the child joins (the files it may touch), or -1."""
 
 
 def _scratch_options(scratch_bytes: int) -> str:
@@ -217,6 +219,12 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         os.makedirs(scratch, 0o700, exist_ok=True)
     if root:
         os.chown(scratch, config["uid"], config["uid"])
+    try:  # after the mounts: the rules name the zygote's own /tmp and standard library
+        ruleset = landlock.build([os.path.dirname(os.__file__)], writable=os.path.dirname(scratch))
+    except OSError as exc:
+        ruleset = -1
+        errors.append(f"no Landlock ruleset: {exc}")
+    isolation["landlock"] = ruleset >= 0
     try:
         own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
@@ -240,7 +248,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     _send(sock, {"isolation": isolation, "errors": errors})
     tmpfs = _scratch_options(config["scratch_bytes"]) if isolation["mount"] else None
     uid = config["uid"] if root else None
-    setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp)
+    setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp, ruleset)
     _serve_judge(sock, setup)
 
 
@@ -514,10 +522,11 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
     os.setsid()
     devnull = os.open(os.devnull, os.O_RDWR)
     rpc_in, rpc_out, stdin, stdout = fds
-    high = [os.dup(fd) for fd in (stdin, stdout, devnull, rpc_in, rpc_out)]  # dodge clashes with 0..4
+    keep = [stdin, stdout, devnull, rpc_in, rpc_out] + ([setup.landlock] if setup.landlock >= 0 else [])
+    high = [os.dup(fd) for fd in keep]  # dodge clashes with 0..5
     for target, fd in enumerate(high):
         os.dup2(fd, target)
-    os.closerange(5, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    os.closerange(len(keep), resource.getrlimit(resource.RLIMIT_NOFILE)[0])
     limits = request["limits"]
     for rlimit, value in (
         (resource.RLIMIT_CPU, int(limits["cpu"]) + 1),
@@ -542,6 +551,9 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
     # After the uid drop: changing credentials clears the parent-death signal (prctl(2)).
     _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    if setup.landlock >= 0:  # the ruleset was moved to fd 5 above
+        landlock.restrict(5)
+        os.close(5)
     if setup.seccomp is not None:  # last: the set-up above uses unshare, which the filter refuses
         setup.seccomp.install()
 

@@ -20,15 +20,17 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
   its init kills every descendant, so no daemon survives), an unprivileged uid/gid leased per zygote
   machine-wide (so concurrent processes never share one) with no
   supplementary groups and `no_new_privs`, rlimits (CPU, address space, file size, open files,
-  processes, no core dumps), a seccomp filter (`harness.syscall_filter`), a scrubbed environment, only
-  its pipes open, stdin empty unless STDIO,
+  processes, no core dumps), a seccomp filter (`harness.syscall_filter`), a Landlock ruleset
+  (`harness.landlock`: files readable only beneath the system folders and the standard library, writable
+  only in scratch), a scrubbed environment, only its pipes open, stdin empty unless STDIO,
   wall-clock deadlines per test and per program enforced from outside.
 
 What it does NOT protect against: kernel exploits through the syscalls the seccomp filter still allows
 (`harness.syscall_filter` refuses tracing, mounts, namespaces, BPF, perf, io_uring, keyrings and the
 like; everything else is open), timing and cache side channels, CPU starvation of sibling workers within
-the CPU rlimit, reading world-readable files that are not hidden (/etc, /usr, the stdlib), and a kernel
-without `hidepid`/`mount_setattr` (the zygote reports `mount: False`). Without root, the namespaces are
+the CPU rlimit, reading what the Landlock allow-list leaves readable (/etc, /usr, /proc, /sys, the
+stdlib: world-readable system files), and a kernel without `hidepid`/`mount_setattr` (the zygote
+reports `mount: False`) or without Landlock (`landlock: False`). Without root, the namespaces are
 made inside a user namespace of the zygote's own, but there is no uid drop: children run as the user
 (root of that user namespace, with every capability cleared, the bounding set emptied and
 `SECBIT_NOROOT` locked), so `ExecResult.isolation["uid"]` is False; a kernel that refuses unprivileged

@@ -49,7 +49,7 @@ SCRATCH_BYTES = 64 * 1024**2
 ZYGOTE_TIMEOUT = 30.0
 """Seconds the judge waits for the zygote to start or answer."""
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
-ISOLATION_KEYS = ("net", "mount", "pid", "uid", "seccomp")
+ISOLATION_KEYS = ("net", "mount", "pid", "uid", "seccomp", "landlock")
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 
@@ -162,7 +162,7 @@ def _lease_uid() -> tuple[int, int]:
 def probe_isolation() -> dict[str, bool]:
     """Which protections this kernel and user allow, tried in a throwaway child (no side effects): as the
     zygote does, without root the namespaces are tried inside a user namespace."""
-    from harness import child, syscall_filter
+    from harness import child, landlock, syscall_filter
 
     r, w = os.pipe()
     pid = os.fork()
@@ -176,6 +176,7 @@ def probe_isolation() -> dict[str, bool]:
             result.update({name: child._libc.unshare(flag) == 0 for name, flag in flags.items()})
             syscall_filter.build()
             result["seccomp"] = True
+            result["landlock"] = landlock.abi_version() >= 1
         except OSError:
             pass
         os.write(w, json.dumps(result).encode())

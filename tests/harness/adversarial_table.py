@@ -17,11 +17,15 @@ from benchmarks.problem import Problem, TestKind
 from harness.isolation import REPO_ROOT
 from harness.records import Limits, Verdict
 
+FULL_ISOLATION = {"net": True, "mount": True, "pid": True, "uid": True, "seccomp": True, "landlock": True}
+"""Every protection, as a root set-up on a kernel with Landlock and libseccomp reports it."""
 LIMITS = Limits(timeout=1.0, program_timeout=6.0, memory=512 * 1024**2, retry_timeouts=False)
 SECRET = os.environ.get("EXECRL_ADVERSARIAL_TABLE_SECRET") or "s3cret-" + secrets.token_hex(8)
 """Random per run; a run as another user is handed the caller's, so both sides name the same files."""
 HOME_SECRET = Path.home() / f".execrl-adversarial-{SECRET}"
 REPO_SECRET = Path(REPO_ROOT) / ".venv" / f"execrl-adversarial-{SECRET}"
+OPEN_SECRET = Path("/opt") / f"execrl-adversarial-{SECRET}"
+"""World-readable and in no hidden folder: only Landlock's allow-list keeps it from a program."""
 OUTSIDE = [f"{REPO_ROOT}/pwned-{SECRET}", f"/tmp/pwned-{SECRET}", f"{Path.home()}/pwned-{SECRET}",
            f"/dev/shm/pwned-{SECRET}", f"/var/tmp/pwned-{SECRET}"]  # fmt: skip
 
@@ -137,6 +141,8 @@ ATTACKS = [
      probe("import os\nfor pid in os.listdir('/proc'):\n    for f in ('environ', 'cmdline'):\n        try:\n"
            "            worked = worked or SECRET in open(f'/proc/{pid}/{f}', errors='replace').read()\n"
            "        except OSError:\n            pass"), Verdict.FAILED),
+    ("reading a world-readable file outside the system folders (in no hidden folder)", ADD,
+     probe("worked = SECRET in open(OPEN_SECRET).read()"), Verdict.FAILED),
     ("reading the home directory", ADD, probe("worked = SECRET in open(HOME_SECRET).read()"), Verdict.FAILED),
     ("reading test data in the checkout", ADD, probe("worked = SECRET in open(REPO_SECRET).read()"), Verdict.FAILED),
     ("reading the test data dir", ADD, probe("worked = SECRET in open(DATA_SECRET).read()"), Verdict.FAILED),
@@ -209,5 +215,5 @@ ATTACKS = [
 def with_names(program: str, port: int, data_secret: str) -> str:
     """`program` with the names the attacks use (PORT, OUTSIDE, SECRET, ...) defined in front."""
     names = {"PORT": port, "OUTSIDE": OUTSIDE, "SECRET": SECRET, "HOME_SECRET": str(HOME_SECRET),
-             "REPO_SECRET": str(REPO_SECRET), "DATA_SECRET": data_secret}  # fmt: skip
+             "REPO_SECRET": str(REPO_SECRET), "DATA_SECRET": data_secret, "OPEN_SECRET": str(OPEN_SECRET)}  # fmt: skip
     return "".join(f"{k} = {v!r}\n" for k, v in names.items()) + program

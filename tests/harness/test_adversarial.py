@@ -22,9 +22,11 @@ from harness.records import Verdict
 from tests.harness.adversarial_table import (
     ADD,
     ATTACKS,
+    FULL_ISOLATION,
     HOME_SECRET,
     HONEST,
     LIMITS,
+    OPEN_SECRET,
     OUTSIDE,
     REPO_SECRET,
     SECRET,
@@ -38,8 +40,9 @@ SLOT = 5
 def sandbox(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("data")
     (data / "secret.txt").write_text(SECRET)
-    for path in (HOME_SECRET, REPO_SECRET):
+    for path in (HOME_SECRET, REPO_SECRET, OPEN_SECRET):
         path.write_text(SECRET)
+        path.chmod(0o644)
     os.environ["EXECRL_ADVERSARIAL_SECRET"] = SECRET
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -49,7 +52,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
     yield {"port": listener.getsockname()[1], "data": str(data / "secret.txt"), "listener": listener}
     listener.close()
     del os.environ["EXECRL_ADVERSARIAL_SECRET"]
-    for path in (HOME_SECRET, REPO_SECRET):
+    for path in (HOME_SECRET, REPO_SECRET, OPEN_SECRET):
         path.unlink()
 
 
@@ -74,7 +77,7 @@ def test_attack_is_not_judged_passed_and_leaves_no_trace(sandbox, problem, progr
     assert not result.passed
     assert result.verdict is expected, result.error
     if expected is not Verdict.SYNTAX_ERROR:  # syntax is checked in the judge, before any fork
-        assert result.isolation == {"net": True, "mount": True, "pid": True, "uid": True, "seccomp": True}
+        assert result.isolation == FULL_ISOLATION
     assert [p for p in OUTSIDE if os.path.exists(p)] == []
     with pytest.raises(BlockingIOError):
         sandbox["listener"].accept()

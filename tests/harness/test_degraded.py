@@ -18,12 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.adversarial_table import ATTACKS, REPO_SECRET, SECRET
+from tests.harness.adversarial_table import ATTACKS, OPEN_SECRET, REPO_SECRET, SECRET
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/usr/local/bin")
 NOBODY = 65534
-ROOTLESS = {"net": True, "mount": True, "pid": True, "uid": False, "seccomp": True}
+ROOTLESS = {"net": True, "mount": True, "pid": True, "uid": False, "seccomp": True, "landlock": True}
 
 
 def _system_python_usable() -> bool:
@@ -132,8 +132,9 @@ def rootless_rows() -> Iterator[dict[str, dict]]:
     (data / "secret.txt").write_text(SECRET)
     os.chown(home, NOBODY, NOBODY)
     home.chmod(0o755)
-    REPO_SECRET.write_text(SECRET)  # readable by nobody: only the mount namespace may hide it
-    REPO_SECRET.chmod(0o644)
+    for path in (REPO_SECRET, OPEN_SECRET):  # readable by nobody: only the sandbox may keep them away
+        path.write_text(SECRET)
+        path.chmod(0o644)
     try:
         env = {"EXECRL_ADVERSARIAL_TABLE_SECRET": SECRET, "DATA_SECRET": str(data / "secret.txt")}
         out = run_as_nobody(ATTACK_RUNNER, home, timeout=600, env=env)
@@ -142,6 +143,7 @@ def rootless_rows() -> Iterator[dict[str, dict]]:
         yield {row["name"]: row for row in rows}
     finally:
         REPO_SECRET.unlink(missing_ok=True)
+        OPEN_SECRET.unlink(missing_ok=True)
         shutil.rmtree(home, ignore_errors=True)
 
 

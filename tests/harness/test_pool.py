@@ -158,8 +158,10 @@ def test_docker_backend_runs_programs_in_containers() -> None:
 
 @pytest.fixture
 def world_readable_secret():
-    # Outside /tmp, /root and the checkout, which the sandbox hides anyway: a folder only `hidden` can cover.
-    folder = Path(tempfile.mkdtemp(prefix="execrl-hidden-test-", dir="/opt" if os.access("/opt", os.W_OK) else None))
+    # Beneath /usr, which Landlock lets programs read, and outside /tmp, /root and the checkout, which the
+    # sandbox hides anyway: a folder only `hidden` can cover.
+    share = "/usr/local/share"
+    folder = Path(tempfile.mkdtemp(prefix="execrl-hidden-test-", dir=share if os.access(share, os.W_OK) else None))
     folder.chmod(0o755)
     secret = folder / "answers.txt"
     secret.write_text("SECRET-EXPECTED-OUTPUT")
@@ -171,7 +173,7 @@ def world_readable_secret():
 @pytest.mark.parametrize("hide", [False, True], ids=["control: readable when not hidden", "hidden data dir"])
 def test_pool_hides_the_data_dir_from_candidates(world_readable_secret: Path, hide: bool) -> None:
     if str(world_readable_secret).startswith("/tmp"):
-        pytest.skip("/opt is not writable here, and /tmp is hidden from candidates anyway")
+        pytest.skip("/usr/local/share is not writable here, and /tmp is hidden from candidates anyway")
     problem = Problem(task_id="t/0", benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f",
                       fn_name="f", inputs=([],), outputs=("SECRET-EXPECTED-OUTPUT",))
     program = f"def f():\n    return open({str(world_readable_secret)!r}).read()\n"
