@@ -217,11 +217,16 @@ def main(argv: list[str]) -> int:
     import tyro
 
     cfg = tyro.cli(PipelineConfig, args=argv, description=__doc__.splitlines()[0])
+    from trainers.rewards import SandboxErrorRate
+
     try:
         out = run_pipeline(cfg)
     except UsageError as e:
         print(f"execrl pipeline: {e}", file=sys.stderr)
         return 2
+    except SandboxErrorRate as e:  # finished stages and PPO checkpoints are kept: rerunning resumes
+        print(f"execrl pipeline: stopped in PPO: {e}", file=sys.stderr)
+        return 1
     report = out / "report" / "comparison.json"
     print(f"wrote {report} and {out / 'timings.json'}", file=sys.stderr)
     return 0

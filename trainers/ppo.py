@@ -31,7 +31,7 @@ from trainers.ppo_math import (
     value_loss,
 )
 from trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, setup_run
-from trainers.rewards import REWARDS
+from trainers.rewards import REWARDS, SandboxErrorRate, check_sandbox_errors
 from trainers.rollout import position_ids, response_logprobs, response_values, sample
 
 
@@ -129,6 +129,9 @@ class PPOConfig:
     """Sandbox worker processes."""
     timeout: float = 3.0
     """Sandbox wall-clock limit per test (seconds)."""
+    max_sandbox_errors: float = 0.05
+    """Stop when more than this share of a batch ends in sandbox_error: those samples get no reward, so a
+    policy that learned to cause one would escape its penalty."""
     seed: int = 0
     """Seed of sampling, prompt order and minibatch order."""
     device: str = "auto"
@@ -199,6 +202,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     start_sandbox = time.monotonic()
     programs = [run.to_program(p, text) for p, text in zip(problems, rollout.texts, strict=True)]
     results = run.execute(problems, programs)
+    check_sandbox_errors(results, cfg.max_sandbox_errors)
     t_sandbox = time.monotonic() - start_sandbox
 
     # 3. reward: sandbox score on the last response token, minus the KL penalty on every token
@@ -357,6 +361,8 @@ def check_config(cfg: PPOConfig) -> None:
             raise UsageError(f"--{flag}-weight {weight} needs --{flag} DIR")
         if folder and not Path(folder).is_dir():
             raise UsageError(f"--{flag} {folder}: no such folder")
+    if not 0 <= cfg.max_sandbox_errors <= 1:
+        raise UsageError(f"--max-sandbox-errors {cfg.max_sandbox_errors}: a share, from 0 to 1")
     if cfg.kl_estimator not in ("k1", "k3"):
         raise UsageError(f"--kl-estimator {cfg.kl_estimator}: expected k1 or k3")
     if cfg.samples_per_prompt < 1 or cfg.batch_size < cfg.samples_per_prompt:
@@ -377,5 +383,8 @@ def main(argv: list[str]) -> int:
     except UsageError as e:
         print(f"execrl train ppo: {e}", file=sys.stderr)
         return 2
+    except SandboxErrorRate as e:  # the last checkpoint is kept: --resume continues once it is fixed
+        print(f"execrl train ppo: stopped: {e}", file=sys.stderr)
+        return 1
     print(out)
     return 0

@@ -107,3 +107,23 @@ def mix_rewards(rewards: Sequence[float | None], scores: Sequence[float], weight
     if weight == 0:
         return list(rewards)
     return [None if r is None else r + weight * s for r, s in zip(rewards, scores, strict=True)]
+
+
+class SandboxErrorRate(RuntimeError):
+    """Too many programs of one batch ended in sandbox_error (see `check_sandbox_errors`)."""
+
+
+def check_sandbox_errors(results: Sequence[ExecResult], limit: float) -> int:
+    """The number of sandbox errors in a batch; raises SandboxErrorRate above `limit` (a share).
+
+    A sandbox error gets no reward (None): fair for a rare harness fault, but a policy that learned to
+    cause one would escape the penalty of its failures. So a run stops, loudly, instead of training on.
+    """
+    errors = sum(r.verdict is Verdict.SANDBOX_ERROR for r in results)
+    if results and errors > limit * len(results):
+        first = next(r.error for r in results if r.verdict is Verdict.SANDBOX_ERROR)
+        raise SandboxErrorRate(
+            f"{errors} of {len(results)} programs ended in sandbox_error (limit {limit:.0%}): the sandbox is "
+            f"failing, or the policy found a way to make it fail. First error: {first[:300]}"
+        )
+    return errors

@@ -114,3 +114,22 @@ def test_partial_credit_on_humaneval_counts_every_statement_of_check() -> None:
                       "    assert candidate(2) == 2\n    assert candidate(3) == 3\n    assert candidate(4) == 4\n")
     cut_short = ExecResult(Verdict.TIMEOUT, [Outcome(Verdict.PASSED)])
     assert fraction_passed(problem, cut_short) == 0.25
+
+
+SANDBOX_ERROR = ExecResult(Verdict.SANDBOX_ERROR, error="sandbox worker 0 did not answer within 100s")
+
+
+@pytest.mark.parametrize(
+    ("n_errors", "n", "limit", "stops"),
+    [(0, 20, 0.05, False), (1, 20, 0.05, False), (2, 20, 0.05, True), (1, 20, 0.0, True), (20, 20, 1.0, False)],
+    ids=["none", "at-the-limit", "above-the-limit", "zero-tolerance", "limit-off"],
+)
+def test_a_batch_with_too_many_sandbox_errors_stops_the_run(n_errors, n, limit, stops) -> None:
+    from trainers.rewards import SandboxErrorRate, check_sandbox_errors
+
+    results = [SANDBOX_ERROR] * n_errors + [_result(P, [P])] * (n - n_errors)
+    if stops:
+        with pytest.raises(SandboxErrorRate, match=f"{n_errors} of {n} programs ended in sandbox_error"):
+            check_sandbox_errors(results, limit)
+    else:
+        assert check_sandbox_errors(results, limit) == n_errors
