@@ -46,7 +46,7 @@ def _close_numbers(got: str, expected: str) -> bool:
         # An integer answer is exact: a relative tolerance would pay 999999999 for 1000000006, a
         # reward hack under RL. Only the spelling may differ ("5.0" for "5").
         if _INTEGER.fullmatch(got):
-            return int(got) == int(expected)
+            return _canonical_integer(got) == _canonical_integer(expected)
         try:
             return float(got) == int(expected)
         except (ValueError, OverflowError):
@@ -59,6 +59,13 @@ def _close_numbers(got: str, expected: str) -> bool:
 
 
 _INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _canonical_integer(token: str) -> str:
+    """An integer token without its plus sign and leading zeros, compared as text: int() refuses more
+    than 4,300 digits (a ValueError that a program could print its way into)."""
+    digits = token.lstrip("+-").lstrip("0") or "0"
+    return digits if digits == "0" or not token.startswith("-") else "-" + digits
 
 
 def call_output_matches(got: Any, expected: Any) -> bool:

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from typing import Any
 
 from benchmarks.problem import Problem, TestKind
 from harness import judge
@@ -185,7 +186,7 @@ def _run_calls(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
         except Exception as exc:  # noqa: BLE001
             tests.append(TestOutcome(Verdict.RUNTIME_ERROR, time.monotonic() - begin, _candidate_error(exc)))
             continue
-        ok = call_output_matches(got, expected)
+        ok = _matches(call_output_matches, got, expected)
         error = "" if ok else f"test {i}: wrong answer"
         tests.append(TestOutcome(Verdict.PASSED if ok else Verdict.FAILED, time.monotonic() - begin, error))
     return tests
@@ -222,9 +223,18 @@ def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdic
         got = link.child.drain_stdout().decode("utf-8", errors="replace")
     except Exception as exc:  # noqa: BLE001 - OutputExceeded while draining
         return Verdict.OUTPUT_EXCEEDED, f"test {i}: {exc}"
-    if stdout_matches(got, expected):
+    if _matches(stdout_matches, got, expected):
         return Verdict.PASSED, ""
     return Verdict.FAILED, f"test {i}: wrong answer: {got[:200]!r}"
+
+
+def _matches(compare: Any, got: Any, expected: Any) -> bool:
+    """`compare(got, expected)`; an error while comparing the candidate's data is a wrong answer, never a
+    harness fault (a sandbox_error earns no penalty)."""
+    try:
+        return bool(compare(got, expected))
+    except (ValueError, TypeError, RecursionError, MemoryError, OverflowError):
+        return False
 
 
 def _candidate_error(exc: BaseException) -> str:

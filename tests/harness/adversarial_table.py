@@ -175,6 +175,8 @@ ATTACKS = [
     # --- found by a red-team review ---
     ("a near-miss integer within float tolerance (stdio)", BIG_STDIO,
      "a, b = map(int, input().split())\nprint(a)\n", Verdict.FAILED),
+    ("5,000 digits on stdout, past int()'s limit (turning a wrong answer into a sandbox_error)", STDIO,
+     "print('1' * 5000)\n", Verdict.FAILED),
     ("StopIteration ending the check's map() loop early", MAPPED,
      "def add(a, b):\n    raise StopIteration\n", Verdict.RUNTIME_ERROR),
     ("a reply whose set keys all collide in hash (stalling the judge)", ADD, COLLIDING_REPLY, Verdict.RUNTIME_ERROR),

@@ -25,6 +25,10 @@ STDOUT = [
     ("a big integer spelled exactly", "123456789012345678901\n", "123456789012345678901\n", True),
     ("a big integer off by one beyond float precision", "123456789012345678902\n", "123456789012345678901\n", False),
     ("an explicit plus sign on an integer", "+5\n", "5\n", True),
+    ("leading zeros and a negative zero", "007 -0\n", "7 0\n", True),
+    ("5,000 digits for a small integer: wrong, not a crash (int() refuses > 4,300 digits)", "1" * 5000, "3\n", False),
+    ("5,000 digits, exactly right", "9" * 5000, "9" * 5000 + "\n", True),
+    ("5,000 digits, off in the last one", "9" * 4999 + "8", "9" * 5000, False),
 ]
 
 
