@@ -180,6 +180,8 @@ ATTACKS = [
     ("StopIteration ending the check's map() loop early", MAPPED,
      "def add(a, b):\n    raise StopIteration\n", Verdict.RUNTIME_ERROR),
     ("a reply whose set keys all collide in hash (stalling the judge)", ADD, COLLIDING_REPLY, Verdict.RUNTIME_ERROR),
+    ("a reply set whose keys half collide in hash and half are distinct (stalling the judge)", ADD,
+     COLLIDING_REPLY.replace("range(1, 60000)]", "range(1, 60000)] + list(range(1, 60001))"), Verdict.RUNTIME_ERROR),
     ("a folder nested 1,200 deep (crashing the scratch clean-up into a sandbox_error)", ADD,
      "import os\nfor _ in range(1200):\n    os.mkdir('d')\n    os.chdir('d')\ndef add(a, b):\n    return 0\n",
      Verdict.FAILED),

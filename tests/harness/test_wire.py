@@ -141,3 +141,31 @@ def test_an_oversized_frame_header_is_refused_before_reading_the_body() -> None:
         wire.read_frame(r)
     os.close(r)
     os.close(w)
+
+
+COLLIDING = [k * (2**61 - 1) for k in range(1, 3001)]  # all hash to 0 in CPython
+HASH_CASES = [
+    ("a set of colliding ints", {"S": [{"I": hex(v)} for v in COLLIDING]}, False),
+    ("half colliding, half distinct (passed the old half-distinct check)",
+     {"S": [{"I": hex(v)} for v in COLLIDING] + list(range(1, 3002))}, False),
+    ("a plain list of colliding ints (the test code may call set() on it)", [{"I": hex(v)} for v in COLLIDING], False),
+    ("a tuple of colliding ints", {"T": [{"I": hex(v)} for v in COLLIDING]}, False),
+    ("dict keys that collide", {"D": [[{"I": hex(v)}, 0] for v in COLLIDING]}, False),
+    ("honest: 3,000 distinct ints", list(range(3000)), True),
+    ("honest: 3,000 copies of one value", [7] * 3000, True),
+    ("honest: -1 and -2 repeated (they share a hash)", [-1, -2] * 1500, True),
+    ("honest: a list of 3,000 lists (unhashable)", [[i] for i in range(3000)], True),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("data", "ok"), [c[1:] for c in HASH_CASES], ids=[c[0] for c in HASH_CASES])
+def test_values_built_to_collide_in_hash_are_refused_in_linear_time(data, ok) -> None:
+    import time
+
+    start = time.perf_counter()
+    if ok:
+        wire.decode(data)
+    else:
+        with pytest.raises(wire.WireError, match="collide in hash"):
+            wire.decode(data)
+    assert time.perf_counter() - start < 1.0  # building the set would take minutes
