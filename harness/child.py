@@ -190,10 +190,14 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     isolation["uid"] = root
     userns = False
     if not root:
+        groups = sorted(set(os.getgroups()) - {os.getegid()})
         try:
             _enter_user_namespace()
             userns = True
             errors.append("not root: children run as the user's own uid, in a user namespace without capabilities")
+            if groups:  # setgroups is refused in a user namespace we map ourselves
+                errors.append(f"not root: children keep the user's supplementary groups {groups} (Landlock still "
+                              "limits them to world-readable system files)")
         except OSError as exc:
             errors.append(f"not root: children keep the worker's uid and privileges ({exc})")
     isolation["net"] = _libc.unshare(CLONE_NEWNET) == 0

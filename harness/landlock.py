@@ -19,6 +19,8 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
+import stat
+from typing import Any
 
 _CREATE_RULESET, _ADD_RULE, _RESTRICT_SELF = 444, 445, 446
 _CREATE_RULESET_VERSION = 1
@@ -30,8 +32,13 @@ _ABI1_ALL = (1 << 13) - 1  # EXECUTE .. MAKE_SYM
 REFER, TRUNCATE, IOCTL_DEV = 1 << 13, 1 << 14, 1 << 15
 SCOPE_ABSTRACT_UNIX_SOCKET, SCOPE_SIGNAL = 1 << 0, 1 << 1
 
-READ_ONLY = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/proc", "/sys")
+READ_ONLY = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/proc", "/sys")
 """Folders whose files a program may read and execute (plus the standard library, wherever it is)."""
+WORLD_READABLE_ONLY = ("/etc",)
+"""Folders where only what every user may read is allowed: not /etc/shadow (group shadow), nor
+/etc/ssl/private (group ssl-cert), which a user in those groups could read without root."""
+DEVICES = ("/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom")
+"""The only device files a program may open (not the user's terminals in /dev/pts, nor /dev/kvm)."""
 
 
 class _RulesetAttr(ctypes.Structure):
@@ -76,12 +83,56 @@ def build(extra_read_only: list[str] | tuple[str, ...] = (), writable: str = "/t
         read = EXECUTE | READ_FILE | READ_DIR
         for path in (*READ_ONLY, *extra_read_only):
             _allow(fd, path, read)
-        _allow(fd, "/dev", READ_FILE | WRITE_FILE | READ_DIR | (handled & (TRUNCATE | IOCTL_DEV)))
+        for top in WORLD_READABLE_ONLY:
+            for path in _world_readable(top):
+                _allow(fd, path, read)
+        for device in DEVICES:
+            _allow(fd, device, READ_FILE | WRITE_FILE | (handled & TRUNCATE))
         _allow(fd, writable, handled & ~IOCTL_DEV)
     except OSError:
         os.close(fd)
         raise
     return fd
+
+
+def _world_readable(top: str) -> list[str]:
+    """The fewest paths covering everything beneath `top` that every user may read: `top` itself if all of
+    it is, else its readable entries, each covered the same way. Symlinks count by their targets."""
+    def readable(path: str) -> bool:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:  # a dangling link
+            return False
+        return bool(mode & 0o004) and (not stat.S_ISDIR(mode) or bool(mode & 0o001))
+
+    def entries(path: str) -> list[str]:
+        try:
+            return [os.path.join(path, name) for name in sorted(os.listdir(path))]
+        except OSError:
+            return []
+
+    covered: list[str] = []
+    pending = [top] if readable(top) else []
+    while pending:
+        path = pending.pop()
+        inside = entries(path) if os.path.isdir(path) and not os.path.islink(path) else []
+        if all(readable(p) and _all_readable(p, readable, entries) for p in inside):
+            covered.append(path)
+        else:
+            pending.extend(p for p in inside if readable(p))
+    return covered
+
+
+def _all_readable(path: str, readable: Any, entries: Any) -> bool:
+    """Whether everything beneath `path` (not following links into other folders) is world-readable."""
+    stack = [path]
+    while stack:
+        current = stack.pop()
+        if not readable(current):
+            return False
+        if os.path.isdir(current) and not os.path.islink(current):
+            stack.extend(entries(current))
+    return True
 
 
 def _allow(ruleset: int, path: str, access: int) -> None:

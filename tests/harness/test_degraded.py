@@ -159,3 +159,43 @@ def test_attack_fails_as_an_unprivileged_user_too(rootless_rows, name, expected)
     assert not row["connected"]
     assert row["leftovers"] == []
     assert row["honest"], f"an honest program failed right after: {row}"
+
+
+GROUP_PROBE = f"""
+import sys
+sys.path.insert(0, {str(ROOT)!r})
+from benchmarks.problem import Problem, TestKind
+from harness.executor import execute
+p = Problem(task_id="t/1", benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f", fn_name="f",
+            inputs=([1],), outputs=(2,))
+probe = '''
+import os
+def f(x):
+    opened = []
+    for path in ("/etc/shadow", "/dev/kvm", "/dev/ptmx"):
+        try:
+            os.close(os.open(path, os.O_RDONLY))
+            opened.append(path)
+        except OSError:
+            pass
+    return x + 1 if opened else x
+'''
+print(execute(p, probe).verdict.value)
+"""
+
+
+def test_supplementary_groups_kept_without_root_open_no_group_file(nobody_home: Path) -> None:
+    """Found by a red-team review: a user namespace cannot drop the user's groups, so a member of shadow or
+    kvm could read /etc/shadow or create VMs; Landlock now allows only world-readable files and a few
+    devices, and the run says which groups it keeps."""
+    import grp
+
+    groups = [g.gr_gid for g in grp.getgrall() if g.gr_name in ("shadow", "kvm", "tty")]
+    if not groups:
+        pytest.skip("no shadow, kvm or tty group on this machine")
+    nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", f"--groups={','.join(map(str, groups))}"]
+    out = subprocess.run([*nobody, SYSTEM_PYTHON, "-c", GROUP_PROBE], capture_output=True, text=True,
+                         cwd=nobody_home, env={"HOME": str(nobody_home), "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "failed"  # right only if a group file or device opened
+    assert "children keep the user's supplementary groups" in out.stderr
