@@ -241,7 +241,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     # What every child needs, set once here and inherited through fork (cheaper than per child).
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
-                       "HOME": scratch, "TMPDIR": scratch})  # fmt: skip
+                       "HOME": scratch, "TMPDIR": scratch, "USER": "sandbox", "LOGNAME": "sandbox"})  # fmt: skip
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
     # Children share the zygote's pages copy-on-write; a collection in a child would touch (and so
@@ -398,20 +398,15 @@ def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
 
 
 def _reset_scratch(setup: _Setup) -> None:
-    """Leave the scratch dir empty, whatever the program did there (the common case: nothing).
+    """Give the next program a scratch dir as it would find it on a fresh machine.
 
-    With a mount namespace the scratch dir is a tmpfs of its own, replaced by a fresh one: that takes
-    the same time for any depth or size, where deleting by path fails past PATH_MAX (a program nesting
-    20 folders of 250-character names could keep files, and a full disk, for the next program).
-    Without one, the folder is emptied by walking it (`_empty_by_walking`), or set aside if that fails.
+    With a mount namespace the scratch dir is a tmpfs of its own, replaced by a fresh one every time:
+    that takes the same time for any depth or size (deleting by path fails past PATH_MAX, so a program
+    nesting 20 folders of 250-character names kept files, and a full disk, for the next program), and it
+    drops what an empty folder still carries (extended attributes, timestamps). Without one, the folder
+    is emptied by walking it (`_empty_by_walking`), or set aside if that fails.
     """
     scratch = setup.scratch
-    try:
-        with os.scandir(scratch) as entries:
-            if next(entries, None) is None:
-                return
-    except OSError:
-        pass
     if setup.scratch_tmpfs is not None:
         _check(_libc.umount2(scratch.encode(), MNT_DETACH), "umount2(scratch)")
         _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, setup.scratch_tmpfs)

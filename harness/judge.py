@@ -14,6 +14,7 @@ import ast
 import builtins
 import functools
 import marshal
+import re
 import sys
 import time
 import warnings
@@ -212,14 +213,36 @@ def _is_assert(source: str) -> bool:
 
 
 def defined_names(program: str) -> set[str]:
-    """Names a program binds at module level by `def`, `class` or assignment (not by import)."""
+    """Names a program binds at module level by `def`, `class` or assignment (not by import).
+
+    A program that compiles may still be too deep for `ast.parse` (thousands of nested operators): a
+    RecursionError here would become a sandbox_error, which earns no penalty. Such programs are read line
+    by line instead (`_top_level_names`).
+    """
+    try:
+        tree = ast.parse(program)
+    except (RecursionError, MemoryError):
+        return _top_level_names(program)
     names: set[str] = set()
-    for node in ast.parse(program).body:
+    for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             names.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             names |= {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return names
+
+
+_TOP_LEVEL_BINDING = re.compile(r"(?:async\s+def|def|class)\s+(\w+)|(\w+)\s*(?::[^=]*)?=(?!=)")
+
+
+def _top_level_names(program: str) -> set[str]:
+    """`def`, `class` and simple assignments that start a line at column 0 (the fallback of `defined_names`)."""
+    names = set()
+    for line in program.splitlines():
+        match = _TOP_LEVEL_BINDING.match(line)
+        if match:
+            names.add(match.group(1) or match.group(2))
     return names
 
 

@@ -73,24 +73,39 @@ def score(cyclomatic: float, maintainability: float, ruff_per_100_lines: float, 
     return sum(WEIGHTS[name] * value for name, value in kept.items()) / total_weight
 
 
-def _ruff_counts(programs: Sequence[str]) -> list[int]:
-    """Ruff findings per program, from one ruff run over a temp dir holding every program."""
-    from ruff import find_ruff_bin  # the ruff wheel ships its binary and this locator
+def _ruff_counts(programs: Sequence[str]) -> list[float]:
+    """Ruff findings per program, from one ruff run over a temp dir holding every program.
 
-    counts = [0] * len(programs)
+    Ruff itself can die on a program (a stack overflow on thousands of nested operators, SIGABRT). Then
+    the batch is split in halves and each half tried again, so only the programs that kill ruff get NaN
+    (their lint sub-score is left out) and one hostile program cannot crash the metrics or the reward.
+    """
     if not programs:
-        return counts
+        return []
     with tempfile.TemporaryDirectory(prefix="execrl-quality-") as tmp:
-        names = {}
+        paths = []
         for i, program in enumerate(programs):
             path = Path(tmp) / f"p{i:06d}.py"
             path.write_text(program, encoding="utf-8")
-            names[path.name] = i
-        cmd = [find_ruff_bin(), "check", "--isolated", "--no-cache", "--exit-zero", "--output-format", "json",
-               "--select", RUFF_RULES, "--line-length", str(RUFF_LINE_LENGTH), tmp]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
-        for finding in json.loads(proc.stdout or "[]"):
-            counts[names[Path(finding["filename"]).name]] += 1
+            paths.append(path)
+        return _ruff_run(paths)
+
+
+def _ruff_run(paths: list[Path]) -> list[float]:
+    from ruff import find_ruff_bin  # the ruff wheel ships its binary and this locator
+
+    cmd = [find_ruff_bin(), "check", "--isolated", "--no-cache", "--exit-zero", "--output-format", "json",
+           "--select", RUFF_RULES, "--line-length", str(RUFF_LINE_LENGTH), *map(str, paths)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        if len(paths) == 1:
+            return [math.nan]
+        half = len(paths) // 2
+        return _ruff_run(paths[:half]) + _ruff_run(paths[half:])
+    index = {path.name: i for i, path in enumerate(paths)}
+    counts = [0.0] * len(paths)
+    for finding in json.loads(proc.stdout or "[]"):
+        counts[index[Path(finding["filename"]).name]] += 1
     return counts
 
 
@@ -119,7 +134,7 @@ def quality_many(programs: Sequence[str]) -> list[Quality]:
                 raise SyntaxError("no statements")
             cyclomatic = _cyclomatic(program)
             maintainability = float(mi_visit(program, multi=True))
-        except (SyntaxError, ValueError):  # ValueError: source with NUL bytes
+        except (SyntaxError, ValueError, RecursionError, MemoryError):  # NUL bytes; too deep for ast or radon
             out.append(Quality(math.nan, math.nan, math.nan, math.nan, 0.0))
             continue
         lines = max(sum(bool(line.strip()) for line in program.splitlines()), 1)

@@ -140,6 +140,28 @@ def test_a_program_finds_an_empty_scratch_dir_whatever_the_last_one_left(sandbox
     assert result.passed, result.error
 
 
+LEAVE_MARKS = """
+import os
+os.setxattr('.', 'user.note', b'left by an earlier program')
+os.utime('.', (123456789, 123456789))
+def add(a, b):
+    return 0
+"""
+FIND_MARKS = """
+import os
+CLEAN = os.listxattr('.') == [] and os.stat('.').st_mtime != 123456789
+def add(a, b):
+    return a + b if CLEAN else a - b
+"""
+
+
+def test_an_empty_scratch_dir_carries_no_marks_to_the_next_program(sandbox) -> None:
+    # Found by a red-team review: an empty folder was kept as it was, with its extended attributes and times.
+    assert execute(ADD, LEAVE_MARKS, LIMITS, slot=SLOT).verdict is Verdict.FAILED
+    result = execute(ADD, FIND_MARKS, LIMITS, slot=SLOT)
+    assert result.passed, result.error
+
+
 def test_reading_humaneval_data_to_replay_the_canonical_solution_fails(sandbox) -> None:
     problem = load_humaneval()[0]
     completion = textwrap.dedent("""

@@ -44,7 +44,10 @@ FACTS = [
     ("sees only its own processes (hidepid)", "len([p for p in os.listdir('/proc') if p.isdigit()])", 1),
     # Hidden is an empty folder, or no folder at all when the checkout lives under the hidden /tmp.
     ("the checkout is hidden", f"__import__('glob').glob({REPO_ROOT!r} + '/*')", []),
-    ("the environment is scrubbed", "sorted(os.environ)", ["HOME", "LANG", "PATH", "PYTHONHASHSEED", "TMPDIR"]),
+    ("the environment is scrubbed", "sorted(os.environ)",
+     ["HOME", "LANG", "LOGNAME", "PATH", "PYTHONHASHSEED", "TMPDIR", "USER"]),
+    ("getpass.getuser() answers though the sandbox uid has no passwd entry",
+     "__import__('getpass').getuser()", "sandbox"),
     ("cwd is its own scratch dir, which it may write",
      "open('f', 'w').write('x') and os.getcwd() == os.environ['HOME']", True),
     ("the address-space limit is in force and cannot be raised",

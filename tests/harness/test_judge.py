@@ -58,3 +58,19 @@ def test_defined_names_are_the_module_level_bindings_other_than_imports(program,
 
 def test_referenced_names_collects_names_across_sources() -> None:
     assert referenced_names(["assert f(x) == 1", "root = Node(2)"]) >= {"f", "x", "root", "Node"}
+
+
+def test_a_program_too_deep_for_ast_parse_still_has_its_names_read(monkeypatch) -> None:
+    """Found by a red-team review: `x = ---...1` (~3,000 deep) compiles, but ast.parse raises RecursionError
+    (the window depends on the stack), which became a sandbox_error (no penalty) on MBPP. The names then
+    come from a line scan."""
+    from harness import judge
+
+    program = "def add(a, b):\n    return a - b\nasync def g():\n    pass\nclass K:\n    y = 1\nx: int = 2\nz == 3\n"
+    expected = judge.defined_names(program)
+
+    def too_deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded during ast construction")
+
+    monkeypatch.setattr(judge.ast, "parse", too_deep)
+    assert judge.defined_names(program) == expected == {"add", "g", "K", "x"}

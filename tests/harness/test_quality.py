@@ -133,3 +133,23 @@ def test_summary_is_the_mean_over_programs_with_unparseable_counting_zero_score(
 def test_empty_batch_gives_nothing_and_nan_summary() -> None:
     assert quality_many([]) == []
     assert all(math.isnan(v) for v in quality_summary([]).values())
+
+
+def test_a_program_that_kills_ruff_gets_nan_findings_and_the_rest_are_still_counted(tmp_path, monkeypatch) -> None:
+    """Ruff can die on a hostile program (a stack overflow on thousands of nested operators). The batch is
+    split until that program is alone: one program must not crash the metrics or the quality reward."""
+    import math
+    import stat
+
+    import ruff
+
+    from harness.quality import _ruff_counts
+
+    real = ruff.find_ruff_bin()
+    fake = tmp_path / "ruff"
+    fake.write_text(f'#!/bin/sh\nfor f in "$@"; do grep -qs KILL-RUFF "$f" && kill -ABRT $$; done\nexec {real} "$@"\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setattr(ruff, "find_ruff_bin", lambda: str(fake))
+    counts = _ruff_counts(["import os\n", "# KILL-RUFF\n", "x = 1\n", "import sys\n"])
+    assert counts[0] == 1 and counts[2] == 0 and counts[3] == 1
+    assert math.isnan(counts[1])
