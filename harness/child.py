@@ -71,7 +71,10 @@ CLONE_NEWUSER = 0x10000000
 _LINUX_CAPABILITY_VERSION_3 = 0x20080522
 SYS_MOUNT_SETATTR, AT_RECURSIVE, MOUNT_ATTR_RDONLY, MNT_DETACH = 442, 0x8000, 1, 2  # x86_64 and aarch64 share 442
 DICT_LIKE = (collections.Counter, collections.OrderedDict, collections.defaultdict)
-ALWAYS_HIDDEN = ("/root", "/home", "/run", "/var/tmp", "/dev/shm")
+ALWAYS_HIDDEN = ("/root", "/home", "/run", "/var/tmp")
+SHM, SHM_OPTIONS = "/dev/shm", "size=16m,nr_inodes=1024,mode=1777"
+"""A private tmpfs for POSIX shared memory and semaphores (multiprocessing needs them), emptied after each
+program like the scratch dir."""
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -122,6 +125,8 @@ def _setup_mounts(hidden: list[str], scratch_bytes: int, scratch: str) -> None:
         _mount(None, path, None, MS_REMOUNT | MS_RDONLY | flags | MS_NOEXEC)
         done.append(path)
     os.close(stdlib_fd)
+    if os.path.isdir(SHM):
+        _mount("tmpfs", SHM, "tmpfs", flags | MS_NOEXEC, SHM_OPTIONS)
     # A procfs of our own where the child sees only its own uid's processes (kernel >= 5.8).
     _mount("proc", "/proc", "proc", flags | MS_NOEXEC, "hidepid=invisible")
 
@@ -224,7 +229,8 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     if root:
         os.chown(scratch, config["uid"], config["uid"])
     try:  # after the mounts: the rules name the zygote's own /tmp and standard library
-        ruleset = landlock.build([os.path.dirname(os.__file__)], writable=os.path.dirname(scratch))
+        writable = [os.path.dirname(scratch)] + ([SHM] if isolation["mount"] and os.path.isdir(SHM) else [])
+        ruleset = landlock.build([os.path.dirname(os.__file__)], writable=writable)
     except OSError as exc:
         ruleset = -1
         errors.append(f"no Landlock ruleset: {exc}")
@@ -415,6 +421,14 @@ def _reset_scratch(setup: _Setup) -> None:
         os.mkdir(scratch, 0o700)
     if setup.uid is not None:
         os.chown(scratch, setup.uid, setup.uid)
+    if setup.scratch_tmpfs is not None and os.path.isdir(SHM):
+        # Not remounted: Landlock's rule names this mount. A program may own it (without root), so what it
+        # could leave on the folder itself goes too.
+        _empty_by_walking(SHM)
+        os.chmod(SHM, 0o1777)
+        os.utime(SHM, (0, 0))
+        for name in os.listxattr(SHM):
+            os.removexattr(SHM, name)
 
 
 def _empty_by_walking(top: str) -> bool:
@@ -644,7 +658,12 @@ def _load(msg: dict[str, Any], name: str) -> dict[str, Any]:
             raise TypeError("load: not a code object")
     else:
         code = compile(msg["source"], "<candidate>", "exec")  # inherits this module's postponed annotations
-    namespace = {"__name__": name, "__builtins__": builtins}
+    # A real module in sys.modules, so that pickle finds the program's functions and classes by name
+    # (multiprocessing sends them to its workers that way).
+    module = types.ModuleType(name)
+    module.__builtins__ = builtins  # type: ignore[attr-defined]
+    sys.modules[name] = module
+    namespace = module.__dict__
     try:
         exec(code, namespace)
     finally:

@@ -22,7 +22,8 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
   supplementary groups and `no_new_privs`, rlimits (CPU, address space, file size, open files,
   processes, no core dumps), a seccomp filter (`harness.syscall_filter`), a Landlock ruleset
   (`harness.landlock`: files readable only beneath the system folders and the standard library, writable
-  only in scratch), a scrubbed environment, only its pipes open, stdin empty unless STDIO,
+  only in scratch and a private /dev/shm, both reset after every program), a scrubbed environment, only
+  its pipes open, stdin empty unless STDIO,
   wall-clock deadlines per test and per program enforced from outside.
 
 What it does NOT protect against: kernel exploits through the syscalls the seccomp filter still allows

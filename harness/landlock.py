@@ -5,9 +5,10 @@ uid drop keeps a root set-up's children out of other users' files. Neither cover
 dataset in /srv or /data, nor, without root, any file of the user's own (children then run as the
 user). Landlock, the kernel's unprivileged access-control layer (Linux >= 5.13, `landlock(7)`), closes
 that: a child may read and execute only beneath the system folders and the Python standard library,
-read and write files beneath /dev, and do anything beneath /tmp, where only its scratch dir is writable
-(the rest of /tmp is a read-only mount). Where the kernel's Landlock ABI allows it, abstract unix sockets
-and signals are also scoped to the child's own domain.
+open five device files (null, zero, full, random, urandom), read only the world-readable files of /etc,
+and do anything beneath /tmp, where only its scratch dir is writable (the rest of /tmp is a read-only
+mount), and in /dev/shm, a private tmpfs emptied after each program. Where the kernel's Landlock ABI
+allows it, abstract unix sockets and signals are also scoped to the child's own domain.
 
 The zygote builds the ruleset once (`build`, an fd); each child joins it with one syscall (`restrict`).
 Syscall numbers are the same on x86_64 and aarch64. Stdlib only: the zygote imports this module before the
@@ -67,7 +68,7 @@ def _rights(abi: int) -> tuple[int, int]:
     return fs, scoped
 
 
-def build(extra_read_only: list[str] | tuple[str, ...] = (), writable: str = "/tmp") -> int:
+def build(extra_read_only: list[str] | tuple[str, ...] = (), writable: list[str] | tuple[str, ...] = ("/tmp",)) -> int:
     """A ruleset fd for children (inherited through fork); OSError if the kernel has no Landlock."""
     abi = abi_version()
     if abi < 1:
@@ -88,7 +89,8 @@ def build(extra_read_only: list[str] | tuple[str, ...] = (), writable: str = "/t
                 _allow(fd, path, read)
         for device in DEVICES:
             _allow(fd, device, READ_FILE | WRITE_FILE | (handled & TRUNCATE))
-        _allow(fd, writable, handled & ~IOCTL_DEV)
+        for path in writable:
+            _allow(fd, path, handled & ~IOCTL_DEV)
     except OSError:
         os.close(fd)
         raise

@@ -133,7 +133,8 @@ ATTACKS = [
     ("outside network", ADD, probe("import socket\nsocket.create_connection(('1.1.1.1', 80), timeout=0.5)\n"
                                    "worked = True"), Verdict.FAILED),
     ("writing outside scratch", ADD,
-     probe("for p in OUTSIDE:\n    try:\n        open(p, 'w').write('x')\n        worked = True\n"
+     probe("for p in OUTSIDE:\n    if p.startswith('/dev/shm/'):  # a private tmpfs, emptied after each program\n"
+           "        continue\n    try:\n        open(p, 'w').write('x')\n        worked = True\n"
            "    except OSError:\n        pass"), Verdict.FAILED),
     ("reading a secret from the environment", ADD,
      probe("import os\nworked = any(SECRET in v for v in os.environ.values())"), Verdict.FAILED),

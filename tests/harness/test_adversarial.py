@@ -162,6 +162,36 @@ def test_an_empty_scratch_dir_carries_no_marks_to_the_next_program(sandbox) -> N
     assert result.passed, result.error
 
 
+POSIX_SHM_ORACLE = """
+import os
+def add(a, b):
+    # Right only if an earlier run of this program left its POSIX segment (a file in /dev/shm) behind.
+    seen = os.path.exists('/dev/shm/execrl-oracle')
+    open('/dev/shm/execrl-oracle', 'w').close()
+    return a + b if seen else a - b
+"""
+MULTIPROCESSING = """
+import multiprocessing
+def square(x):
+    return x * x
+with multiprocessing.get_context('fork').Pool(2) as pool:
+    SQUARES = pool.map(square, range(5))
+def add(a, b):
+    return a + b if SQUARES == [0, 1, 4, 9, 16] else None
+"""
+
+
+def test_multiprocessing_works_and_posix_shared_memory_does_not_outlive_a_program(sandbox) -> None:
+    # An honest program may use multiprocessing (semaphores in /dev/shm); a red-team review found it broken
+    # by a read-only /dev/shm. Now /dev/shm is a private tmpfs, emptied after each program.
+    honest = execute(ADD, MULTIPROCESSING, LIMITS, slot=SLOT)
+    assert honest.passed, honest.error
+    first = execute(ADD, POSIX_SHM_ORACLE, LIMITS, slot=SLOT)
+    second = execute(ADD, POSIX_SHM_ORACLE, LIMITS, slot=SLOT)
+    assert (first.verdict, second.verdict) == (Verdict.FAILED, Verdict.FAILED), second.error
+    assert not os.path.exists("/dev/shm/execrl-oracle"), "a sandboxed program's segment is visible on the host"
+
+
 def test_reading_humaneval_data_to_replay_the_canonical_solution_fails(sandbox) -> None:
     problem = load_humaneval()[0]
     completion = textwrap.dedent("""
