@@ -367,8 +367,7 @@ def _recv(sock: socket.socket) -> tuple[dict[str, Any], list[int]]:
 
 
 def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
-    scratch = setup.scratch
-    dirty = True  # until the first reset
+    _reset_scratch(setup)  # a fallback folder may hold what a program of an earlier run left
     while True:
         try:
             request, fds = _recv(sock)
@@ -379,12 +378,7 @@ def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
                 os.close(fd)
             _send(sock, {"error": f"unexpected request {request.get('op')!r}"})
             continue
-        # One scratch dir per slot, reset after each child (and all its descendants) are dead; its mode
-        # is reset too, since the child owns it.
-        if dirty:
-            _reset_scratch(setup)
-            dirty = False
-        os.chmod(scratch, 0o700)
+        # One scratch dir per slot, reset after each child (and all its descendants) are dead.
         pid = _spawn(request, fds, setup)
         for fd in fds:
             os.close(fd)
@@ -416,15 +410,19 @@ def _reset_scratch(setup: _Setup) -> None:
     if setup.scratch_tmpfs is not None:
         _check(_libc.umount2(scratch.encode(), MNT_DETACH), "umount2(scratch)")
         _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, setup.scratch_tmpfs)
-    elif not _empty_by_walking(scratch):
+    elif _empty_by_walking(scratch):
+        os.chmod(scratch, 0o700)  # the program owned it
+    else:
         os.rename(scratch, f"{scratch}.left-by-a-program.{time.monotonic_ns()}")
         os.mkdir(scratch, 0o700)
     if setup.uid is not None:
         os.chown(scratch, setup.uid, setup.uid)
     if setup.scratch_tmpfs is not None and os.path.isdir(SHM):
         # Not remounted: Landlock's rule names this mount. A program may own it (without root), so what it
-        # could leave on the folder itself goes too.
-        _empty_by_walking(SHM)
+        # could leave on the folder itself goes too. If it cannot be emptied, the zygote stops (and is
+        # restarted) rather than hand its state to the next program.
+        if not _empty_by_walking(SHM):
+            raise OSError(f"cannot empty {SHM}")
         os.chmod(SHM, 0o1777)
         os.utime(SHM, (0, 0))
         for name in os.listxattr(SHM):

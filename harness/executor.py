@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 from benchmarks.problem import Problem, TestKind
@@ -229,7 +230,7 @@ def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdic
     return Verdict.FAILED, f"test {i}: wrong answer: {got[:200]!r}"
 
 
-def _matches(compare: Any, got: Any, expected: Any) -> bool:
+def _matches(compare: Callable[[Any, Any], bool], got: Any, expected: Any) -> bool:
     """`compare(got, expected)`; an error while comparing the candidate's data is a wrong answer, never a
     harness fault (a sandbox_error earns no penalty)."""
     try:
