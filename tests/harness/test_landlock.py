@@ -57,7 +57,7 @@ CASES = [
 def test_the_ruleset_allows_the_system_and_nothing_else(path: str, allowed: bool) -> None:
     if not os.path.exists(path):
         pytest.skip(f"{path} does not exist here")
-    ruleset = landlock.build(writable="/tmp")
+    ruleset = landlock.build(writable=["/tmp"])
     try:
         assert _can_open_under_ruleset(ruleset, path) is allowed
         assert os.access(path, os.R_OK)  # without the ruleset we (root) may: Landlock is what says no
