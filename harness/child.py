@@ -23,8 +23,11 @@ Speed (every program pays these): the zygote's heap is frozen out of the garbage
 module that registers an at-fork hook that runs Python code in every child (`queue` pulls in
 `threading`, whose hook costs about as much as the fork itself).
 
-Stdlib only, plus `harness.wire`: this module is imported by the zygote before the repository is
-hidden from it.
+The kernel primitives (namespaces, mounts, capabilities) are in `harness.kernel`; the seccomp filter and
+the Landlock ruleset in `harness.syscall_filter` and `harness.landlock`.
+
+Stdlib only, plus those modules and `harness.wire`: this module is imported by the zygote before the
+repository is hidden from it.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ import traceback
 import types
 from typing import Any, NamedTuple
 
-from harness import landlock, syscall_filter, wire
+from harness import kernel, landlock, syscall_filter, wire
 
 PRELOAD = (
     "array", "bisect", "collections", "copy", "enum", "functools", "heapq", "io", "itertools", "math", "operator",
@@ -59,78 +62,7 @@ rare ones stay out: with `dataclasses`, `decimal`, `datetime`, `fractions`, `sta
 one of them pays 1-10 ms instead). `random` also registers an after-fork hook that reseeds in every
 child. Measured with tests/perf/bench_fork.py."""
 
-CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x40000000, 0x08000000
-SCRATCH_INODES = 16384
-"""Files and folders the slot's scratch tmpfs may hold, so removing them stays quick."""
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = (
-    1, 2, 4, 8, 32, 4096, 16384, 1 << 18,
-)  # fmt: skip
-PR_SET_PDEATHSIG, PR_CAPBSET_DROP, PR_SET_SECUREBITS, PR_SET_CHILD_SUBREAPER, PR_SET_NO_NEW_PRIVS = 1, 24, 28, 36, 38
-SECBIT_NOROOT, SECBIT_NOROOT_LOCKED = 1, 2
-CLONE_NEWUSER = 0x10000000
-_LINUX_CAPABILITY_VERSION_3 = 0x20080522
-SYS_MOUNT_SETATTR, AT_RECURSIVE, MOUNT_ATTR_RDONLY, MNT_DETACH = 442, 0x8000, 1, 2  # x86_64 and aarch64 share 442
 DICT_LIKE = (collections.Counter, collections.OrderedDict, collections.defaultdict)
-ALWAYS_HIDDEN = ("/root", "/home", "/run", "/var/tmp")
-SHM, SHM_OPTIONS = "/dev/shm", "size=16m,nr_inodes=1024,mode=1777"
-"""A private tmpfs for POSIX shared memory and semaphores (multiprocessing needs them), emptied after each
-program like the scratch dir."""
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-class _MountAttr(ctypes.Structure):
-    _fields_ = [("attr_set", ctypes.c_uint64), ("attr_clr", ctypes.c_uint64), ("propagation", ctypes.c_uint64),
-                ("userns_fd", ctypes.c_uint64)]  # fmt: skip
-
-
-def _check(result: int, what: str) -> None:
-    if result != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"{what}: {os.strerror(err)}")
-
-
-def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
-    enc = (lambda s: None if s is None else s.encode())  # noqa: E731
-    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
-
-
-def _setup_mounts(hidden: list[str], scratch_bytes: int, scratch: str) -> None:
-    """Private mount namespace: root read-only, the rest hidden, and the only writable place the
-    `scratch` dir: a tmpfs of its own on a read-only /tmp (without root the child owns /tmp's tmpfs, so
-    only the mount flag keeps it from leaving files there for the next program)."""
-    _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    attr = _MountAttr(MOUNT_ATTR_RDONLY, 0, 0, 0)
-    _check(_libc.syscall(SYS_MOUNT_SETATTR, -100, b"/", AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)),
-           "mount_setattr(/, RDONLY, AT_RECURSIVE)")  # fmt: skip
-    # The stdlib may live under a hidden dir (pyenv under /root): keep a handle to bind it back.
-    stdlib = os.path.dirname(os.__file__)
-    stdlib_fd = os.open(stdlib, os.O_PATH)
-    flags = MS_NOSUID | MS_NODEV
-    _mount("tmpfs", "/tmp", "tmpfs", flags, "size=64k,mode=0755")
-    os.mkdir(scratch, 0o700)
-    _mount(None, "/tmp", None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
-    _mount("tmpfs", scratch, "tmpfs", flags, _scratch_options(scratch_bytes))
-    targets = sorted({os.path.realpath(p) for p in (*ALWAYS_HIDDEN, *hidden) if os.path.isdir(p)}, key=len)
-    done: list[str] = []
-    for path in targets:
-        if any(path == d or path.startswith(d + "/") for d in done):
-            continue
-        _mount("tmpfs", path, "tmpfs", flags | MS_NOEXEC, "size=64k,mode=0755")
-        if stdlib == path or stdlib.startswith(path + "/"):
-            os.makedirs(stdlib, exist_ok=True)
-            _mount(f"/proc/self/fd/{stdlib_fd}", stdlib, None, MS_BIND | MS_REC)
-            _mount(None, stdlib, None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
-        _mount(None, path, None, MS_REMOUNT | MS_RDONLY | flags | MS_NOEXEC)
-        done.append(path)
-    os.close(stdlib_fd)
-    if os.path.isdir(SHM):
-        _mount("tmpfs", SHM, "tmpfs", flags | MS_NOEXEC, SHM_OPTIONS)
-    # A procfs of our own where the child sees only its own uid's processes (kernel >= 5.8).
-    _mount("proc", "/proc", "proc", flags | MS_NOEXEC, "hidepid=invisible")
-
-
 class _Setup(NamedTuple):
     """What the zygote hands each child, fixed at start-up."""
 
@@ -149,42 +81,13 @@ class _Setup(NamedTuple):
     """A Landlock ruleset fd the child joins (the files it may touch), or -1."""
 
 
-def _scratch_options(scratch_bytes: int) -> str:
-    return f"size={scratch_bytes},nr_inodes={SCRATCH_INODES},mode=0700"
-
-
 def _exit(code: object = None) -> None:
     raise SystemExit(code)
 
 
-def _fork_in_new_pid_namespace(own_ns: int) -> int:
-    """`os.fork()` whose child is the init (pid 1) of a fresh pid namespace; one fork, not two.
-
-    unshare(CLONE_NEWPID) only sets where the *next* child goes, and works once per setting, so
-    first point that back at our own namespace (setns), then unshare, fork, and point it back again
-    (a later fork of ours must not land in the dead namespace).
-    """
-    _check(_libc.setns(own_ns, CLONE_NEWPID), "setns(CLONE_NEWPID)")
-    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-    pid = os.fork()
-    if pid != 0:
-        _check(_libc.setns(own_ns, CLONE_NEWPID), "setns(CLONE_NEWPID)")
-    return pid
-
-
-def _probe_pid_namespace(own_ns: int) -> bool:
-    try:
-        pid = _fork_in_new_pid_namespace(own_ns)
-    except OSError:
-        return False
-    if pid == 0:
-        os._exit(0 if os.getpid() == 1 else 1)
-    return os.waitpid(pid, 0)[1] == 0
-
-
 def zygote_main(sock_fd: int, config_json: str) -> None:
     """Entry point of the zygote process (see `harness.isolation.start_zygote`)."""
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    kernel.libc.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     config = json.loads(config_json)
     sock = socket.socket(fileno=sock_fd)
     if os.getppid() != config["parent"]:  # the judge died before PDEATHSIG was armed
@@ -197,7 +100,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     if not root:
         groups = sorted(set(os.getgroups()) - {os.getegid()})
         try:
-            _enter_user_namespace()
+            kernel.enter_user_namespace()
             userns = True
             errors.append("not root: children run as the user's own uid, in a user namespace without capabilities")
             if groups:  # setgroups is refused in a user namespace we map ourselves
@@ -205,7 +108,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
                               "limits them to world-readable system files)")
         except OSError as exc:
             errors.append(f"not root: children keep the worker's uid and privileges ({exc})")
-    isolation["net"] = _libc.unshare(CLONE_NEWNET) == 0
+    isolation["net"] = kernel.libc.unshare(kernel.CLONE_NEWNET) == 0
     if not isolation["net"]:
         errors.append(f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}")
     for name in PRELOAD:
@@ -219,7 +122,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]  # `site` is off (-S), programs use them
     scratch = f"/tmp/slot{config['slot']}"
     try:
-        _setup_mounts(config["hidden"], config["scratch_bytes"], scratch)
+        kernel.setup_mounts(config["hidden"], config["scratch_bytes"], scratch)
         isolation["mount"] = True
     except OSError as exc:
         isolation["mount"] = False
@@ -229,7 +132,8 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     if root:
         os.chown(scratch, config["uid"], config["uid"])
     try:  # after the mounts: the rules name the zygote's own /tmp and standard library
-        writable = [os.path.dirname(scratch)] + ([SHM] if isolation["mount"] and os.path.isdir(SHM) else [])
+        shm = [kernel.SHM] if isolation["mount"] and os.path.isdir(kernel.SHM) else []
+        writable = [os.path.dirname(scratch), *shm]
         ruleset = landlock.build([os.path.dirname(os.__file__)], writable=writable)
     except OSError as exc:
         ruleset = -1
@@ -239,11 +143,11 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         own_ns = -1
-    isolation["pid"] = own_ns >= 0 and _probe_pid_namespace(own_ns)
+    isolation["pid"] = own_ns >= 0 and kernel.probe_pid_namespace(own_ns)
     if not isolation["pid"]:
         errors.append("unshare(CLONE_NEWPID) refused: survivors are killed by uid instead" if root else
                       "unshare(CLONE_NEWPID) refused: survivors are killed by process group only")  # fmt: skip
-    _libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    kernel.libc.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     # What every child needs, set once here and inherited through fork (cheaper than per child).
     os.environ.clear()
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0",
@@ -256,58 +160,10 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     gc.collect()
     gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
-    tmpfs = _scratch_options(config["scratch_bytes"]) if isolation["mount"] else None
+    tmpfs = kernel.scratch_options(config["scratch_bytes"]) if isolation["mount"] else None
     uid = config["uid"] if root else None
     setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp, ruleset)
     _serve_judge(sock, setup)
-
-
-def _enter_user_namespace() -> None:
-    """Without root: become root of a new user namespace (mapped to our own uid and gid only), so the
-    network, mount, pid and IPC namespaces can be made, then become the init of a new pid namespace
-    owned by it (a pid namespace the zygote may point its children at, and mount a procfs of).
-
-    The process the judge started stays outside as a waiter and exits with the zygote; the zygote dies
-    with it (parent-death signal). Children later give up every capability (`_drop_capabilities`);
-    here the bounding set is emptied and `SECBIT_NOROOT` locked, so no exec can hand them back.
-    """
-    make_user_namespace()
-    _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
-    pid = os.fork()
-    if pid != 0:  # the waiter: hold nothing (the judge must see EOF when the zygote dies), leave with it
-        os.closerange(3, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-        status = os.waitpid(pid, 0)[1]
-        os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
-    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
-    with open("/proc/sys/kernel/cap_last_cap") as f:
-        last_cap = int(f.read())
-    for cap in range(last_cap + 1):
-        _check(_libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0), f"prctl(PR_CAPBSET_DROP, {cap})")
-    _check(_libc.prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED, 0, 0, 0), "prctl(PR_SET_SECUREBITS)")
-
-
-def make_user_namespace() -> None:
-    """Enter a new user namespace where we are root, mapped to our own uid and gid outside (OSError if the
-    kernel refuses unprivileged user namespaces)."""
-    uid, gid = os.geteuid(), os.getegid()
-    _check(_libc.unshare(CLONE_NEWUSER), "unshare(CLONE_NEWUSER)")
-    for name, text in (("setgroups", "deny"), ("uid_map", f"0 {uid} 1"), ("gid_map", f"0 {gid} 1")):
-        with open(f"/proc/self/{name}", "w") as f:
-            f.write(text)
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-
-def _drop_capabilities() -> None:
-    """Clear every capability of this process (capset(2) with all sets empty, version 3: 64 bits)."""
-    header, data = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0), (_CapData * 2)()
-    _check(_libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset(all empty)")
 
 
 _WARM_UP_PROGRAM = """
@@ -404,66 +260,34 @@ def _reset_scratch(setup: _Setup) -> None:
     that takes the same time for any depth or size (deleting by path fails past PATH_MAX, so a program
     nesting 20 folders of 250-character names kept files, and a full disk, for the next program), and it
     drops what an empty folder still carries (extended attributes, timestamps). Without one, the folder
-    is emptied by walking it (`_empty_by_walking`), or set aside if that fails.
+    is emptied by walking it (`kernel.empty_by_walking`), or set aside if that fails.
     """
     scratch = setup.scratch
     if setup.scratch_tmpfs is not None:
-        _check(_libc.umount2(scratch.encode(), MNT_DETACH), "umount2(scratch)")
-        _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV, setup.scratch_tmpfs)
-    elif _empty_by_walking(scratch):
+        kernel.check(kernel.libc.umount2(scratch.encode(), kernel.MNT_DETACH), "umount2(scratch)")
+        kernel.mount("tmpfs", scratch, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, setup.scratch_tmpfs)
+    elif kernel.empty_by_walking(scratch):
         os.chmod(scratch, 0o700)  # the program owned it
     else:
         os.rename(scratch, f"{scratch}.left-by-a-program.{time.monotonic_ns()}")
         os.mkdir(scratch, 0o700)
     if setup.uid is not None:
         os.chown(scratch, setup.uid, setup.uid)
-    if setup.scratch_tmpfs is not None and os.path.isdir(SHM):
+    if setup.scratch_tmpfs is not None and os.path.isdir(kernel.SHM):
         # Not remounted: Landlock's rule names this mount. A program may own it (without root), so what it
         # could leave on the folder itself goes too. If it cannot be emptied, the zygote stops (and is
         # restarted) rather than hand its state to the next program.
-        if not _empty_by_walking(SHM):
-            raise OSError(f"cannot empty {SHM}")
-        os.chmod(SHM, 0o1777)
-        os.utime(SHM, (0, 0))
-        for name in os.listxattr(SHM):
-            os.removexattr(SHM, name)
-
-
-def _empty_by_walking(top: str) -> bool:
-    """Delete everything below `top` by moving through it with chdir: no recursion (shutil.rmtree
-    recurses, so ~1,200 nested folders crash it) and no path longer than one name (PATH_MAX). True if
-    `top` is empty afterwards."""
-    below: list[str] = []  # the folders between `top` and the cwd
-    try:
-        os.chdir(top)
-        while True:
-            folder = None
-            with os.scandir(".") as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        folder = entry.name
-                        break
-                    os.unlink(entry.name)
-            if folder is not None:
-                os.chmod(folder, 0o700)  # the program may have locked it
-                os.chdir(folder)
-                below.append(folder)
-            elif below:
-                os.chdir("..")
-                os.rmdir(below.pop())
-            else:
-                break
-    except OSError:
-        pass
-    finally:
-        os.chdir("/")
-    with os.scandir(top) as entries:
-        return next(entries, None) is None
+        if not kernel.empty_by_walking(kernel.SHM):
+            raise OSError(f"cannot empty {kernel.SHM}")
+        os.chmod(kernel.SHM, 0o1777)
+        os.utime(kernel.SHM, (0, 0))
+        for name in os.listxattr(kernel.SHM):
+            os.removexattr(kernel.SHM, name)
 
 
 def _spawn(request: dict[str, Any], fds: list[int], setup: _Setup) -> int:
     """Fork the child (the init of its own pid namespace when there are pid namespaces); its pid."""
-    pid = _fork_in_new_pid_namespace(setup.own_ns) if setup.own_ns >= 0 else os.fork()
+    pid = kernel.fork_in_new_pid_namespace(setup.own_ns) if setup.own_ns >= 0 else os.fork()
     if pid == 0:
         try:
             _child_main(request, fds, setup)
@@ -552,16 +376,16 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
     if uid is not None or setup.userns:
         # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues
         # would otherwise outlive the program, hold host memory and carry state to the next program.
-        _check(_libc.unshare(CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
+        kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
     elif setup.userns:  # root of the zygote's user namespace (the user outside): keep the uid, lose every capability
-        _drop_capabilities()
+        kernel.drop_capabilities()
     # After the uid drop: changing credentials clears the parent-death signal (prctl(2)).
-    _check(_libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
-    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
+    kernel.check(kernel.libc.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")
+    kernel.check(kernel.libc.prctl(kernel.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "prctl(PR_SET_NO_NEW_PRIVS)")
     if setup.landlock >= 0:  # the ruleset was moved to fd 5 above
         landlock.restrict(5)
         os.close(5)

@@ -162,7 +162,7 @@ def _lease_uid() -> tuple[int, int]:
 def probe_isolation() -> dict[str, bool]:
     """Which protections this kernel and user allow, tried in a throwaway child (no side effects): as the
     zygote does, without root the namespaces are tried inside a user namespace."""
-    from harness import child, landlock, syscall_filter
+    from harness import kernel, landlock, syscall_filter
 
     r, w = os.pipe()
     pid = os.fork()
@@ -171,9 +171,9 @@ def probe_isolation() -> dict[str, bool]:
         result["uid"] = os.geteuid() == 0
         try:
             if not result["uid"]:
-                child.make_user_namespace()
-            flags = {"net": child.CLONE_NEWNET, "mount": child.CLONE_NEWNS, "pid": child.CLONE_NEWPID}
-            result.update({name: child._libc.unshare(flag) == 0 for name, flag in flags.items()})
+                kernel.make_user_namespace()
+            flags = {"net": kernel.CLONE_NEWNET, "mount": kernel.CLONE_NEWNS, "pid": kernel.CLONE_NEWPID}
+            result.update({name: kernel.libc.unshare(flag) == 0 for name, flag in flags.items()})
             syscall_filter.build()
             result["seccomp"] = True
             result["landlock"] = landlock.abi_version() >= 1

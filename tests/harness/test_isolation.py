@@ -207,7 +207,7 @@ def test_fallback_scratch_refuses_a_planted_symlink(tmp_path, monkeypatch):
 def test_emptying_a_scratch_folder_by_walking_handles_depth_locks_and_symlinks(tmp_path) -> None:
     """The clean-up used without a mount namespace: deeper than PATH_MAX, a folder the program locked,
     and a symlink out of the folder, which must be removed and not followed."""
-    from harness import child
+    from harness import kernel
 
     scratch, outside = tmp_path / "scratch", tmp_path / "outside"
     scratch.mkdir()
@@ -225,7 +225,7 @@ def test_emptying_a_scratch_folder_by_walking_handles_depth_locks_and_symlinks(t
         (scratch / "locked" / "f").write_text("x")
         (scratch / "locked").chmod(0)
         (scratch / "link").symlink_to(outside)
-        assert child._empty_by_walking(str(scratch))
+        assert kernel.empty_by_walking(str(scratch))
     finally:
         os.chdir(cwd)
     assert list(scratch.iterdir()) == []
