@@ -15,7 +15,7 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
   "passed" and writing to fds all stay inside the child and cannot produce a pass.
 - The child's memory is a fork of a zygote that never held tests or expected outputs, and the
   test data, the checkout and the home dirs are hidden from it by the mount namespace.
-- Containment (`harness.isolation`, `harness.child`): per-slot network namespace (loopback down),
+- Containment (`harness.isolation`, `harness.child`, `harness.kernel`): per-slot network namespace (loopback down),
   mount namespace (read-only root, private scratch tmpfs), a pid namespace per program (SIGKILL of
   its init kills every descendant, so no daemon survives), an unprivileged uid/gid leased per zygote
   machine-wide (so concurrent processes never share one) with no
