@@ -23,6 +23,12 @@ class GenerationError(RuntimeError):
     """A backend could not produce completions (server unreachable, model not loadable, package missing)."""
 
 
+def check_stops(prompts: list[Prompt], stop: list[list[str]]) -> None:
+    """Every backend takes one list of stop sequences per prompt."""
+    if len(stop) != len(prompts):
+        raise ValueError(f"stop has {len(stop)} lists for {len(prompts)} prompts")
+
+
 class Generator(Protocol):
     def generate(
         self,
@@ -106,8 +112,7 @@ class HFGenerator:
         stop: list[list[str]],
         seed: int,
     ) -> list[list[str]]:
-        if len(stop) != len(prompts):
-            raise ValueError(f"stop has {len(stop)} lists for {len(prompts)} prompts")
+        check_stops(prompts, stop)
         greedy = temperature == 0
         copies = 1 if greedy else n
         texts = [self._render(p) for p in prompts]

@@ -16,7 +16,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from harness.generation import GenerationError, Prompt, as_messages, truncate_at_stop
+from harness.generation import GenerationError, Prompt, as_messages, check_stops, truncate_at_stop
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -58,8 +58,7 @@ class OpenAIGenerator:
         stop: list[list[str]],
         seed: int,
     ) -> list[list[str]]:
-        if len(stop) != len(prompts):
-            raise ValueError(f"stop has {len(stop)} lists for {len(prompts)} prompts")
+        check_stops(prompts, stop)
 
         def one(i: int) -> list[str]:
             body: dict[str, Any] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.generation import GenerationError, Prompt, as_messages, truncate_at_stop
+from harness.generation import GenerationError, Prompt, as_messages, check_stops, truncate_at_stop
 
 
 class VLLMGenerator:
@@ -55,8 +55,7 @@ class VLLMGenerator:
         stop: list[list[str]],
         seed: int,
     ) -> list[list[str]]:
-        if len(stop) != len(prompts):
-            raise ValueError(f"stop has {len(stop)} lists for {len(prompts)} prompts")
+        check_stops(prompts, stop)
         texts = [self._render(p) for p in prompts]
         params = [
             self._vllm.SamplingParams(

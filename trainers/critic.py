@@ -15,7 +15,7 @@ import random
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from trainers.data import (
     UsageError,
     batches,
     collate_scored,
+    config_record,
     encode_scored,
     finish_output,
     label_samples,
@@ -141,7 +142,7 @@ def train_critic(cfg: CriticConfig) -> Path:
     from tqdm import tqdm
 
     out = Path(cfg.out)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "force"}
+    config = config_record(cfg)
     rows = load_rows(cfg.data)
     if len(rows) < 2:
         raise UsageError(f"--data {cfg.data}: need at least 2 rows with a usable verdict, got {len(rows)}")

@@ -10,6 +10,7 @@ Batches are right-padded; the attention mask marks real tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -111,6 +112,12 @@ def split_holdout(rows: Sequence[Any], share: float, seed: int) -> tuple[list[An
     held = [rows[i] for i in order[:n_eval]]
     train = [rows[i] for i in order[n_eval:]]
     return train, held
+
+
+def config_record(cfg: Any, leave_out: Sequence[str] = ("force",)) -> dict[str, Any]:
+    """A trainer's config dataclass as JSON-ready data (paths as strings), without the fields that only
+    steer this invocation: what `output_ready` compares and `finish_output` writes."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items() if k not in leave_out}
 
 
 def output_ready(out: Path, config: dict[str, Any], force: bool) -> bool:

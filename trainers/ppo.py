@@ -10,7 +10,6 @@ OUT ends as a Hugging Face model folder (+ `value_head.pt`), with `metrics.jsonl
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 import time
@@ -20,7 +19,7 @@ from typing import Any
 
 import torch
 
-from trainers.data import UsageError
+from trainers.data import UsageError, config_record
 from trainers.ppo_math import (
     compute_gae,
     explained_variance,
@@ -166,8 +165,7 @@ RUN_CONTROL = ("resume", "force", "stop_after")
 
 
 def run_config(cfg: PPOConfig) -> dict[str, Any]:
-    fields = dataclasses.asdict(cfg).items()
-    return {k: str(v) if isinstance(v, Path) else v for k, v in fields if k not in RUN_CONTROL}
+    return config_record(cfg, RUN_CONTROL)
 
 
 def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:

@@ -16,7 +16,7 @@ import random
 import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from trainers.data import (
     UsageError,
     batches,
     collate_scored,
+    config_record,
     encode_scored,
     finish_output,
     label_samples,
@@ -188,7 +189,7 @@ def train_reward_model(cfg: RMConfig) -> Path:
     from tqdm import tqdm
 
     out = Path(cfg.out)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "force"}
+    config = config_record(cfg)
     if output_ready(out, config, cfg.force):
         return out
     devices.seed_everything(cfg.seed)

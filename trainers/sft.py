@@ -13,7 +13,7 @@ import math
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from trainers.data import (
     UsageError,
     batches,
     collate_sft,
+    config_record,
     encode_sft,
     finish_output,
     output_ready,
@@ -125,7 +126,7 @@ def train_sft(cfg: SFTConfig) -> Path:
     from transformers import AutoModelForCausalLM
 
     out = Path(cfg.out)
-    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items() if k != "force"}
+    config = config_record(cfg)
     if output_ready(out, config, cfg.force):
         return out
     devices.seed_everything(cfg.seed)
