@@ -14,8 +14,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from benchmarks.datafiles import DataError, data_file, read_jsonl
-from benchmarks.problem import Problem, TestKind
+from execrl.benchmarks.datafiles import DataError, data_file, read_jsonl
+from execrl.benchmarks.problem import Problem, TestKind
 
 SPLITS = ("train", "test")
 DIFFICULTIES = ("introductory", "interview", "competition")

@@ -86,8 +86,9 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def read_jsonl(path: Path, error: type[Exception] = DataError,
-               check: Callable[[dict[str, Any]], str | None] | None = None) -> list[dict[str, Any]]:
+def read_jsonl(
+    path: Path, error: type[Exception] = DataError, check: Callable[[dict[str, Any]], str | None] | None = None
+) -> list[dict[str, Any]]:
     """Rows of a JSON Lines file (plain or .gz), blank lines skipped; the one JSONL reader of the project.
 
     A line that is not a JSON object, an unreadable file, or a row for which `check` returns a message

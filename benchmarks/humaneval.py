@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.datafiles import humaneval_file, read_jsonl
-from benchmarks.problem import Problem, TestKind
+from execrl.benchmarks.datafiles import humaneval_file, read_jsonl
+from execrl.benchmarks.problem import Problem, TestKind
 
 HUB_ID = "openai/openai_humaneval"
 

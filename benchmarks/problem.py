@@ -57,7 +57,8 @@ class Problem:
     @property
     def n_tests(self) -> int:
         """Tests as the record holds them. HumanEval's `check` is one here; the sandbox reports one outcome
-        per statement of its body, so count with `harness.executor.n_tests` when comparing with results."""
+        per statement of its body, so count with `execrl.harness.sandbox.executor.n_tests` when comparing
+        with results."""
         if self.test_kind is TestKind.ASSERT:
             return max(len(self.tests), 1)
         return len(self.inputs)

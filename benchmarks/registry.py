@@ -10,11 +10,11 @@ import os
 import re
 from pathlib import Path
 
-from benchmarks.apps import load_apps
-from benchmarks.datafiles import DataError
-from benchmarks.humaneval import load_humaneval
-from benchmarks.mbpp import load_mbpp
-from benchmarks.problem import Problem
+from execrl.benchmarks.apps import load_apps
+from execrl.benchmarks.datafiles import DataError
+from execrl.benchmarks.humaneval import load_humaneval
+from execrl.benchmarks.mbpp import load_mbpp
+from execrl.benchmarks.problem import Problem
 
 BENCHMARKS = ("humaneval", "mbpp", "apps", "synth")
 DEFAULT_SPLIT = {"humaneval": "test", "mbpp": "test", "apps": "test", "synth": "test"}
@@ -61,7 +61,7 @@ def load_problems(
     elif benchmark == "apps":
         problems = load_apps(split, data_dir, difficulty=difficulty, online=online)
     else:
-        from benchmarks.synth import load_synth  # written separately; imported only when asked for
+        from execrl.benchmarks.synth import load_synth  # written separately; imported only when asked for
 
         try:
             problems = load_synth(split)

@@ -1,6 +1,6 @@
 """`synth`: a procedural, seeded benchmark sized for a tiny model trained on CPU, plus its noisy SFT corpus.
 
-Eleven families of one-argument function-writing tasks (see `benchmarks.synth_families`), graded
+Eleven families of one-argument function-writing tasks (see `execrl.benchmarks.synth_families`), graded
 easy / medium / hard, each parameterised by function name, argument name and constants, so the train
 split holds thousands of distinct instances.
 
@@ -36,8 +36,8 @@ import random
 from collections import defaultdict
 from typing import Any
 
-from benchmarks.problem import Problem, TestKind
-from benchmarks.synth_families import FAMILIES, Family
+from execrl.benchmarks.problem import Problem, TestKind
+from execrl.benchmarks.synth_families import FAMILIES, Family
 
 STOP: tuple[str, ...] = ("\n#", "\ndef ", "\n\n")
 DEFAULT_SIZES = {"train": 2000, "test": 200}

@@ -11,11 +11,17 @@ import sys
 
 # name -> (module, one-line summary). Nested groups (report, train) dispatch the same way.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "train": ("trainers.cli", "training stages: sft, rm (reward model), critic, ppo"),
-    "generate": ("harness.generate", "sample completions for a benchmark from a model: samples.jsonl (resumable)"),
-    "evaluate": ("harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
-    "report": ("reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),
-    "pipeline": ("trainers.pipeline", "the main job: tiny model -> SFT -> PPO -> evaluate both -> report (resumable)"),
+    "train": ("execrl.trainers.cli", "training stages: sft, rm (reward model), critic, ppo"),
+    "generate": (
+        "execrl.harness.generate",
+        "sample completions for a benchmark from a model: samples.jsonl (resumable)",
+    ),
+    "evaluate": ("execrl.harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
+    "report": ("execrl.reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),
+    "pipeline": (
+        "execrl.trainers.pipeline",
+        "the main job: tiny model -> SFT -> PPO -> evaluate both -> report (resumable)",
+    ),
 }
 
 

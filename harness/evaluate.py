@@ -20,12 +20,11 @@ from typing import Any
 
 import tqdm
 import tyro
-
-from benchmarks.problem import Problem
-from harness.metrics import compute_metrics
-from harness.pool import Job, SandboxPool
-from harness.records import Limits
-from harness.samples import Sample, SampleError, SamplesReader, file_digest
+from execrl.benchmarks.problem import Problem
+from execrl.harness.records import Limits
+from execrl.harness.samples import Sample, SampleError, SamplesReader, file_digest
+from execrl.harness.sandbox.pool import Job, SandboxPool
+from execrl.harness.scoring.metrics import compute_metrics
 
 RESULTS, METRICS, CONFIG, TIMEOUTS = "results.jsonl", "metrics.json", "config.json", "timeouts.json"
 # config.json fields that make a folder belong to one evaluation; others (workers, timeout...) may change.
@@ -101,11 +100,23 @@ def _rows_with_completions(out_dir: Path, reader: SamplesReader) -> Iterator[dic
             yield {"task_id": sample.task_id, "verdict": verdicts[sample.key], "completion": sample.completion}
 
 
-def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, limits: Limits = Limits(),
-             workers: int | None = None, ks: Sequence[int] = (1, 10, 100), skip_bad: bool = False,
-             backend: str = "local", config: dict[str, Any] | None = None, force: bool = False,
-             progress: bool = True, hidden: Sequence[str | Path] = (), timeout_factor: float = 0.0,
-             timeout_floor: float = 1.0) -> dict[str, Any]:
+def evaluate(
+    problems: Sequence[Problem],
+    samples_path: Path,
+    out_dir: Path,
+    *,
+    limits: Limits = Limits(),
+    workers: int | None = None,
+    ks: Sequence[int] = (1, 10, 100),
+    skip_bad: bool = False,
+    backend: str = "local",
+    config: dict[str, Any] | None = None,
+    force: bool = False,
+    progress: bool = True,
+    hidden: Sequence[str | Path] = (),
+    timeout_factor: float = 0.0,
+    timeout_floor: float = 1.0,
+) -> dict[str, Any]:
     """Evaluate `samples_path` against `problems` into `out_dir`, resuming; returns the metrics.
 
     `config` is the caller's full config, stored in config.json (its benchmark/split/variant/difficulty
@@ -116,16 +127,25 @@ def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, 
     """
     if not problems:
         raise EvaluateError("no problems to evaluate against")
-    from benchmarks.registry import normalize_task_id
+    from execrl.benchmarks.registry import normalize_task_id
 
     samples_path, out_dir = Path(samples_path), Path(out_dir)
     if not samples_path.is_file():
         raise EvaluateError(f"samples file {samples_path} does not exist")
     benchmark = problems[0].benchmark
-    config = {"benchmark": benchmark, **(config or {}), "samples": str(samples_path.resolve()),
-              "samples_sha256": file_digest(samples_path), "limits": asdict(limits), "ks": list(ks),
-              "workers": workers, "backend": backend, "skip_bad": skip_bad,
-              "timeout_factor": timeout_factor, "timeout_floor": timeout_floor}
+    config = {
+        "benchmark": benchmark,
+        **(config or {}),
+        "samples": str(samples_path.resolve()),
+        "samples_sha256": file_digest(samples_path),
+        "limits": asdict(limits),
+        "ks": list(ks),
+        "workers": workers,
+        "backend": backend,
+        "skip_bad": skip_bad,
+        "timeout_factor": timeout_factor,
+        "timeout_floor": timeout_floor,
+    }
     out_dir.mkdir(parents=True, exist_ok=True)
     shared = _check_folder(out_dir, config, force)
     (out_dir / CONFIG).write_text(json.dumps({**shared, SECTION: config}, indent=2, default=str) + "\n")
@@ -147,44 +167,64 @@ def evaluate(problems: Sequence[Problem], samples_path: Path, out_dir: Path, *, 
         isolation = pool.isolation
         degraded = sorted(k for k, on in isolation.items() if not on)
         if degraded:
-            print(f"WARNING: SANDBOX ISOLATION DEGRADED: {', '.join(degraded)} not in force; untrusted code runs "
-                  "with less protection", file=sys.stderr)
+            print(
+                f"WARNING: SANDBOX ISOLATION DEGRADED: {', '.join(degraded)} not in force; untrusted code runs "
+                "with less protection",
+                file=sys.stderr,
+            )
         if timeout_factor > 0:
-            timeouts = _calibrated_timeouts(pool, problems, out_dir / TIMEOUTS, timeout_factor, timeout_floor,
-                                            progress)
+            timeouts = _calibrated_timeouts(
+                pool, problems, out_dir / TIMEOUTS, timeout_factor, timeout_floor, progress
+            )
             per_problem.update({task_id: replace(limits, timeout=t) for task_id, t in timeouts.items()})
         total = max(0, _count_lines(samples_path) - len(done))
         bar = tqdm.tqdm(total=total, unit="sample", desc="evaluate", disable=not progress, file=sys.stderr)
         for job, result in pool.run(missing()):
             sample: Sample = job.key
-            out.write(json.dumps({"task_id": sample.task_id, "completion_id": sample.completion_id,
-                                  **result.to_json()}) + "\n")
+            out.write(
+                json.dumps({"task_id": sample.task_id, "completion_id": sample.completion_id, **result.to_json()})
+                + "\n"
+            )
             out.flush()
             bar.update()
         bar.close()
     if reader.skipped:
-        print(f"evaluate: skipped {len(reader.skipped)} bad line(s) of {samples_path}; first: {reader.skipped[0]}",
-              file=sys.stderr)
+        print(
+            f"evaluate: skipped {len(reader.skipped)} bad line(s) of {samples_path}; first: {reader.skipped[0]}",
+            file=sys.stderr,
+        )
 
     metrics = compute_metrics(problems, _rows_with_completions(out_dir, reader), ks)
-    metrics = {"benchmark": benchmark, "split": config.get("split"), **metrics, "backend": backend,
-               "isolation": isolation, "degraded": degraded, "skipped_lines": len(reader.skipped)}
+    metrics = {
+        "benchmark": benchmark,
+        "split": config.get("split"),
+        **metrics,
+        "backend": backend,
+        "isolation": isolation,
+        "degraded": degraded,
+        "skipped_lines": len(reader.skipped),
+    }
     tmp = out_dir / (METRICS + ".tmp")
     tmp.write_text(json.dumps(metrics, indent=2) + "\n")
     os.replace(tmp, out_dir / METRICS)
     return metrics
 
 
-def _calibrated_timeouts(pool: SandboxPool, problems: Sequence[Problem], path: Path, factor: float, floor: float,
-                         progress: bool) -> dict[str, float]:
+def _calibrated_timeouts(
+    pool: SandboxPool, problems: Sequence[Problem], path: Path, factor: float, floor: float, progress: bool
+) -> dict[str, float]:
     """Per-test timeout per problem from its reference solution's slowest test (evalplus's rule:
     max(floor, factor x reference time)); problems whose reference does not pass keep the default."""
     timeouts: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
     generous = Limits(timeout=60.0, program_timeout=300.0, retry_timeouts=False)
-    jobs = [Job(p.task_id, p, p.program(p.solutions[0]), generous)
-            for p in problems if p.solutions and p.task_id not in timeouts]
-    bar = tqdm.tqdm(total=len(jobs), unit="reference", desc="calibrate timeouts", disable=not progress or not jobs,
-                    file=sys.stderr)
+    jobs = [
+        Job(p.task_id, p, p.program(p.solutions[0]), generous)
+        for p in problems
+        if p.solutions and p.task_id not in timeouts
+    ]
+    bar = tqdm.tqdm(
+        total=len(jobs), unit="reference", desc="calibrate timeouts", disable=not progress or not jobs, file=sys.stderr
+    )
     for job, result in pool.run(jobs):
         if result.passed:
             timeouts[job.key] = max(floor, factor * max((t.duration for t in result.tests), default=0.0))
@@ -245,8 +285,8 @@ def _parse_ks(text: str) -> list[int]:
 
 def main(argv: list[str]) -> int:
     cfg = tyro.cli(Config, args=argv, description=Config.__doc__)
-    from benchmarks.datafiles import DataError
-    from benchmarks.registry import default_data_dir, load_problems
+    from execrl.benchmarks.datafiles import DataError
+    from execrl.benchmarks.registry import default_data_dir, load_problems
 
     try:
         ks = _parse_ks(cfg.k)
@@ -257,16 +297,30 @@ def main(argv: list[str]) -> int:
         if cfg.workers is not None and cfg.workers < 1:
             raise EvaluateError(f"--workers must be >= 1, got {cfg.workers}")
         data_dir = cfg.data_dir or default_data_dir()
-        problems = load_problems(cfg.benchmark, cfg.split, data_dir, variant=cfg.variant,
-                                 difficulty=cfg.difficulty, online=cfg.online)
-        metrics = evaluate(problems, cfg.samples, cfg.out, limits=Limits(timeout=cfg.timeout), workers=cfg.workers,
-                           ks=ks, skip_bad=cfg.skip_bad, backend=cfg.backend, config=asdict(cfg), force=cfg.force,
-                           hidden=[data_dir] if data_dir else [], timeout_factor=cfg.timeout_factor,
-                           timeout_floor=cfg.timeout_floor)
+        problems = load_problems(
+            cfg.benchmark, cfg.split, data_dir, variant=cfg.variant, difficulty=cfg.difficulty, online=cfg.online
+        )
+        metrics = evaluate(
+            problems,
+            cfg.samples,
+            cfg.out,
+            limits=Limits(timeout=cfg.timeout),
+            workers=cfg.workers,
+            ks=ks,
+            skip_bad=cfg.skip_bad,
+            backend=cfg.backend,
+            config=asdict(cfg),
+            force=cfg.force,
+            hidden=[data_dir] if data_dir else [],
+            timeout_factor=cfg.timeout_factor,
+            timeout_floor=cfg.timeout_floor,
+        )
     except (EvaluateError, SampleError, DataError, ValueError, RuntimeError) as e:  # RuntimeError: no workers
         print(f"execrl evaluate: {e}", file=sys.stderr)
         return 2
     shown = " ".join(f"{k}={v:.4f}" for k, v in metrics["metrics"].items() if isinstance(v, float))
-    print(f"{metrics['benchmark']}: {metrics['n_samples']} samples, {metrics['n_problems']} problems: {shown} "
-          f"-> {cfg.out / METRICS}")
+    print(
+        f"{metrics['benchmark']}: {metrics['n_samples']} samples, {metrics['n_problems']} problems: {shown} "
+        f"-> {cfg.out / METRICS}"
+    )
     return 0

@@ -19,9 +19,9 @@ import re
 import textwrap
 import warnings
 
-from benchmarks.problem import Problem
-from benchmarks.prompts import stop_sequences
-from benchmarks.synth import synth_program
+from execrl.benchmarks.problem import Problem
+from execrl.benchmarks.prompts import stop_sequences
+from execrl.benchmarks.synth import synth_program
 
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([\w+.#-]*)[^\n]*$")
 PYTHON_TAGS = ("", "python", "py", "python3", "py3")
@@ -170,9 +170,7 @@ def _is_code(text: str) -> bool:
             tree = ast.parse(textwrap.dedent(text))
     except (SyntaxError, ValueError):
         return False
-    return any(
-        not isinstance(stmt, ast.Expr) or isinstance(stmt.value, ast.Call | ast.Await) for stmt in tree.body
-    )
+    return any(not isinstance(stmt, ast.Expr) or isinstance(stmt.value, ast.Call | ast.Await) for stmt in tree.body)
 
 
 def _n_statements(text: str) -> int:

@@ -1,7 +1,8 @@
 """`execrl generate`: sample completions for a benchmark from a model, into `RUN/samples.jsonl`.
 
 Each line is `{"task_id", "completion_id", "completion" | "solution", "raw"}`: the program (from
-`harness.extract.extract`, which for synth is `synth_program(problem, continuation)`) and the model's raw output.
+`execrl.harness.extract.extract`, which for synth is `synth_program(problem, continuation)`) and the model's
+raw output.
 `RUN/config.json` holds the full config, the resolved temperature and the date.
 
 Resume: rerunning on the same RUN generates only the missing (task_id, completion_id) rows; a config that
@@ -20,13 +21,12 @@ from pathlib import Path
 from typing import Literal
 
 import tyro
+from execrl.benchmarks.datafiles import DataError
+from execrl.benchmarks.prompts import build_prompt, chat_messages, stop_sequences
+from execrl.benchmarks.registry import default_data_dir, load_problems
+from execrl.harness.extract import extract
+from execrl.harness.generation.base import GenerationError, Generator, Prompt
 from tqdm import tqdm
-
-from benchmarks.datafiles import DataError
-from benchmarks.prompts import build_prompt, chat_messages, stop_sequences
-from benchmarks.registry import default_data_dir, load_problems
-from harness.extract import extract
-from harness.generation import GenerationError, Generator, Prompt
 
 # Sampling temperatures of the Codex paper (Chen et al. 2021, sec. 3.3): pass@1 is best at T=0.2, pass@10 and
 # pass@100 at T=0.8. With n <= 5 samples the useful estimate is pass@1, so the default follows n.
@@ -216,16 +216,16 @@ def _written_rows(path: Path) -> set[tuple[str, int]]:
 
 def _open_generator(config: Config) -> Generator:
     if config.backend == "openai":
-        from harness.openai_backend import OpenAIGenerator
+        from execrl.harness.generation.openai_engine import OpenAIGenerator
 
         return OpenAIGenerator(
             config.base_url or "", config.model, config.api_key, config.chat, concurrency=config.batch_size
         )
     if config.backend == "vllm":
-        from harness.vllm_backend import VLLMGenerator
+        from execrl.harness.generation.vllm_engine import VLLMGenerator
 
         return VLLMGenerator(config.model, dtype=config.dtype, chat=config.chat, seed=config.seed)
-    from harness.generation import HFGenerator
+    from execrl.harness.generation.hf_engine import HFGenerator
 
     try:
         return HFGenerator(

@@ -14,7 +14,7 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.problem import Problem
+from execrl.benchmarks.problem import Problem
 
 
 class SampleError(ValueError):

@@ -8,7 +8,7 @@ than --max-drop on a checked benchmark (with --require-significance, only when t
 significant), 0 otherwise, and 2 on unusable input (missing file, metric absent, no common benchmark).
 "Worse" is a lower value, or a higher one for the metrics in `LOWER_IS_BETTER`. The values compared are
 the ones metrics.json reports. Without --benchmark every benchmark both runs hold is checked, and the
-line names the worst one. Significance is the paired sign-flip permutation test of `reports.compare`
+line names the worst one. Significance is the paired sign-flip permutation test of `execrl.reports.compare`
 on per-problem values of the metric over the common problems: pass@k needs per-problem counts
 (results.jsonl, or metrics.json "per_problem"); other metrics need run folders with results.jsonl.
 """
@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import tyro
-
-from reports.compare import LOWER_IS_BETTER, paired_permutation_p, problem_values
-from reports.runs import BenchmarkRun, RunError, load_run
+from execrl.reports.compare import LOWER_IS_BETTER, paired_permutation_p, problem_values
+from execrl.reports.runs import BenchmarkRun, RunError, load_run
 
 
 @dataclass
@@ -70,8 +69,10 @@ def _p_value(base: BenchmarkRun, cand: BenchmarkRun, metric: str, permutations: 
     base_values, cand_values = problem_values(base, metric), problem_values(cand, metric)
     common = sorted(base_values.keys() & cand_values.keys())
     if not common:
-        raise RunError(f"--require-significance needs per-problem {metric} in both runs "
-                       f"(run folders with results.jsonl, or metrics.json per_problem for pass@k)")
+        raise RunError(
+            f"--require-significance needs per-problem {metric} in both runs "
+            f"(run folders with results.jsonl, or metrics.json per_problem for pass@k)"
+        )
     x = np.array([base_values[t] for t in common])
     y = np.array([cand_values[t] for t in common])
     return paired_permutation_p(x, y, permutations, seed)
@@ -104,14 +105,18 @@ def run_check(cfg: CheckConfig) -> tuple[int, str]:
     if cfg.benchmark is not None:
         for run, role in ((base, "baseline"), (cand, "candidate")):
             if cfg.benchmark not in run.benchmarks:
-                raise RunError(f"{role} {run.folder} has no benchmark {cfg.benchmark!r} (it has "
-                               f"{', '.join(sorted(run.benchmarks))})")
+                raise RunError(
+                    f"{role} {run.folder} has no benchmark {cfg.benchmark!r} (it has "
+                    f"{', '.join(sorted(run.benchmarks))})"
+                )
         names = [cfg.benchmark]
     else:
         names = sorted(base.benchmarks.keys() & cand.benchmarks.keys())
         if not names:
-            raise RunError(f"benchmark mismatch: baseline has {', '.join(sorted(base.benchmarks))}, "
-                           f"candidate has {', '.join(sorted(cand.benchmarks))}")
+            raise RunError(
+                f"benchmark mismatch: baseline has {', '.join(sorted(base.benchmarks))}, "
+                f"candidate has {', '.join(sorted(cand.benchmarks))}"
+            )
     outcomes = [check_benchmark(base.benchmarks[b], cand.benchmarks[b], cfg) for b in names]
     worst = max(outcomes, key=lambda o: (o.failed, o.drop))
     return int(worst.failed), verdict_line(worst, cfg)

@@ -4,8 +4,8 @@
     execrl report leaderboard RUN... --out DIR [--force]
     execrl report check --baseline RUN|metrics.json --candidate RUN|metrics.json --metric pass@1 --max-drop 0.02
 
-The compare command lives here (statistics in `reports.compare`, plots in `reports.plots`); the other
-two are `reports.leaderboard.main` and `reports.check.main`.
+The compare command lives here (statistics in `execrl.reports.compare`, plots in `execrl.reports.plots`); the other
+two are `execrl.reports.leaderboard.main` and `execrl.reports.check.main`.
 """
 
 from __future__ import annotations
@@ -17,21 +17,20 @@ from pathlib import Path
 from typing import Annotated
 
 import tyro
+from execrl.harness.cli import dispatch
+from execrl.reports import plots
+from execrl.reports.compare import SIGNIFICANCE_TEST, Comparison, compare_runs
+from execrl.reports.render import Block, Heading, Image, Table, Text, claim_output, write_report
+from execrl.reports.runs import Run, RunError, load_run
 from tqdm import tqdm
-
-from harness.cli import dispatch
-from reports import plots
-from reports.compare import SIGNIFICANCE_TEST, Comparison, compare_runs
-from reports.render import Block, Heading, Image, Table, Text, claim_output, write_report
-from reports.runs import Run, RunError, load_run
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "compare": (
-        "reports.cli:compare_main",
+        "execrl.reports.cli:compare_main",
         "compare two runs: bootstrap CIs, significance, flips, plots, report.md/html",
     ),
-    "leaderboard": ("reports.leaderboard", "rank runs per benchmark and metric: leaderboard.md/html/csv"),
-    "check": ("reports.check", "CI regression check: exit 1 when the candidate drops more than --max-drop"),
+    "leaderboard": ("execrl.reports.leaderboard", "rank runs per benchmark and metric: leaderboard.md/html/csv"),
+    "check": ("execrl.reports.check", "CI regression check: exit 1 when the candidate drops more than --max-drop"),
 }
 
 
@@ -63,29 +62,48 @@ def comparison_blocks(comparison: Comparison, runs: list[Run], images: list[Imag
     base, cand = comparison.baseline, comparison.candidate
     blocks: list[Block] = [
         Heading(f"Comparison: {base} (baseline) vs {cand} (candidate)", 1),
-        Table(["run", "role", "folder", "model", "date"],
-              [[run.name, role, str(run.folder), run.model, run.date]
-               for run, role in zip(runs, ["baseline", "candidate"], strict=True)]),
-        Text(f"95% CIs: paired bootstrap over problems ({n_boot} resamples, percentile interval). "
-             f"Significance: {SIGNIFICANCE_TEST} ({n_boot} permutations). A problem is solved when its "
-             "pass@1 >= 0.5. Values are recomputed over the problems both runs hold."),
+        Table(
+            ["run", "role", "folder", "model", "date"],
+            [
+                [run.name, role, str(run.folder), run.model, run.date]
+                for run, role in zip(runs, ["baseline", "candidate"], strict=True)
+            ],
+        ),
+        Text(
+            f"95% CIs: paired bootstrap over problems ({n_boot} resamples, percentile interval). "
+            f"Significance: {SIGNIFICANCE_TEST} ({n_boot} permutations). A problem is solved when its "
+            "pass@1 >= 0.5. Values are recomputed over the problems both runs hold."
+        ),
     ]
     if comparison.skipped_benchmarks:
         skipped = ", ".join(comparison.skipped_benchmarks)
         blocks.append(Text(f"Benchmarks held by one run only, not compared: {skipped}."))
     for name, bench in comparison.benchmarks.items():
         blocks.append(Heading(name))
-        blocks.append(Text(f"{bench.n_common} problems compared; dropped {len(bench.only_baseline)} only in "
-                           f"{base} and {len(bench.only_candidate)} only in {cand}."))
+        blocks.append(
+            Text(
+                f"{bench.n_common} problems compared; dropped {len(bench.only_baseline)} only in "
+                f"{base} and {len(bench.only_candidate)} only in {cand}."
+            )
+        )
         if not bench.metrics:
             continue
-        blocks.append(Table(["metric", base, cand, "delta", "95% CI of delta"],
-                            [[m, v["baseline"], v["candidate"], v["delta"], tuple(v["ci95"])]
-                             for m, v in bench.metrics.items()]))
+        blocks.append(
+            Table(
+                ["metric", base, cand, "delta", "95% CI of delta"],
+                [[m, v["baseline"], v["candidate"], v["delta"], tuple(v["ci95"])] for m, v in bench.metrics.items()],
+            )
+        )
         blocks.append(Text(f"pass@1 difference: p = {bench.significance['p_value']:.4f}."))
-        blocks.append(Table(["flip", "count", "task ids"],
-                            [["gained", len(bench.flips["gained"]), " ".join(bench.flips["gained"]) or "–"],
-                             ["lost", len(bench.flips["lost"]), " ".join(bench.flips["lost"]) or "–"]]))
+        blocks.append(
+            Table(
+                ["flip", "count", "task ids"],
+                [
+                    ["gained", len(bench.flips["gained"]), " ".join(bench.flips["gained"]) or "–"],
+                    ["lost", len(bench.flips["lost"]), " ".join(bench.flips["lost"]) or "–"],
+                ],
+            )
+        )
     if images:
         blocks.append(Heading("Plots"))
         blocks += images
@@ -101,8 +119,12 @@ def compare_main(argv: list[str]) -> int:
     runs = [load_run(folder, name) for folder, name in zip(cfg.runs, names, strict=True)]
     if runs[0].name == runs[1].name:
         runs[1].name += " (candidate)"
-    stamp = {"runs": [str(p.resolve()) for p in cfg.runs], "names": [r.name for r in runs],
-             "bootstrap": cfg.bootstrap, "seed": cfg.seed}
+    stamp = {
+        "runs": [str(p.resolve()) for p in cfg.runs],
+        "names": [r.name for r in runs],
+        "bootstrap": cfg.bootstrap,
+        "seed": cfg.seed,
+    }
     train_plots = {f"training_{i}.png": run for i, run in enumerate(runs)}
     outputs = ["comparison.json", "report.md", "report.html", *PLOTS, *train_plots]
     claim_output(cfg.out, stamp, outputs, cfg.force, "--force")
@@ -115,8 +137,10 @@ def compare_main(argv: list[str]) -> int:
         json_file.write_text(json.dumps(comparison.to_json(), indent=1) + "\n")
     images = []
     todo = [(file, title, lambda p, f=fn: f(runs, p)) for file, (title, fn) in PLOTS.items()]
-    todo += [(file, f"Training curves: {run.name}", lambda p, r=run: plots.plot_training(r, p))
-             for file, run in train_plots.items()]
+    todo += [
+        (file, f"Training curves: {run.name}", lambda p, r=run: plots.plot_training(r, p))
+        for file, run in train_plots.items()
+    ]
     for file, title, plot in tqdm(todo, desc="plots", file=sys.stderr):
         path = cfg.out / file
         if path.exists() or plot(path):

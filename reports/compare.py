@@ -26,9 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from harness.passk import pass_at_k
-from reports.runs import BenchmarkRun, Run
+from execrl.harness.scoring.passk import pass_at_k
+from execrl.reports.runs import BenchmarkRun, Run
 
 SOLVED_AT = 0.5
 # Metrics where a smaller value is the better one (everything else: higher is better).
@@ -148,8 +147,12 @@ def compare_benchmark(base: BenchmarkRun, cand: BenchmarkRun, n_boot: int, seed:
         x = np.array([base_values[t] for t in ids])
         y = np.array([cand_values[t] for t in ids])
         lo, hi = paired_bootstrap_ci(x, y, n_boot, seed)
-        out.metrics[metric] = {"baseline": float(x.mean()), "candidate": float(y.mean()),
-                               "delta": float(y.mean() - x.mean()), "ci95": [lo, hi]}
+        out.metrics[metric] = {
+            "baseline": float(x.mean()),
+            "candidate": float(y.mean()),
+            "delta": float(y.mean() - x.mean()),
+            "ci95": [lo, hi],
+        }
     base_pass1, cand_pass1 = problem_values(base, "pass@1"), problem_values(cand, "pass@1")
     x = np.array([base_pass1[t] for t in common])
     y = np.array([cand_pass1[t] for t in common])
@@ -162,7 +165,5 @@ def compare_runs(baseline: Run, candidate: Run, n_boot: int = 2000, seed: int = 
     """Compare every benchmark both runs hold (the others are listed in `skipped_benchmarks`)."""
     names = [b for b in baseline.benchmarks if b in candidate.benchmarks]
     skipped = sorted(baseline.benchmarks.keys() ^ candidate.benchmarks.keys())
-    benchmarks = {
-        b: compare_benchmark(baseline.benchmarks[b], candidate.benchmarks[b], n_boot, seed) for b in names
-    }
+    benchmarks = {b: compare_benchmark(baseline.benchmarks[b], candidate.benchmarks[b], n_boot, seed) for b in names}
     return Comparison(baseline.name, candidate.name, benchmarks, skipped)

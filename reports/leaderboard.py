@@ -16,10 +16,9 @@ from typing import Annotated
 
 import pandas as pd
 import tyro
-
-from reports.compare import LOWER_IS_BETTER
-from reports.render import Heading, Table, Text, claim_output, write_report
-from reports.runs import Run, RunError, load_run
+from execrl.reports.compare import LOWER_IS_BETTER
+from execrl.reports.render import Heading, Table, Text, claim_output, write_report
+from execrl.reports.runs import Run, RunError, load_run
 
 PRIMARY = "pass@1"
 
@@ -41,14 +40,27 @@ def leaderboard_frame(runs: list[Run]) -> pd.DataFrame:
         for benchmark, bench in run.benchmarks.items():
             n_samples, n_problems = bench.metrics.get("n_samples"), bench.metrics.get("n_problems")
             n = n_samples // n_problems if n_samples and n_problems and n_samples % n_problems == 0 else None
-            settings = {"model": run.model, "date": run.date, "temperature": run.setting("temperature"),
-                        "n": run.setting("n", "n_samples", "samples_per_problem") or n}
+            settings = {
+                "model": run.model,
+                "date": run.date,
+                "temperature": run.setting("temperature"),
+                "n": run.setting("n", "n_samples", "samples_per_problem") or n,
+            }
             for metric, value in bench.metrics.get("metrics", {}).items():
                 if isinstance(value, (int, float)):
-                    rows.append({"benchmark": benchmark, "metric": metric, "run": run.name, "value": float(value),
-                                 **settings, "folder": str(run.folder)})
-    frame = pd.DataFrame(rows, columns=["benchmark", "metric", "run", "value", "model", "date", "temperature", "n",
-                                        "folder"])
+                    rows.append(
+                        {
+                            "benchmark": benchmark,
+                            "metric": metric,
+                            "run": run.name,
+                            "value": float(value),
+                            **settings,
+                            "folder": str(run.folder),
+                        }
+                    )
+    frame = pd.DataFrame(
+        rows, columns=["benchmark", "metric", "run", "value", "model", "date", "temperature", "n", "folder"]
+    )
     ascending = frame["metric"].isin(LOWER_IS_BETTER)
     rank_high = frame.groupby(["benchmark", "metric"])["value"].rank(method="min", ascending=False)
     rank_low = frame.groupby(["benchmark", "metric"])["value"].rank(method="min", ascending=True)
@@ -57,9 +69,13 @@ def leaderboard_frame(runs: list[Run]) -> pd.DataFrame:
 
 
 def leaderboard_blocks(frame: pd.DataFrame) -> list:
-    blocks: list = [Heading("Leaderboard", 1),
-                    Text(f"Runs sorted by {PRIMARY} (higher is better; lower is better for "
-                         f"{', '.join(sorted(LOWER_IS_BETTER))}). Ranks per metric are in leaderboard.csv.")]
+    blocks: list = [
+        Heading("Leaderboard", 1),
+        Text(
+            f"Runs sorted by {PRIMARY} (higher is better; lower is better for "
+            f"{', '.join(sorted(LOWER_IS_BETTER))}). Ranks per metric are in leaderboard.csv."
+        ),
+    ]
     for benchmark, group in frame.groupby("benchmark", sort=True):
         wide = group.pivot_table(index="run", columns="metric", values="value", aggfunc="first")
         info = group.drop_duplicates("run").set_index("run")[["model", "date", "temperature", "n"]]
@@ -68,8 +84,10 @@ def leaderboard_blocks(frame: pd.DataFrame) -> list:
             wide = wide.sort_values(PRIMARY, ascending=False, kind="stable")
         metrics = [m for m in wide.columns if m not in info.columns]
         header = ["#", "run", "model", "date", "temperature", "n", *metrics]
-        rows = [[i, name, row["model"], row["date"], row["temperature"], row["n"], *(row[m] for m in metrics)]
-                for i, (name, row) in enumerate(wide.iterrows(), 1)]
+        rows = [
+            [i, name, row["model"], row["date"], row["temperature"], row["n"], *(row[m] for m in metrics)]
+            for i, (name, row) in enumerate(wide.iterrows(), 1)
+        ]
         blocks += [Heading(str(benchmark)), Table(header, rows)]
     return blocks
 

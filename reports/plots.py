@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from execrl.harness.records import Verdict
+from execrl.reports.runs import Run
 from matplotlib.figure import Figure
-
-from harness.records import Verdict
-from reports.runs import Run
 
 TRAIN_PREFIXES = ("ppo/", "code/")
 
@@ -64,8 +63,12 @@ def plot_pass_at_k(runs: Sequence[Run], path: Path) -> Path | None:
 
 def plot_verdicts(runs: Sequence[Run], path: Path) -> Path | None:
     """Share of samples per verdict, stacked, one bar per (benchmark, run)."""
-    bars = [(f"{b}\n{run.name}", run.benchmarks[b].verdicts) for b in _benchmarks(runs) for run in runs
-            if b in run.benchmarks and run.benchmarks[b].verdicts]
+    bars = [
+        (f"{b}\n{run.name}", run.benchmarks[b].verdicts)
+        for b in _benchmarks(runs)
+        for run in runs
+        if b in run.benchmarks and run.benchmarks[b].verdicts
+    ]
     if not bars:
         return None
     fig = Figure(figsize=(9, 1.2 + 0.6 * len(bars)), layout="constrained")
@@ -86,8 +89,13 @@ def plot_verdicts(runs: Sequence[Run], path: Path) -> Path | None:
 def plot_quality(runs: Sequence[Run], path: Path) -> Path | None:
     """Histogram of per-sample quality scores (0-10), one panel per benchmark."""
     data = {
-        b: {run.name: [v for vs in run.benchmarks[b].per_sample("quality_score").values() for v in vs
-                       if not math.isnan(v)] for run in runs if b in run.benchmarks}
+        b: {
+            run.name: [
+                v for vs in run.benchmarks[b].per_sample("quality_score").values() for v in vs if not math.isnan(v)
+            ]
+            for run in runs
+            if b in run.benchmarks
+        }
         for b in _benchmarks(runs)
     }
     data = {b: per_run for b, per_run in data.items() if any(per_run.values())}
@@ -107,9 +115,14 @@ def plot_difficulty(runs: Sequence[Run], path: Path) -> Path | None:
     """pass@1 per difficulty level (metrics.json by_difficulty), grouped bars, one panel per benchmark."""
     data = {}
     for benchmark in _benchmarks(runs):
-        per_run = {run.name: {d: v.get("metrics", {}).get("pass@1", math.nan)
-                              for d, v in run.benchmarks[benchmark].metrics.get("by_difficulty", {}).items()}
-                   for run in runs if benchmark in run.benchmarks}
+        per_run = {
+            run.name: {
+                d: v.get("metrics", {}).get("pass@1", math.nan)
+                for d, v in run.benchmarks[benchmark].metrics.get("by_difficulty", {}).items()
+            }
+            for run in runs
+            if benchmark in run.benchmarks
+        }
         if any(per_run.values()):
             data[benchmark] = per_run
     if not data:

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from reports.runs import RunError
+from execrl.reports.runs import RunError
 
 STAMP = ".execrl-report.json"
 
@@ -92,12 +92,14 @@ figure { margin: 1em 0; } figcaption { color: #555; font-size: 0.9em; }
 def _cell(value: Any) -> str:
     """Numbers right-aligned (the CSS default for td), text left."""
     numeric = isinstance(value, (int, float, tuple, list)) or value is None
-    return f"<td>{html.escape(fmt(value))}</td>" if numeric else f"<td class=\"text\">{html.escape(fmt(value))}</td>"
+    return f"<td>{html.escape(fmt(value))}</td>" if numeric else f'<td class="text">{html.escape(fmt(value))}</td>'
 
 
 def render_html(blocks: Sequence[Block], title: str) -> str:
-    out = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
-           f"<style>{CSS}</style></head><body>"]
+    out = [
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>',
+        f"<style>{CSS}</style></head><body>",
+    ]
     for block in blocks:
         if isinstance(block, Heading):
             out.append(f"<h{block.level}>{html.escape(block.text)}</h{block.level}>")
@@ -109,8 +111,10 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         else:
             data = base64.b64encode(block.path.read_bytes()).decode("ascii")
-            out.append(f"<figure><img alt=\"{html.escape(block.title)}\" src=\"data:image/png;base64,{data}\">"
-                       f"<figcaption>{html.escape(block.title)}</figcaption></figure>")
+            out.append(
+                f'<figure><img alt="{html.escape(block.title)}" src="data:image/png;base64,{data}">'
+                f"<figcaption>{html.escape(block.title)}</figcaption></figure>"
+            )
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 

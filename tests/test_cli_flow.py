@@ -14,16 +14,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def execrl(*args: str, expect: int = 0) -> subprocess.CompletedProcess:
-    out = subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=600, env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+    out = subprocess.run(
+        [sys.executable, "-m", "execrl.harness.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={"HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"},
+    )
     assert out.returncode == expect, f"execrl {' '.join(args)} exited {out.returncode}:\n{out.stderr[-3000:]}"
     return out
 
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from benchmarks.synth import load_synth, sft_corpus
-    from trainers.tiny import build_tiny_model
+    from execrl.benchmarks.synth import load_synth, sft_corpus
+    from execrl.trainers.tiny import build_tiny_model
 
     corpus = [row["prompt"] + row["completion"] for row in sft_corpus(load_synth("train", n=200))]
     return build_tiny_model(tmp_path_factory.mktemp("model"), corpus, d_model=64, n_layer=1, seed=0)
@@ -34,10 +40,38 @@ def test_generate_evaluate_compare_leaderboard_check_each_as_a_command(tiny_mode
     runs = {}
     for name, temperature in (("cold", "0.2"), ("hot", "1.0")):
         run = tmp_path / name
-        execrl("generate", "--model", str(tiny_model), "--benchmark", "synth", "--limit", "6", "--n", "3",
-               "--temperature", temperature, "--max-new-tokens", "32", "--seed", "1", "--out", str(run))
-        execrl("evaluate", "--benchmark", "synth", "--samples", str(run / "samples.jsonl"), "--out", str(run),
-               "--workers", "2", "--k", "1,3")
+        execrl(
+            "generate",
+            "--model",
+            str(tiny_model),
+            "--benchmark",
+            "synth",
+            "--limit",
+            "6",
+            "--n",
+            "3",
+            "--temperature",
+            temperature,
+            "--max-new-tokens",
+            "32",
+            "--seed",
+            "1",
+            "--out",
+            str(run),
+        )
+        execrl(
+            "evaluate",
+            "--benchmark",
+            "synth",
+            "--samples",
+            str(run / "samples.jsonl"),
+            "--out",
+            str(run),
+            "--workers",
+            "2",
+            "--k",
+            "1,3",
+        )
         metrics = json.loads((run / "metrics.json").read_text())
         assert metrics["n_samples"] == 18 and metrics["n_problems"] == 6
         assert set(metrics["metrics"]) >= {"pass@1", "pass@3", "syntax_rate"}
@@ -56,8 +90,29 @@ def test_generate_evaluate_compare_leaderboard_check_each_as_a_command(tiny_mode
     assert {"leaderboard.md", "leaderboard.html", "leaderboard.csv"} <= {p.name for p in board.iterdir()}
 
     # A run checked against itself never regresses; an impossible tolerance on a missing metric is unusable.
-    ok = execrl("report", "check", "--baseline", str(runs["cold"]), "--candidate", str(runs["cold"]),
-                "--metric", "pass@1", "--max-drop", "0.0")
+    ok = execrl(
+        "report",
+        "check",
+        "--baseline",
+        str(runs["cold"]),
+        "--candidate",
+        str(runs["cold"]),
+        "--metric",
+        "pass@1",
+        "--max-drop",
+        "0.0",
+    )
     assert ok.stdout.startswith("OK")
-    execrl("report", "check", "--baseline", str(runs["cold"]), "--candidate", str(runs["hot"]),
-           "--metric", "pass@999", "--max-drop", "0.0", expect=2)
+    execrl(
+        "report",
+        "check",
+        "--baseline",
+        str(runs["cold"]),
+        "--candidate",
+        str(runs["hot"]),
+        "--metric",
+        "pass@999",
+        "--max-drop",
+        "0.0",
+        expect=2,
+    )

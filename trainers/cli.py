@@ -5,14 +5,14 @@ Dispatch only, so `execrl train --help` does not import torch.
 
 from __future__ import annotations
 
-from harness.cli import dispatch
+from execrl.harness.cli import dispatch
 
 # name -> (module, one-line summary)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "sft": ("trainers.sft", "supervised fine-tuning on (prompt, completion) rows, loss on the completion"),
-    "ppo": ("trainers.ppo", "PPO with the sandbox verdict of each sampled program as reward"),
-    "rm": ("trainers.reward_model", "Bradley-Terry reward model on (prompt, chosen, rejected) pairs"),
-    "critic": ("trainers.critic", "CodeRL critic: predict syntax_error / runtime_error / failed / passed"),
+    "sft": ("execrl.trainers.sft", "supervised fine-tuning on (prompt, completion) rows, loss on the completion"),
+    "ppo": ("execrl.trainers.ppo", "PPO with the sandbox verdict of each sampled program as reward"),
+    "rm": ("execrl.trainers.reward_model", "Bradley-Terry reward model on (prompt, chosen, rejected) pairs"),
+    "critic": ("execrl.trainers.critic", "CodeRL critic: predict syntax_error / runtime_error / failed / passed"),
 }
 
 

@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.problem import Problem
-from harness.records import Verdict
-from trainers import devices
-from trainers.data import (
+from execrl.benchmarks.problem import Problem
+from execrl.harness.records import Verdict
+from execrl.trainers import devices
+from execrl.trainers.data import (
     UsageError,
     batches,
     collate_scored,
@@ -34,7 +34,7 @@ from trainers.data import (
     read_jsonl,
     split_holdout,
 )
-from trainers.reward_model import ScoringModel, load_classifier, logits_of
+from execrl.trainers.reward_model import ScoringModel, load_classifier, logits_of
 
 CLASSES: tuple[str, ...] = ("syntax_error", "runtime_error", "failed", "passed")
 """The critic's labels, in the order of its outputs."""

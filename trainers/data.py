@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks import datafiles
+from execrl.benchmarks import datafiles
 
 IGNORE_INDEX = -100
 """Label value that torch's cross-entropy skips."""
@@ -32,6 +32,7 @@ def read_jsonl(path: str | Path, required: Sequence[str]) -> list[dict[str, Any]
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such file")
+
     def check(row: dict[str, Any]) -> str | None:
         missing = [key for key in required if not isinstance(row.get(key), str)]
         return f"missing string field(s) {', '.join(missing)}" if missing else None

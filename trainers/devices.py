@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from trainers.data import UsageError
+from execrl.trainers.data import UsageError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 

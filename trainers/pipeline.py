@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainers.data import UsageError
+from execrl.trainers.data import UsageError
 
 # The default job: every key a YAML config may set, with its embedded value.
 DEFAULTS: dict[str, Any] = {
@@ -91,15 +91,15 @@ def _fields(cls: type, values: dict[str, Any], section: str) -> dict[str, Any]:
 
 
 def stage_model0(settings: dict[str, Any], out: Path) -> Path:
-    from benchmarks.synth import load_synth, sft_corpus
-    from trainers.tiny import build_tiny_model
+    from execrl.benchmarks.synth import load_synth, sft_corpus
+    from execrl.trainers.tiny import build_tiny_model
 
     rows = sft_corpus(load_synth("train"), wrong_share=settings["sft"].get("wrong_share", 0.3))
     return build_tiny_model(out / "model0", [r["prompt"] + r["completion"] for r in rows], **settings["tiny"])
 
 
 def stage_sft(settings: dict[str, Any], out: Path) -> Path:
-    from trainers.sft import SFTConfig, train_sft
+    from execrl.trainers.sft import SFTConfig, train_sft
 
     model = str(out / "model0") if settings["model"] == "tiny" else settings["model"]
     sft = _fields(SFTConfig, settings["sft"], "sft")
@@ -107,27 +107,32 @@ def stage_sft(settings: dict[str, Any], out: Path) -> Path:
 
 
 def stage_ppo(settings: dict[str, Any], out: Path) -> Path:
-    from trainers.checkpoint import checkpoint_policy_dir
-    from trainers.ppo import PRESETS, PPOConfig, check_config, train_ppo
+    from execrl.trainers.checkpoint import checkpoint_policy_dir
+    from execrl.trainers.ppo import PRESETS, PPOConfig, check_config, train_ppo
 
     ppo = _fields(PPOConfig, settings["ppo"], "ppo")
     preset = PRESETS.get(ppo.get("preset", ""), {})
     # The folder is this pipeline's own: continue from a checkpoint, or restart a run that crashed before one.
     finished = (out / "ppo" / "train_config.json").exists()
     resume = checkpoint_policy_dir(out / "ppo") is not None and not finished
-    cfg = PPOConfig(model=str(out / "sft"), out=out / "ppo", resume=resume, force=not resume and not finished,
-                    **{"device": settings["device"], **preset, **ppo})
+    cfg = PPOConfig(
+        model=str(out / "sft"),
+        out=out / "ppo",
+        resume=resume,
+        force=not resume and not finished,
+        **{"device": settings["device"], **preset, **ppo},
+    )
     check_config(cfg)
     return train_ppo(cfg)
 
 
 def stage_eval(settings: dict[str, Any], out: Path, name: str) -> None:
     """Generate and evaluate model `name` (sft or ppo) on every benchmark, same protocol for both."""
-    from benchmarks.registry import default_data_dir, load_problems
-    from harness.evaluate import evaluate
-    from harness.generate import Config as GenerateConfig
-    from harness.generate import generate
-    from harness.records import Limits
+    from execrl.benchmarks.registry import default_data_dir, load_problems
+    from execrl.harness.evaluate import evaluate
+    from execrl.harness.generate import Config as GenerateConfig
+    from execrl.harness.generate import generate
+    from execrl.harness.records import Limits
 
     ev = settings["eval"]
     for benchmark in ev["benchmarks"]:
@@ -137,19 +142,33 @@ def stage_eval(settings: dict[str, Any], out: Path, name: str) -> None:
         limit = ev["limit"].get(benchmark)
         print(f"== {name}: {benchmark} (n={ev['n']}, temperature={ev['temperature']}, limit={limit})", file=sys.stderr)
         gen = GenerateConfig(
-            model=str(out / name), benchmark=benchmark, n=ev["n"], out=samples_run, limit=limit,
-            temperature=ev["temperature"], top_p=1.0, max_new_tokens=ev["max_new_tokens"],
-            batch_size=ev["batch_size"], data_dir=default_data_dir(), device=settings["device"],
+            model=str(out / name),
+            benchmark=benchmark,
+            n=ev["n"],
+            out=samples_run,
+            limit=limit,
+            temperature=ev["temperature"],
+            top_p=1.0,
+            max_new_tokens=ev["max_new_tokens"],
+            batch_size=ev["batch_size"],
+            data_dir=default_data_dir(),
+            device=settings["device"],
         )
         generate(gen)
         problems = load_problems(benchmark, None, default_data_dir(), limit=limit)
-        evaluate(problems, samples_run / "samples.jsonl", run, limits=Limits(timeout=ev["timeout"]),
-                 workers=ev["workers"], ks=[1, ev["n"]],
-                 config={"model": str(out / name), **{k: v for k, v in ev.items() if k != "limit"}, "limit": limit})
+        evaluate(
+            problems,
+            samples_run / "samples.jsonl",
+            run,
+            limits=Limits(timeout=ev["timeout"]),
+            workers=ev["workers"],
+            ks=[1, ev["n"]],
+            config={"model": str(out / name), **{k: v for k, v in ev.items() if k != "limit"}, "limit": limit},
+        )
 
 
 def stage_report(settings: dict[str, Any], out: Path) -> None:
-    from reports.cli import compare_main
+    from execrl.reports.cli import compare_main
 
     train_dir = out / "ppo_eval" / "train"
     train_dir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +180,7 @@ def stage_report(settings: dict[str, Any], out: Path) -> None:
 
 def sandbox_seconds(out: Path) -> float:
     """Seconds in the sandbox: PPO's `time/sandbox` plus each evaluation's summed program durations."""
-    from trainers.tracking import read_metrics
+    from execrl.trainers.tracking import read_metrics
 
     total = sum(row.get("time/sandbox", 0.0) for row in read_metrics(out / "ppo" / "metrics.jsonl"))
     for results in out.glob("*_eval/*/results.jsonl"):
@@ -174,8 +193,19 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
     settings = load_settings(cfg.config, cfg.limit)
     markers = out / "stages"
     if cfg.force:
-        outputs = ("stages", "model0", "sft", "ppo", "sft_samples", "ppo_samples", "sft_eval", "ppo_eval", "report",
-                   "timings.json", "settings.json")
+        outputs = (
+            "stages",
+            "model0",
+            "sft",
+            "ppo",
+            "sft_samples",
+            "ppo_samples",
+            "sft_eval",
+            "ppo_eval",
+            "report",
+            "timings.json",
+            "settings.json",
+        )
         for name in outputs:
             path = out / name
             shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
@@ -207,8 +237,12 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
 
     seconds = {name: json.loads((markers / f"{name}.json").read_text())["seconds"] for name, _ in stages}
     total, in_sandbox = sum(seconds.values()), sandbox_seconds(out)
-    timings = {"stages": seconds, "total": round(total, 2), "sandbox": round(in_sandbox, 2),
-               "sandbox_share": round(in_sandbox / total, 4) if total else 0.0}
+    timings = {
+        "stages": seconds,
+        "total": round(total, 2),
+        "sandbox": round(in_sandbox, 2),
+        "sandbox_share": round(in_sandbox / total, 4) if total else 0.0,
+    }
     (out / "timings.json").write_text(json.dumps(timings, indent=2) + "\n")
     return out
 
@@ -217,7 +251,7 @@ def main(argv: list[str]) -> int:
     import tyro
 
     cfg = tyro.cli(PipelineConfig, args=argv, description=__doc__.splitlines()[0])
-    from trainers.rewards import SandboxErrorRate
+    from execrl.trainers.rewards import SandboxErrorRate
 
     try:
         out = run_pipeline(cfg)

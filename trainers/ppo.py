@@ -2,7 +2,7 @@
 
 Policy = causal LM + scalar value head; reference = frozen copy of the initial policy. Each iteration samples
 G programs for each of B / G synth train prompts, runs them in the sandbox (one warm pool for the whole run),
-turns verdicts into rewards (`trainers.rewards`), adds a per-token KL penalty to the reference
+turns verdicts into rewards (`execrl.trainers.rewards`), adds a per-token KL penalty to the reference
 (Ziegler et al. 2019, arXiv:1909.08593), estimates advantages with GAE and takes clipped PPO steps
 (Schulman et al. 2017, arXiv:1707.06347). The iteration follows cleanrl's ppo.py phase by phase.
 OUT ends as a Hugging Face model folder (+ `value_head.pt`), with `metrics.jsonl`, `tb/`, `checkpoint/`.
@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from trainers.data import UsageError, config_record
-from trainers.ppo_math import (
+from execrl.trainers.data import UsageError, config_record
+from execrl.trainers.ppo_math import (
     compute_gae,
     explained_variance,
     kl_estimate,
@@ -29,9 +28,9 @@ from trainers.ppo_math import (
     policy_loss,
     value_loss,
 )
-from trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, setup_run
-from trainers.rewards import REWARDS, SandboxErrorRate, check_sandbox_errors
-from trainers.rollout import position_ids, response_logprobs, response_values, sample
+from execrl.trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, setup_run
+from execrl.trainers.rewards import REWARDS, SandboxErrorRate, check_sandbox_errors
+from execrl.trainers.rollout import position_ids, response_logprobs, response_values, sample
 
 
 @dataclass
@@ -154,10 +153,25 @@ class PPOConfig:
 # everywhere 0.506 -> 0.781; syntax rate unchanged (0.95).
 PRESETS: dict[str, dict[str, Any]] = {
     "cpu-tiny": {
-        "iterations": 80, "batch_size": 128, "samples_per_prompt": 4, "minibatch_size": 32, "ppo_epochs": 2,
-        "lr": 2e-4, "warmup_share": 0.05, "kl_coef": 0.1, "target_kl": 0.05, "ent_coef": 0.0, "gamma": 1.0,
-        "max_new_tokens": 64, "max_prompt_tokens": 128, "timeout": 1.0, "eval_every": 20, "eval_problems": 110,
-        "eval_samples": 2, "save_every": 20, "max_grad_norm": 0.5,
+        "iterations": 80,
+        "batch_size": 128,
+        "samples_per_prompt": 4,
+        "minibatch_size": 32,
+        "ppo_epochs": 2,
+        "lr": 2e-4,
+        "warmup_share": 0.05,
+        "kl_coef": 0.1,
+        "target_kl": 0.05,
+        "ent_coef": 0.0,
+        "gamma": 1.0,
+        "max_new_tokens": 64,
+        "max_prompt_tokens": 128,
+        "timeout": 1.0,
+        "eval_every": 20,
+        "eval_problems": 110,
+        "eval_samples": 2,
+        "save_every": 20,
+        "max_grad_norm": 0.5,
     },
 }
 # Flags that do not change what the run computes: a resumed run may differ in them.
@@ -176,9 +190,14 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     # 1. rollout: G samples for each of B / G prompts, then log-probs, values and reference log-probs
     problems = [p for p in run.rng.sample(run.problems, cfg.batch_size // cfg.samples_per_prompt)]
     rollout = sample(
-        unwrapped.lm, run.tokenizer, [p.prompt for p in problems], [p.metadata["stop"] for p in problems],
-        samples_per_prompt=cfg.samples_per_prompt, max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature, max_prompt_tokens=cfg.max_prompt_tokens,
+        unwrapped.lm,
+        run.tokenizer,
+        [p.prompt for p in problems],
+        [p.metadata["stop"] for p in problems],
+        samples_per_prompt=cfg.samples_per_prompt,
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        max_prompt_tokens=cfg.max_prompt_tokens,
     )
     problems = [p for p in problems for _ in range(cfg.samples_per_prompt)]
     n_query = rollout.query_ids.shape[1]
@@ -189,8 +208,11 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
             mb = slice(i, i + cfg.minibatch_size)
             logits, values = policy(b_input_ids[mb], b_attention_mask[mb])
             logprobs, _ = response_logprobs(logits, rollout.response_ids[mb], n_query, cfg.temperature)
-            ref_logits = run.ref(input_ids=b_input_ids[mb], attention_mask=b_attention_mask[mb],
-                                 position_ids=position_ids(b_attention_mask[mb])).logits
+            ref_logits = run.ref(
+                input_ids=b_input_ids[mb],
+                attention_mask=b_attention_mask[mb],
+                position_ids=position_ids(b_attention_mask[mb]),
+            ).logits
             ref_logprobs, _ = response_logprobs(ref_logits, rollout.response_ids[mb], n_query, cfg.temperature)
             chunks.append((logprobs, response_values(values, n_query), ref_logprobs))
         b_logprobs, b_values, b_ref_logprobs = (torch.cat(c) for c in zip(*chunks, strict=True))  # (B, A) each
@@ -353,8 +375,10 @@ def check_config(cfg: PPOConfig) -> None:
     """Refuse flag values that cannot work, naming the flag."""
     if cfg.reward not in REWARDS:
         raise UsageError(f"--reward {cfg.reward}: expected one of {', '.join(REWARDS)}")
-    for folder, weight, flag in ((cfg.reward_model, cfg.reward_model_weight, "reward-model"),
-                                 (cfg.critic, cfg.critic_weight, "critic")):
+    for folder, weight, flag in (
+        (cfg.reward_model, cfg.reward_model_weight, "reward-model"),
+        (cfg.critic, cfg.critic_weight, "critic"),
+    ):
         if weight and not folder:
             raise UsageError(f"--{flag}-weight {weight} needs --{flag} DIR")
         if folder and not Path(folder).is_dir():

@@ -1,6 +1,6 @@
 """Everything a PPO run holds between iterations (`Run`), how it is built, resumed and saved, and in-loop eval.
 
-Kept apart from `trainers.ppo` so the iteration there reads as its six phases and nothing else.
+Kept apart from `execrl.trainers.ppo` so the iteration there reads as its six phases and nothing else.
 """
 
 from __future__ import annotations
@@ -16,23 +16,29 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-from benchmarks.problem import Problem
-from harness.records import ExecResult, Limits
-from trainers import checkpoint, devices
-from trainers.data import UsageError
-from trainers.ppo_math import AdaptiveKLController, FixedKLController
-from trainers.rewards import REWARDS, mix_rewards
-from trainers.rollout import PolicyWithValue, sample
-from trainers.tracking import METRICS_FILE, Tracker
+from execrl.benchmarks.problem import Problem
+from execrl.harness.records import ExecResult, Limits
+from execrl.trainers import checkpoint, devices
+from execrl.trainers.data import UsageError
+from execrl.trainers.ppo_math import AdaptiveKLController, FixedKLController
+from execrl.trainers.rewards import REWARDS, mix_rewards
+from execrl.trainers.rollout import PolicyWithValue, sample
+from execrl.trainers.tracking import METRICS_FILE, Tracker
 
 # Files a PPO run writes into OUT besides the model folder; `--force` removes exactly these.
-RUN_FILES = ("checkpoint", "checkpoint.tmp", "checkpoint.old", "tb", METRICS_FILE, "ppo_config.json",
-             "train_config.json")
+RUN_FILES = (
+    "checkpoint",
+    "checkpoint.tmp",
+    "checkpoint.old",
+    "tb",
+    METRICS_FILE,
+    "ppo_config.json",
+    "train_config.json",
+)
 
 
 def prepare_out(out: Path, config: dict[str, Any], resume: bool, force: bool) -> str:
-    """"done" (a finished run of this config), "resume" or "fresh"; refuses to overwrite without --force."""
+    """ "done" (a finished run of this config), "resume" or "fresh"; refuses to overwrite without --force."""
     finished = out / "train_config.json"
     if finished.is_file() and not force:
         if json.loads(finished.read_text()) == config:
@@ -56,16 +62,23 @@ def prepare_out(out: Path, config: dict[str, Any], resume: bool, force: bool) ->
     return "fresh"
 
 
-def mixed_rewards(cfg: Any, problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult],
-                  reward_model: Any = None, critic: Any = None) -> list[float | None]:
+def mixed_rewards(
+    cfg: Any,
+    problems: Sequence[Problem],
+    programs: Sequence[str],
+    results: Sequence[ExecResult],
+    reward_model: Any = None,
+    critic: Any = None,
+) -> list[float | None]:
     """The sandbox reward `cfg.reward`, plus the weighted reward-model score and critic P(passed) if given."""
     scores = REWARDS[cfg.reward](problems, programs, results)
     prompts = [p.prompt for p in problems]
     if reward_model is not None and cfg.reward_model_weight:
         # The reward model scores the response after the prompt: the program less the `def` line it repeats.
         responses = [p[len(p.split("\n", 1)[0]) + 1 :] for p in programs]
-        scores = mix_rewards(scores, [float(s) for s in reward_model.score(prompts, responses)],
-                             cfg.reward_model_weight)
+        scores = mix_rewards(
+            scores, [float(s) for s in reward_model.score(prompts, responses)], cfg.reward_model_weight
+        )
     if critic is not None and cfg.critic_weight:
         p_passed = critic.predict_proba(prompts, list(programs))[:, 3]  # columns in critic.CLASSES order
         scores = mix_rewards(scores, [float(p) for p in p_passed], cfg.critic_weight)
@@ -101,12 +114,12 @@ class Run:
     recent_rewards: list[float] = field(default_factory=list)
 
     def to_program(self, problem: Problem, text: str) -> str:
-        from benchmarks.synth import synth_program
+        from execrl.benchmarks.synth import synth_program
 
         return synth_program(problem, text)
 
     def execute(self, problems: Sequence[Problem], programs: Sequence[str]) -> list[ExecResult]:
-        from harness.pool import execute_many
+        from execrl.harness.sandbox.pool import execute_many
 
         return execute_many(problems, programs, pool=self.pool)
 
@@ -114,7 +127,7 @@ class Run:
         return mixed_rewards(self.cfg, problems, programs, results, self.reward_model, self.critic)
 
     def quality(self, programs: Sequence[str]) -> list:
-        from harness.quality import quality_many
+        from execrl.harness.scoring.quality import quality_many
 
         return quality_many(list(programs))
 
@@ -131,8 +144,12 @@ class Run:
 
     def loop_state(self) -> dict[str, Any]:
         return {
-            "step": self.step, "kl_coef": self.kl_ctl.value, "best_reward": self.best_reward,
-            "since_best": self.since_best, "recent_rewards": self.recent_rewards, "prompt_rng": self.rng.getstate(),
+            "step": self.step,
+            "kl_coef": self.kl_ctl.value,
+            "best_reward": self.best_reward,
+            "since_best": self.since_best,
+            "recent_rewards": self.recent_rewards,
+            "prompt_rng": self.rng.getstate(),
         }
 
     def save_checkpoint(self) -> None:
@@ -151,12 +168,11 @@ class Run:
 def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iterator[Run]:
     """Build (or restore) the policy, reference, optimizer, sandbox pool and tracker; close them after."""
     from accelerate import Accelerator
+    from execrl.benchmarks.synth import load_synth
+    from execrl.harness.sandbox.pool import SandboxPool
+    from execrl.trainers.critic import Critic
+    from execrl.trainers.reward_model import RewardModel
     from transformers import AutoModelForCausalLM
-
-    from benchmarks.synth import load_synth
-    from harness.pool import SandboxPool
-    from trainers.critic import Critic
-    from trainers.reward_model import RewardModel
 
     devices.seed_everything(cfg.seed)
     # Exact resume on CPU needs deterministic kernels; warn_only keeps CUDA ops without one usable.
@@ -193,8 +209,11 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
         policy.parameters(), cfg.lr, 0.0, round(cfg.warmup_share * cfg.iterations), cfg.iterations
     )
     prepared, optimizer = accelerator.prepare(policy, optimizer)
-    kl_ctl = (AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon) if cfg.adaptive_kl
-              else FixedKLController(cfg.kl_coef))
+    kl_ctl = (
+        AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon)
+        if cfg.adaptive_kl
+        else FixedKLController(cfg.kl_coef)
+    )
     reward_model = RewardModel.load(cfg.reward_model, cfg.device) if cfg.reward_model else None
     critic = Critic.load(cfg.critic, cfg.device) if cfg.critic else None
 
@@ -206,10 +225,27 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
     tracker = Tracker(out, config, resume_step=state.get("step", 0))
     with SandboxPool(cfg.workers, Limits(timeout=cfg.timeout)) as pool:
         run = Run(
-            cfg, out, accelerator, prepared, policy, ref, tokenizer, optimizer, scheduler, pool, tracker,
-            problems, eval_problems, kl_ctl, rng, reward_model, critic,
-            step=state.get("step", 0), best_reward=state.get("best_reward", float("-inf")),
-            since_best=state.get("since_best", 0), recent_rewards=state.get("recent_rewards", []),
+            cfg,
+            out,
+            accelerator,
+            prepared,
+            policy,
+            ref,
+            tokenizer,
+            optimizer,
+            scheduler,
+            pool,
+            tracker,
+            problems,
+            eval_problems,
+            kl_ctl,
+            rng,
+            reward_model,
+            critic,
+            step=state.get("step", 0),
+            best_reward=state.get("best_reward", float("-inf")),
+            since_best=state.get("since_best", 0),
+            recent_rewards=state.get("recent_rewards", []),
         )
         try:
             yield run
@@ -228,9 +264,14 @@ def evaluate_pass_at_1(cfg: Any, run: Run) -> float:
         for i in range(0, len(run.eval_problems), 64):
             chunk = run.eval_problems[i : i + 64]
             rollout = sample(
-                run.unwrapped.lm, run.tokenizer, [p.prompt for p in chunk], [p.metadata["stop"] for p in chunk],
-                samples_per_prompt=cfg.eval_samples, max_new_tokens=cfg.max_new_tokens,
-                temperature=cfg.eval_temperature, max_prompt_tokens=cfg.max_prompt_tokens,
+                run.unwrapped.lm,
+                run.tokenizer,
+                [p.prompt for p in chunk],
+                [p.metadata["stop"] for p in chunk],
+                samples_per_prompt=cfg.eval_samples,
+                max_new_tokens=cfg.max_new_tokens,
+                temperature=cfg.eval_temperature,
+                max_prompt_tokens=cfg.max_prompt_tokens,
             )
             problems = [p for p in chunk for _ in range(cfg.eval_samples)]
             programs = [run.to_program(p, t) for p, t in zip(problems, rollout.texts, strict=True)]

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainers import devices
-from trainers.data import (
+from execrl.trainers import devices
+from execrl.trainers.data import (
     UsageError,
     batches,
     collate_scored,
@@ -171,9 +171,9 @@ def load_pairs(cfg: RMConfig) -> list[dict[str, Any]]:
     if cfg.pairs != "synth":
         return read_jsonl(cfg.pairs, required=("prompt", "chosen", "rejected"))
     try:
-        from benchmarks.synth import load_synth, preference_pairs
+        from execrl.benchmarks.synth import load_synth, preference_pairs
     except ImportError:
-        raise UsageError("--pairs synth: the synth benchmark (benchmarks.synth) is not installed") from None
+        raise UsageError("--pairs synth: the synth benchmark (execrl.benchmarks.synth) is not installed") from None
     return preference_pairs(load_synth("train", seed=cfg.synth_seed), seed=cfg.synth_seed)
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from benchmarks.problem import Problem
-from harness.executor import n_tests
-from harness.records import ExecResult, Verdict
+from execrl.benchmarks.problem import Problem
+from execrl.harness.records import ExecResult, Verdict
+from execrl.harness.sandbox.executor import n_tests
 
 RewardFn = Callable[[Sequence[Problem], Sequence[str], Sequence[ExecResult]], list["float | None"]]
 
@@ -70,7 +70,7 @@ def weighted_reward(
 ) -> list[float | None]:
     """0.3 * syntax_ok + 0.5 * fraction of tests passed + 0.2 * quality / 10, in [0, 1]."""
     # Imported here: static analysis (radon) is only needed by this reward.
-    from harness.quality import quality_many
+    from execrl.harness.scoring.quality import quality_many
 
     qualities = quality_many(list(programs))
     rewards: list[float | None] = []

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from execrl.trainers.ppo_math import entropy_from_logits
 from torch import nn
-
-from trainers.ppo_math import entropy_from_logits
 
 
 def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -103,13 +102,20 @@ def sample(
     device = next(lm.parameters()).device
     tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
     enc = tokenizer(
-        list(prompts), return_tensors="pt", padding=True, truncation=True, max_length=max_prompt_tokens,
+        list(prompts),
+        return_tensors="pt",
+        padding=True,
+        truncation=True,
+        max_length=max_prompt_tokens,
         add_special_tokens=False,
     )
     query_ids = enc["input_ids"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q), B = P * G
     query_mask = enc["attention_mask"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q)
-    sampling = {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0} if temperature > 0 else {
-        "do_sample": False}
+    sampling = (
+        {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
+        if temperature > 0
+        else {"do_sample": False}
+    )
     was_training = lm.training
     lm.eval()
     sequences = lm.generate(
@@ -121,7 +127,7 @@ def sample(
         **sampling,
     )
     lm.train(was_training)
-    response_ids = sequences[:, query_ids.shape[1]:]  # (B, A)
+    response_ids = sequences[:, query_ids.shape[1] :]  # (B, A)
     response_mask = torch.zeros_like(response_ids)
     texts = []
     for i, ids in enumerate(response_ids.tolist()):

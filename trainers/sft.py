@@ -1,7 +1,7 @@
 """Supervised fine-tuning (`execrl train sft`): causal-LM loss on the completion tokens only.
 
 Rows `{"prompt", "completion"}` (or `--data synth`: the synth train corpus with a share of subtly wrong
-solutions) are encoded by `trainers.data.encode_sft` (prompt labelled -100, EOS appended). Optional LoRA
+solutions) are encoded by `execrl.trainers.data.encode_sft` (prompt labelled -100, EOS appended). Optional LoRA
 (Hu et al. 2021) through peft, merged into the base weights before saving, so OUT is always a plain
 Hugging Face model folder with its tokenizer. Loss per optimiser step goes to `OUT/train_log.jsonl`.
 """
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from trainers import devices
-from trainers.data import (
+from execrl.trainers import devices
+from execrl.trainers.data import (
     UsageError,
     batches,
     collate_sft,
@@ -96,9 +96,9 @@ def load_rows(cfg: SFTConfig) -> list[dict[str, Any]]:
     if cfg.data != "synth":
         return read_jsonl(cfg.data, required=("prompt", "completion"))
     try:
-        from benchmarks.synth import load_synth, sft_corpus
+        from execrl.benchmarks.synth import load_synth, sft_corpus
     except ImportError:
-        raise UsageError("--data synth: the synth benchmark (benchmarks.synth) is not installed") from None
+        raise UsageError("--data synth: the synth benchmark (execrl.benchmarks.synth) is not installed") from None
 
     if not 0.0 <= cfg.wrong_share <= 1.0:
         raise UsageError(f"--wrong-share {cfg.wrong_share}: expected a number in [0, 1]")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from benchmarks.apps import apps_problem, load_apps
-from benchmarks.datafiles import DataError
-from benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
+from execrl.benchmarks.apps import apps_problem, load_apps
+from execrl.benchmarks.datafiles import DataError
+from execrl.benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
 
 
 def _rows(data_dir):
@@ -91,7 +90,14 @@ def test_unknown_names_are_refused(shared_data_dir, kwargs, message):
 
 
 def test_a_list_of_lines_as_stdin_is_joined_into_one_string():
-    row = {"problem_id": 7, "question": "q", "solutions": "[]", "difficulty": "interview", "url": "u",
-           "starter_code": "", "input_output": json.dumps({"inputs": [["1 2", "3"]], "outputs": ["6\n"]})}
+    row = {
+        "problem_id": 7,
+        "question": "q",
+        "solutions": "[]",
+        "difficulty": "interview",
+        "url": "u",
+        "starter_code": "",
+        "input_output": json.dumps({"inputs": [["1 2", "3"]], "outputs": ["6\n"]}),
+    }
     problem = apps_problem(row)
     assert problem is not None and problem.inputs == ("1 2\n3",)

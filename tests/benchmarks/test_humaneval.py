@@ -6,8 +6,8 @@ import ast
 import gzip
 import json
 
-from benchmarks.datafiles import humaneval_file
-from benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
+from execrl.benchmarks.datafiles import humaneval_file
+from execrl.benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
 
 
 def test_all_164_problems_load_in_order_with_distinct_ids(humaneval_problems):

@@ -6,10 +6,9 @@ import ast
 import json
 
 import pytest
-
-from benchmarks.datafiles import DataError
-from benchmarks.mbpp import entry_point_of, load_mbpp
-from benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
+from execrl.benchmarks.datafiles import DataError
+from execrl.benchmarks.mbpp import entry_point_of, load_mbpp
+from execrl.benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
 
 
 @pytest.mark.parametrize(
@@ -89,8 +88,11 @@ def test_challenge_tests_are_appended_only_when_asked(shared_data_dir):
         ("assert min_cost([[1]], 0, 0) == 1", "def min_cost(c, m, n): pass", "min_cost"),
         ("assert set(similar(((3, 4), (4,)))) == set((4,))", "def similar(a, b): pass", "similar"),
         ("assert sum(10,15) == 6", "def sum(a, b): pass", "sum"),
-        ("assert max_chain_length([Pair(5, 24)], 1) == 1", "class Pair: pass\ndef max_chain_length(a, n): pass",
-         "max_chain_length"),
+        (
+            "assert max_chain_length([Pair(5, 24)], 1) == 1",
+            "class Pair: pass\ndef max_chain_length(a, n): pass",
+            "max_chain_length",
+        ),
         ("assert math.isclose(area(2), 4.0)", "", "area"),
     ],
     ids=[

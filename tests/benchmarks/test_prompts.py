@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
-from benchmarks.apps import load_apps
-from benchmarks.mbpp import load_mbpp
-from benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
-from benchmarks.prompts import build_prompt, chat_messages, stop_sequences
+from execrl.benchmarks.apps import load_apps
+from execrl.benchmarks.mbpp import load_mbpp
+from execrl.benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
+from execrl.benchmarks.prompts import build_prompt, chat_messages, stop_sequences
 
 
 def test_humaneval_prompt_is_the_problem_prompt_with_the_usual_stops(humaneval_problems):
@@ -60,7 +59,7 @@ def test_chat_messages_are_a_system_and_a_user_turn_asking_for_one_fence(humanev
 
 
 def test_synth_prompt_and_stops_are_its_own():
-    from benchmarks.synth import load_synth
+    from execrl.benchmarks.synth import load_synth
 
     problem = load_synth("test", n=1)[0]
     assert build_prompt(problem) == problem.prompt

@@ -5,9 +5,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
-from benchmarks.datafiles import DataError
-from benchmarks.registry import default_data_dir, load_problems, normalize_task_id
+from execrl.benchmarks.datafiles import DataError
+from execrl.benchmarks.registry import default_data_dir, load_problems, normalize_task_id
 
 
 @pytest.mark.parametrize(
@@ -22,8 +21,16 @@ from benchmarks.registry import default_data_dir, load_problems, normalize_task_
         ("humaneval", "humaneval/3", "HumanEval/3"),
         ("synth", "add_3", "synth/add_3"),
     ],
-    ids=["bare int", "bare digits", "lower-case prefix", "leading zero", "apps bare int", "apps canonical",
-         "humaneval case-insensitive prefix", "synth gets its prefix"],
+    ids=[
+        "bare int",
+        "bare digits",
+        "lower-case prefix",
+        "leading zero",
+        "apps bare int",
+        "apps canonical",
+        "humaneval case-insensitive prefix",
+        "synth gets its prefix",
+    ],
 )
 def test_task_ids_normalise_to_the_canonical_form(benchmark, raw, expected):
     assert normalize_task_id(benchmark, raw) == expected
@@ -59,8 +66,13 @@ def test_default_splits_and_options_reach_the_loaders(shared_data_dir):
         (("mbpp",), {"difficulty": "interview"}, "--difficulty applies to apps only"),
         (("humaneval",), {"challenge_tests": True}, "challenge tests exist for mbpp only"),
     ],
-    ids=["unknown benchmark", "humaneval has one split", "variant on apps", "difficulty on mbpp",
-         "challenge tests on humaneval"],
+    ids=[
+        "unknown benchmark",
+        "humaneval has one split",
+        "variant on apps",
+        "difficulty on mbpp",
+        "challenge tests on humaneval",
+    ],
 )
 def test_options_that_do_not_apply_are_refused(shared_data_dir, args, kwargs, message):
     with pytest.raises(DataError, match=message):

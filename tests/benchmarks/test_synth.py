@@ -12,11 +12,10 @@ from collections import Counter, defaultdict
 from dataclasses import asdict
 
 import pytest
-
-from benchmarks.problem import Problem
-from benchmarks.problem import TestKind as Kind
-from benchmarks.synth import load_synth, preference_pairs, sft_corpus, synth_program
-from benchmarks.synth_families import FAMILIES
+from execrl.benchmarks.problem import Problem
+from execrl.benchmarks.problem import TestKind as Kind
+from execrl.benchmarks.synth import load_synth, preference_pairs, sft_corpus, synth_program
+from execrl.benchmarks.synth_families import FAMILIES
 
 FAMILY_NAMES = {family.name for family in FAMILIES}
 DIFFICULTIES = {"easy", "medium", "hard"}

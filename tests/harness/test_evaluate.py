@@ -17,9 +17,8 @@ import types
 from pathlib import Path
 
 import pytest
-
-from harness.evaluate import main
-from harness.records import ExecResult, Limits, TestOutcome, Verdict
+from execrl.harness.evaluate import main
+from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTER_ENV = "EXECRL_TEST_EXEC_LOG"
@@ -35,13 +34,13 @@ def _standin_execute(problem, program: str, limits: Limits = Limits(), *, slot: 
 
 
 def install_standin(degraded: bool = False) -> None:
-    fake = types.ModuleType("harness.executor")
+    fake = types.ModuleType("execrl.harness.sandbox.executor")
     fake.execute = _standin_execute
     fake.prepare_worker = lambda slot, hidden=(): {"net": True, "pid": not degraded}
-    sys.modules["harness.executor"] = fake
-    import harness
+    sys.modules["execrl.harness.sandbox.executor"] = fake
+    import execrl.harness.sandbox as sandbox
 
-    harness.executor = fake  # `from harness import executor` reads the package attribute first
+    sandbox.executor = fake  # `from execrl.harness.sandbox import executor` reads the package attribute first
 
 
 @pytest.fixture
@@ -49,10 +48,10 @@ def standin(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     log = tmp_path / "executions.log"
     log.touch()
     monkeypatch.setenv(COUNTER_ENV, str(log))
-    import harness
+    import execrl.harness.sandbox as sandbox
 
-    monkeypatch.setitem(sys.modules, "harness.executor", None)  # both restored after the test
-    monkeypatch.setattr(harness, "executor", None, raising=False)
+    monkeypatch.setitem(sys.modules, "execrl.harness.sandbox.executor", None)  # both restored after the test
+    monkeypatch.setattr(sandbox, "executor", None, raising=False)
     install_standin(degraded=True)
     return log
 
@@ -73,11 +72,27 @@ def _result_keys(out: Path) -> list[tuple[str, int, str]]:
 
 
 def test_writes_results_metrics_and_config_and_warns_when_isolation_is_degraded(
-        standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok", "FAIL", "ok", "ok"], 1: ["SYNTAX", "FAIL", "ok", "ok"]})
     out = tmp_path / "run"
-    assert main(["--benchmark", "humaneval", "--samples", str(samples), "--out", str(out), "--workers", "2",
-                 "--k", "1,2,10"]) == 0
+    assert (
+        main(
+            [
+                "--benchmark",
+                "humaneval",
+                "--samples",
+                str(samples),
+                "--out",
+                str(out),
+                "--workers",
+                "2",
+                "--k",
+                "1,2,10",
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "ISOLATION DEGRADED: pid" in err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -100,10 +115,24 @@ def test_rerun_on_a_finished_folder_executes_nothing(standin: Path, tmp_path: Pa
 
 
 def _cli(samples: Path, out: Path) -> list[str]:
-    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.harness.test_evaluate import install_standin; "
-            "install_standin(); from harness.cli import main; sys.exit(main(sys.argv[1:]))")
-    return [sys.executable, "-c", code, "evaluate", "--benchmark", "humaneval", "--samples", str(samples),
-            "--out", str(out), "--workers", "1"]
+    code = (
+        f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.harness.test_evaluate import install_standin; "
+        "install_standin(); from execrl.harness.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
+    return [
+        sys.executable,
+        "-c",
+        code,
+        "evaluate",
+        "--benchmark",
+        "humaneval",
+        "--samples",
+        str(samples),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
 
 
 @pytest.mark.slow
@@ -130,8 +159,10 @@ def test_sigkill_mid_run_then_rerun_runs_only_the_missing_samples(standin: Path,
 
     assert subprocess.run(_cli(samples, clean), stderr=subprocess.DEVNULL).returncode == 0
     assert _result_keys(killed) == _result_keys(clean)
-    assert json.loads((killed / "metrics.json").read_text())["metrics"] == \
-        json.loads((clean / "metrics.json").read_text())["metrics"]
+    assert (
+        json.loads((killed / "metrics.json").read_text())["metrics"]
+        == json.loads((clean / "metrics.json").read_text())["metrics"]
+    )
 
 
 BAD = [
@@ -142,8 +173,9 @@ BAD = [
 
 
 @pytest.mark.parametrize(("content", "message"), BAD, ids=["malformed line 2", "unknown task id", "latin-1 bytes"])
-def test_bad_samples_exit_2_naming_file_and_line(standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                                 content: bytes, message: str) -> None:
+def test_bad_samples_exit_2_naming_file_and_line(
+    standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture, content: bytes, message: str
+) -> None:
     (tmp_path / "s.jsonl").write_bytes(content)
     code = main(["--benchmark", "humaneval", "--samples", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "o")])
     assert code == 2
@@ -154,14 +186,29 @@ def test_skip_bad_runs_the_good_lines_and_counts_the_bad(standin: Path, tmp_path
     good = json.dumps({"task_id": "HumanEval/0", "completion": "    pass\n# ok"}).encode()
     (tmp_path / "s.jsonl").write_bytes(good + b"\nnot json\n" + b'{"task_id": "HumanEval/0"}\n')
     out = tmp_path / "o"
-    assert main(["--benchmark", "humaneval", "--samples", str(tmp_path / "s.jsonl"), "--out", str(out),
-                 "--skip-bad", "--workers", "1"]) == 0
+    assert (
+        main(
+            [
+                "--benchmark",
+                "humaneval",
+                "--samples",
+                str(tmp_path / "s.jsonl"),
+                "--out",
+                str(out),
+                "--skip-bad",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["skipped_lines"] == 2 and metrics["n_samples"] == 1
 
 
-def test_a_folder_of_other_samples_is_refused_until_force(standin: Path, tmp_path: Path,
-                                                         capsys: pytest.CaptureFixture) -> None:
+def test_a_folder_of_other_samples_is_refused_until_force(
+    standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     first = _write_samples(tmp_path / "a.jsonl", {0: ["ok"]})
     second = _write_samples(tmp_path / "b.jsonl", {0: ["FAIL"]})
     out = tmp_path / "run"
@@ -175,12 +222,16 @@ def test_a_folder_of_other_samples_is_refused_until_force(standin: Path, tmp_pat
 
 @pytest.mark.parametrize(
     ("flags", "message"),
-    [(["--k", "1,x"], "--k must be comma-separated integers"), (["--workers", "0"], "--workers must be >= 1"),
-     (["--benchmark", "nope"], "unknown benchmark 'nope'")],
+    [
+        (["--k", "1,x"], "--k must be comma-separated integers"),
+        (["--workers", "0"], "--workers must be >= 1"),
+        (["--benchmark", "nope"], "unknown benchmark 'nope'"),
+    ],
     ids=["non-integer k", "zero workers", "unknown benchmark"],
 )
-def test_bad_flags_exit_2_naming_the_flag(standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture,
-                                          flags: list[str], message: str) -> None:
+def test_bad_flags_exit_2_naming_the_flag(
+    standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str
+) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok"]})
     args = ["--benchmark", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "o"), *flags]
     assert main(args) == 2
@@ -194,15 +245,33 @@ def test_missing_samples_file_is_named(standin: Path, tmp_path: Path, capsys: py
 
 @pytest.mark.slow
 def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_the_missing(
-        tmp_path: Path, humaneval_problems) -> None:
+    tmp_path: Path, humaneval_problems
+) -> None:
     # Canonical solutions that pause 0.2 s at load time, so the run is still going when it is killed.
-    rows = [{"task_id": p.task_id, "completion": p.solutions[0] + "\nimport time\ntime.sleep(0.2)\n"}
-            for p in humaneval_problems[:12] for _ in range(3)]
+    rows = [
+        {"task_id": p.task_id, "completion": p.solutions[0] + "\nimport time\ntime.sleep(0.2)\n"}
+        for p in humaneval_problems[:12]
+        for _ in range(3)
+    ]
     samples = tmp_path / "s.jsonl"
     samples.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "run"
-    cli = [sys.executable, "-m", "harness.cli", "evaluate", "--benchmark", "humaneval", "--samples", str(samples),
-           "--out", str(out), "--workers", "2", "--k", "1"]
+    cli = [
+        sys.executable,
+        "-m",
+        "execrl.harness.cli",
+        "evaluate",
+        "--benchmark",
+        "humaneval",
+        "--samples",
+        str(samples),
+        "--out",
+        str(out),
+        "--workers",
+        "2",
+        "--k",
+        "1",
+    ]
     proc = subprocess.Popen(cli, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
     results = out / "results.jsonl"
     deadline = time.monotonic() + 120
@@ -226,18 +295,36 @@ def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_
 def test_timeouts_calibrated_on_the_reference_let_a_slow_honest_program_pass(tmp_path: Path) -> None:
     # A reference that takes ~0.3 s per call: a fixed 0.1 s timeout fails an equally slow sample, the
     # evalplus-style calibration (max(floor, 4 x reference)) passes it and keeps the figure in timeouts.json.
-    from benchmarks.problem import Problem, TestKind
-    from harness.evaluate import evaluate
+    from execrl.benchmarks.problem import Problem, TestKind
+    from execrl.harness.evaluate import evaluate
 
     slow = "import time\ndef f(x):\n    time.sleep(0.3)\n    return x + 1\n"
-    problem = Problem(task_id="synth/slow", benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f",
-                      fn_name="f", inputs=([1],), outputs=(2,), solutions=(slow,))
+    problem = Problem(
+        task_id="synth/slow",
+        benchmark="synth",
+        prompt="",
+        test_kind=TestKind.CALL,
+        entry_point="f",
+        fn_name="f",
+        inputs=([1],),
+        outputs=(2,),
+        solutions=(slow,),
+    )
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"task_id": "synth/slow", "solution": slow}) + "\n")
     limits = Limits(timeout=0.1, retry_timeouts=False)
     fixed = evaluate([problem], samples, tmp_path / "fixed", limits=limits, workers=1, ks=(1,), progress=False)
-    calibrated = evaluate([problem], samples, tmp_path / "calibrated", limits=limits, workers=1, ks=(1,),
-                          progress=False, timeout_factor=4.0, timeout_floor=0.05)
+    calibrated = evaluate(
+        [problem],
+        samples,
+        tmp_path / "calibrated",
+        limits=limits,
+        workers=1,
+        ks=(1,),
+        progress=False,
+        timeout_factor=4.0,
+        timeout_floor=0.05,
+    )
     assert fixed["verdicts"]["timeout"] == 1
     assert calibrated["verdicts"]["passed"] == 1
     timeouts = json.loads((tmp_path / "calibrated" / "timeouts.json").read_text())

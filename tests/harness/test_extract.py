@@ -5,10 +5,9 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-
-from benchmarks.problem import Problem
-from benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
-from harness.extract import extract
+from execrl.benchmarks.problem import Problem
+from execrl.benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
+from execrl.harness.extract import extract
 
 # HumanEval/0's canonical body, written out so each row below can mangle it.
 BODY = (
@@ -25,8 +24,12 @@ SIGNATURE = "def has_close_elements(numbers: List[float], threshold: float) -> b
 WHOLE = SIGNATURE + BODY
 
 MBPP_ADD = Problem(
-    task_id="Mbpp/900", benchmark="mbpp", prompt="Write a function to add two numbers.", test_kind=Kind.ASSERT,
-    entry_point="add", tests=("assert add(1, 2) == 3", "assert add(-1, 1) == 0"),
+    task_id="Mbpp/900",
+    benchmark="mbpp",
+    prompt="Write a function to add two numbers.",
+    test_kind=Kind.ASSERT,
+    entry_point="add",
+    tests=("assert add(1, 2) == 3", "assert add(-1, 1) == 0"),
 )
 
 
@@ -113,8 +116,13 @@ def test_empty_output_gives_an_empty_payload(humaneval_problems, problem_key, ch
         ("I will write it.\n```python\nimport operator\n\ndef add(a, b):\n    return operator.add(a, b)\n", True),
         ("def add(a, b):\n    return a + b\n\nThe function returns the sum.", True),
     ],
-    ids=["completion stops at the model's own assert", "CRLF line ends", "py-tagged fence",
-         "chatter then an unterminated fence", "no fence, prose after"],
+    ids=[
+        "completion stops at the model's own assert",
+        "CRLF line ends",
+        "py-tagged fence",
+        "chatter then an unterminated fence",
+        "no fence, prose after",
+    ],
 )
 def test_mbpp_output_becomes_a_whole_program_that_passes(raw, chat):
     payload = extract(MBPP_ADD, raw, chat=chat)
@@ -124,15 +132,24 @@ def test_mbpp_output_becomes_a_whole_program_that_passes(raw, chat):
 
 
 def test_apps_completion_stops_at_the_next_question():
-    problem = Problem(task_id="APPS/1", benchmark="apps", prompt="Double n.", test_kind=Kind.STDIO,
-                      inputs=("2\n",), outputs=("4\n",))
+    problem = Problem(
+        task_id="APPS/1", benchmark="apps", prompt="Double n.", test_kind=Kind.STDIO, inputs=("2\n",), outputs=("4\n",)
+    )
     raw = "n = int(input())\nprint(n * 2)\n\nQUESTION:\nAnother problem\nANSWER:\nprint(1)"
     assert extract(problem, raw) == {"solution": "n = int(input())\nprint(n * 2)\n"}
 
 
 def test_apps_call_based_fence_is_chosen_by_its_method_name():
-    problem = Problem(task_id="APPS/2", benchmark="apps", prompt="Add.", test_kind=Kind.CALL, entry_point="plus",
-                      fn_name="plus", inputs=([1, 2],), outputs=([3],))
+    problem = Problem(
+        task_id="APPS/2",
+        benchmark="apps",
+        prompt="Add.",
+        test_kind=Kind.CALL,
+        entry_point="plus",
+        fn_name="plus",
+        inputs=([1, 2],),
+        outputs=([3],),
+    )
     method = "class Solution:\n    def plus(self, a, b):\n        return a + b\n"
     raw = "```python\nx = Solution()\n```\n```python\n" + method + "```"
     namespace: dict = {}
@@ -141,7 +158,7 @@ def test_apps_call_based_fence_is_chosen_by_its_method_name():
 
 
 def test_synth_completion_is_cut_at_its_stops_and_put_under_its_def_line():
-    from benchmarks.synth import load_synth
+    from execrl.benchmarks.synth import load_synth
 
     problem = load_synth("test", n=1)[0]
     raw = "    return 0\n\ndef another(x):\n    return 1\n"

@@ -11,10 +11,10 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from benchmarks.registry import load_problems  # noqa: E402
-from benchmarks.synth import load_synth, sft_corpus, synth_program  # noqa: E402
-from harness.generate import main  # noqa: E402
-from trainers.tiny import build_tiny_model  # noqa: E402
+from execrl.benchmarks.registry import load_problems  # noqa: E402
+from execrl.benchmarks.synth import load_synth, sft_corpus, synth_program  # noqa: E402
+from execrl.harness.generate import main  # noqa: E402
+from execrl.trainers.tiny import build_tiny_model  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-
-from benchmarks.registry import normalize_task_id
-from harness.samples import SampleError, SamplesReader, file_digest
+from execrl.benchmarks.registry import normalize_task_id
+from execrl.harness.samples import SampleError, SamplesReader, file_digest
 
 TASKS = {"Mbpp/1", "Mbpp/2"}
 
@@ -30,10 +29,18 @@ def test_both_formats_are_read_and_bare_ids_normalised(tmp_path: Path) -> None:
 
 
 def test_completion_ids_count_per_task_in_file_order_unless_given(tmp_path: Path) -> None:
-    rows = [{"task_id": 1, "completion": "x"}, {"task_id": 2, "completion": "y"}, {"task_id": 1, "completion": "z"},
-            {"task_id": 2, "completion": "w", "completion_id": 7}]
-    assert [s.key for s in _reader(tmp_path, _lines(*rows))] == [("Mbpp/1", 0), ("Mbpp/2", 0), ("Mbpp/1", 1),
-                                                                 ("Mbpp/2", 7)]
+    rows = [
+        {"task_id": 1, "completion": "x"},
+        {"task_id": 2, "completion": "y"},
+        {"task_id": 1, "completion": "z"},
+        {"task_id": 2, "completion": "w", "completion_id": 7},
+    ]
+    assert [s.key for s in _reader(tmp_path, _lines(*rows))] == [
+        ("Mbpp/1", 0),
+        ("Mbpp/2", 0),
+        ("Mbpp/1", 1),
+        ("Mbpp/2", 7),
+    ]
 
 
 BAD_LINES = [
@@ -43,16 +50,26 @@ BAD_LINES = [
     (b'{"task_id": 99, "completion": "x"}\n', "unknown task_id 99"),
     (b'{"task_id": "HumanEval/1", "completion": "x"}\n', "bad task_id 'HumanEval/1'"),
     (b'{"task_id": 1, "completion": "\xff\xfe"}\n', "not UTF-8"),
-    (b'[1, 2]\n', "expected a JSON object"),
+    (b"[1, 2]\n", "expected a JSON object"),
     (b'{"task_id": 1, "completion": "x", "completion_id": -1}\n', "completion_id must be a non-negative integer"),
     (b'{"task_id": 1, "completion": "x", "completion_id": 0}\n', "duplicate completion_id 0"),
 ]
 
 
 @pytest.mark.parametrize(
-    ("bad", "message"), BAD_LINES,
-    ids=["truncated JSON", "no task id", "no code field", "task id not in the benchmark", "another benchmark's id",
-         "invalid UTF-8 bytes", "not an object", "negative completion id", "same key twice"],
+    ("bad", "message"),
+    BAD_LINES,
+    ids=[
+        "truncated JSON",
+        "no task id",
+        "no code field",
+        "task id not in the benchmark",
+        "another benchmark's id",
+        "invalid UTF-8 bytes",
+        "not an object",
+        "negative completion id",
+        "same key twice",
+    ],
 )
 def test_a_bad_line_names_file_and_line_number(tmp_path: Path, bad: bytes, message: str) -> None:
     content = _lines({"task_id": 1, "completion": "ok"}) + b"\n" + bad

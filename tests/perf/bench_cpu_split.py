@@ -22,7 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.registry import load_problems  # noqa: E402
+from execrl.benchmarks.registry import load_problems  # noqa: E402
+
 from harness import executor, isolation  # noqa: E402
 
 
@@ -67,8 +68,10 @@ def main() -> None:
     print(f"{n} samples on one worker, {n / wall:.0f} samples/s; CPU ms per sample:")
     for name, seconds in (("judge", own), ("zygote", zyg), ("children", kids), ("total", total)):
         print(f"  {name:9s} {1e3 * seconds / n:7.3f}")
-    print(f"  programs' own work in process (exec, no sandbox): {1e3 * reference:.3f} "
-          f"({1e3 * total / n / (1e3 * reference):.1f}x of it is the sandbox total)")
+    print(
+        f"  programs' own work in process (exec, no sandbox): {1e3 * reference:.3f} "
+        f"({1e3 * total / n / (1e3 * reference):.1f}x of it is the sandbox total)"
+    )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,8 @@ Every program the local sandbox runs costs one fork of the zygote plus the child
 with the zygote's memory (page tables copied at fork, torn down at exit). This prints the CPU of one
 fork cycle, and the page faults a child takes before its first line of Python, for:
 - bare: the interpreter alone (the reference);
-- sandbox: what `harness.child` itself imports (ctypes, json, socket, traceback...);
-- preload: that plus `harness.child.PRELOAD`, i.e. the zygote as it runs;
+- sandbox: what `execrl.harness.sandbox.child` itself imports (ctypes, json, socket, traceback...);
+- preload: that plus `execrl.harness.sandbox.child.PRELOAD`, i.e. the zygote as it runs;
 - old preload: the larger list used before 2026-11-21 (dataclasses, decimal, hashlib, random...).
 
     .venv/bin/python tests/perf/bench_fork.py [--forks 1000] [--rounds 7]
@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from execrl.harness.sandbox.isolation import import_prelude
+
 ROOT = Path(__file__).resolve().parents[2]
 OLD_PRELOAD = ("array bisect cmath collections copy dataclasses datetime decimal enum fractions functools hashlib "
                "heapq io itertools math numbers operator random re statistics string struct textwrap time typing "
@@ -28,9 +30,9 @@ OLD_PRELOAD = ("array bisect cmath collections copy dataclasses datetime decimal
 
 MEASURE = r"""
 import gc, json, os, resource, sys, time
-sys.path.insert(0, ROOT)
+exec(PRELUDE)
 if CONFIG != "bare":
-    import harness.child as child
+    import execrl.harness.sandbox.child as child
     for name in {"sandbox": (), "preload": child.PRELOAD, "old preload": OLD}[CONFIG]:
         __import__(name)
 gc.collect(); gc.freeze()
@@ -66,8 +68,9 @@ print(json.dumps({"ms": 1e3 * sorted(rounds)[len(rounds) // 2], "faults": sorted
 
 
 def measure(config: str, forks: int, rounds: int) -> dict[str, float]:
-    code = (f"ROOT, CONFIG, OLD, FORKS, ROUNDS = {str(ROOT)!r}, {config!r}, {OLD_PRELOAD!r}, {forks}, {rounds}\n"
-            + MEASURE)
+    prelude = import_prelude(repr(str(ROOT)))
+    setup = f"PRELUDE, CONFIG, OLD, FORKS, ROUNDS = {prelude!r}, {config!r}, {OLD_PRELOAD!r}, {forks}, {rounds}\n"
+    code = setup + MEASURE
     out = subprocess.run([sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
 
@@ -81,8 +84,10 @@ def main() -> None:
     reference = results["bare"]["ms"]
     print(f"{'zygote':12s} {'anon MB':>8s} {'maps':>5s} {'fork+exit ms':>13s} {'vs bare':>8s} {'child faults':>13s}")
     for config, r in results.items():
-        print(f"{config:12s} {r['anon_kb'] / 1024:8.1f} {r['maps']:5d} {r['ms']:13.3f} {r['ms'] / reference:7.2f}x "
-              f"{r['faults']:13d}")
+        print(
+            f"{config:12s} {r['anon_kb'] / 1024:8.1f} {r['maps']:5d} {r['ms']:13.3f} {r['ms'] / reference:7.2f}x "
+            f"{r['faults']:13d}"
+        )
 
 
 if __name__ == "__main__":

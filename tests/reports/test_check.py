@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from reports.check import main as check_main
+from execrl.reports.check import main as check_main
 
 
 def _runs(n_tasks: int, solved: int) -> dict[str, list[bool]]:
@@ -23,8 +22,9 @@ def _runs(n_tasks: int, solved: int) -> dict[str, list[bool]]:
     ],
     ids=["drop-beyond-tolerance-fails", "drop-within-tolerance-passes", "improvement-passes", "looser-tolerance"],
 )
-def test_exit_code_and_verdict_line_follow_the_drop(make_run, capsys, base_solved, cand_solved, max_drop, code,
-                                                    verdict) -> None:
+def test_exit_code_and_verdict_line_follow_the_drop(
+    make_run, capsys, base_solved, cand_solved, max_drop, code, verdict
+) -> None:
     base, cand = make_run("base", _runs(100, base_solved)), make_run("cand", _runs(100, cand_solved))
     assert check_main(["--baseline", str(base), "--candidate", str(cand), "--max-drop", str(max_drop)]) == code
     assert capsys.readouterr().out.strip().splitlines() == [verdict]
@@ -41,8 +41,9 @@ def test_bare_metrics_json_files_are_accepted(make_run) -> None:
     [(6, 3, 10, 0), (60, 20, 100, 1)],
     ids=["big-drop-on-few-problems-is-not-significant", "big-drop-on-many-problems-is-significant"],
 )
-def test_require_significance_fails_only_significant_drops(make_run, capsys, base_solved, cand_solved, n_tasks,
-                                                           code) -> None:
+def test_require_significance_fails_only_significant_drops(
+    make_run, capsys, base_solved, cand_solved, n_tasks, code
+) -> None:
     base = make_run("base", _runs(n_tasks, base_solved))
     cand = make_run("cand", _runs(n_tasks, cand_solved))
     argv = ["--baseline", str(base / "metrics.json"), "--candidate", str(cand), "--require-significance"]

@@ -7,10 +7,9 @@ import json
 
 import numpy as np
 import pytest
-
-from reports.cli import main as report_main
-from reports.compare import compare_runs, find_flips, paired_bootstrap_ci, paired_permutation_p
-from reports.runs import load_run
+from execrl.reports.cli import main as report_main
+from execrl.reports.compare import compare_runs, find_flips, paired_bootstrap_ci, paired_permutation_p
+from execrl.reports.runs import load_run
 
 
 def test_bootstrap_ci_matches_the_normal_approximation_on_many_problems() -> None:
@@ -27,8 +26,10 @@ def test_bootstrap_ci_matches_the_normal_approximation_on_many_problems() -> Non
 def test_permutation_p_value_matches_exact_enumeration_of_sign_flips() -> None:
     diffs = np.array([0.5, 0.25, 1.0, -0.25, 0.75, 0.5, -0.5, 1.0, 0.25, 0.5])
     observed = abs(diffs.mean())
-    flips = [abs((np.array(signs) * diffs).mean()) >= observed - 1e-12
-             for signs in itertools.product([-1, 1], repeat=len(diffs))]
+    flips = [
+        abs((np.array(signs) * diffs).mean()) >= observed - 1e-12
+        for signs in itertools.product([-1, 1], repeat=len(diffs))
+    ]
     exact = np.mean(flips)
     p = paired_permutation_p(np.zeros_like(diffs), diffs, 20000, seed=3)
     assert p == pytest.approx(exact, abs=0.01)
@@ -44,8 +45,14 @@ def test_permutation_p_value_matches_exact_enumeration_of_sign_flips() -> None:
         ({"t/1": 0.0}, {"t/1": 1.0, "t/9": 1.0}, ["t/1"], []),
         ({"t/10": 0.0, "t/9": 0.0}, {"t/10": 1.0, "t/9": 1.0}, ["t/9", "t/10"], []),
     ],
-    ids=["gained", "lost", "half-the-samples-counts-as-solved", "below-half-is-unsolved-in-both",
-         "problem-of-one-run-only-is-ignored", "listed-in-natural-order"],
+    ids=[
+        "gained",
+        "lost",
+        "half-the-samples-counts-as-solved",
+        "below-half-is-unsolved-in-both",
+        "problem-of-one-run-only-is-ignored",
+        "listed-in-natural-order",
+    ],
 )
 def test_flips_list_problems_solved_by_one_run_only(base: dict, cand: dict, gained: list, lost: list) -> None:
     assert find_flips(base, cand) == {"gained": gained, "lost": lost}
@@ -78,10 +85,12 @@ def test_clearly_better_run_has_ci_excluding_zero_and_small_p_value(make_run) ->
 
 
 def test_known_flips_and_dropped_problems_on_constructed_runs(make_run) -> None:
-    base = make_run("base", {"synth/1": [True, True], "synth/2": [False, False], "synth/3": [True, False],
-                             "synth/4": [True, True]})
-    cand = make_run("cand", {"synth/1": [False, False], "synth/2": [True, True], "synth/3": [False, True],
-                             "synth/5": [True, True]})
+    base = make_run(
+        "base", {"synth/1": [True, True], "synth/2": [False, False], "synth/3": [True, False], "synth/4": [True, True]}
+    )
+    cand = make_run(
+        "cand", {"synth/1": [False, False], "synth/2": [True, True], "synth/3": [False, True], "synth/5": [True, True]}
+    )
     bench = compare_runs(load_run(base), load_run(cand), n_boot=200).benchmarks["synth"]
     assert bench.flips == {"gained": ["synth/2"], "lost": ["synth/1"]}
     assert bench.n_common == 3 and bench.only_baseline == ["synth/4"] and bench.only_candidate == ["synth/5"]
@@ -100,8 +109,23 @@ def test_pass_at_k_beyond_the_smallest_sample_count_is_not_compared(make_run) ->
 def test_comparison_json_has_exactly_the_documented_schema(make_run, tmp_path) -> None:
     base = make_run("base", _outcomes(12, {0, 1, 2}, n=2))
     cand = make_run("cand", _outcomes(12, {1, 2, 3, 4}, n=2))
-    assert report_main(["compare", str(base), str(cand), "--names", "sft", "ppo", "--out", str(tmp_path / "cmp"),
-                        "--bootstrap", "300"]) == 0
+    assert (
+        report_main(
+            [
+                "compare",
+                str(base),
+                str(cand),
+                "--names",
+                "sft",
+                "ppo",
+                "--out",
+                str(tmp_path / "cmp"),
+                "--bootstrap",
+                "300",
+            ]
+        )
+        == 0
+    )
     data = json.loads((tmp_path / "cmp" / "comparison.json").read_text())
     assert set(data) == {"baseline", "candidate", "metrics", "significance", "flips"}
     assert (data["baseline"], data["candidate"]) == ("sft", "ppo")

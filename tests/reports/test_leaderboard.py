@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-
-from reports.leaderboard import main as leaderboard_main
+from execrl.reports.leaderboard import main as leaderboard_main
 
 
 def _outcomes(solved: int, n_tasks: int = 10, n: int = 2) -> dict[str, list[bool]]:
@@ -12,9 +11,11 @@ def _outcomes(solved: int, n_tasks: int = 10, n: int = 2) -> dict[str, list[bool
 
 
 def test_runs_are_ranked_best_first_per_benchmark_and_metric(make_run, tmp_path) -> None:
-    runs = [make_run("mid", _outcomes(5), config={"temperature": 0.8}),
-            make_run("best", _outcomes(9), config={"temperature": 0.2, "date": "2024-05-01"}),
-            make_run("worst", _outcomes(1))]
+    runs = [
+        make_run("mid", _outcomes(5), config={"temperature": 0.8}),
+        make_run("best", _outcomes(9), config={"temperature": 0.2, "date": "2024-05-01"}),
+        make_run("worst", _outcomes(1)),
+    ]
     assert leaderboard_main([*map(str, runs), "--out", str(tmp_path / "lb")]) == 0
     frame = pd.read_csv(tmp_path / "lb" / "leaderboard.csv")
     pass1 = frame[frame.metric == "pass@1"]

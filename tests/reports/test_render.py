@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from execrl.reports.cli import main as report_main
+from execrl.reports.render import Heading, Table, Text, render_html, render_markdown
 from matplotlib.image import imread
 
-from reports.cli import main as report_main
-from reports.render import Heading, Table, Text, render_html, render_markdown
 from tests.reports.conftest import BAD_PROGRAM
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -22,12 +22,19 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 def _report(make_run, tmp_path: Path) -> Path:
     tasks = [f"synth/{i}" for i in range(24)]
     difficulty = {t: ("easy", "hard")[i % 2] for i, t in enumerate(tasks)}
-    base = make_run("sft", {t: [i % 3 == 0, i % 4 == 0] for i, t in enumerate(tasks)}, difficulty=difficulty,
-                    program=BAD_PROGRAM, fail_verdict="runtime_error")
+    base = make_run(
+        "sft",
+        {t: [i % 3 == 0, i % 4 == 0] for i, t in enumerate(tasks)},
+        difficulty=difficulty,
+        program=BAD_PROGRAM,
+        fail_verdict="runtime_error",
+    )
     cand = make_run("ppo", {t: [i % 2 == 0, i % 3 == 0] for i, t in enumerate(tasks)}, difficulty=difficulty)
     (cand / "train").mkdir()
-    rows = [{"step": s, "ppo/mean_reward": 0.1 * s, "ppo/kl": 0.01 * s, "code/pass_rate": 0.3 + 0.02 * s,
-             "time/step": 1.0} for s in range(10)]
+    rows = [
+        {"step": s, "ppo/mean_reward": 0.1 * s, "ppo/kl": 0.01 * s, "code/pass_rate": 0.3 + 0.02 * s, "time/step": 1.0}
+        for s in range(10)
+    ]
     (cand / "train" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "report"
     assert report_main(["compare", str(base), str(cand), "--out", str(out), "--bootstrap", "200"]) == 0
@@ -41,14 +48,20 @@ def test_html_report_is_self_contained_with_tables_and_embedded_plots(make_run, 
     assert len(sources) == 5  # pass@k, verdicts, quality, difficulty, training curves of the candidate
     assert all(src.startswith("data:image/png;base64,") for src in sources)
     assert not re.search(r'(href|src)="(?!data:)', page)
-    assert {p.name for p in out.glob("*.png")} == {"pass_at_k.png", "verdicts.png", "quality.png",
-                                                  "difficulty.png", "training_1.png"}
+    assert {p.name for p in out.glob("*.png")} == {
+        "pass_at_k.png",
+        "verdicts.png",
+        "quality.png",
+        "difficulty.png",
+        "training_1.png",
+    }
     markdown = (out / "report.md").read_text()
     assert "| pass@1 |" in markdown and "![Verdict distribution](verdicts.png)" in markdown
 
 
-def test_rerun_with_same_inputs_writes_only_missing_files_and_other_inputs_are_refused(make_run, tmp_path,
-                                                                                       capsys) -> None:
+def test_rerun_with_same_inputs_writes_only_missing_files_and_other_inputs_are_refused(
+    make_run, tmp_path, capsys
+) -> None:
     out = _report(make_run, tmp_path)
     (out / "quality.png").unlink()
     before = (out / "comparison.json").stat().st_mtime_ns
@@ -69,9 +82,17 @@ def test_markdown_and_html_say_the_same_thing() -> None:
 
 
 def _chromium(*args: str, user_data: Path) -> subprocess.CompletedProcess:
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={user_data}"]
+    flags = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={user_data}",
+    ]
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=120)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from reports.runs import RunError, as_program, load_run
+from execrl.reports.runs import RunError, as_program, load_run
 
 
 def test_one_benchmark_and_subfolder_layouts_load_the_same_counts(make_run, tmp_path) -> None:
@@ -16,8 +15,11 @@ def test_one_benchmark_and_subfolder_layouts_load_the_same_counts(make_run, tmp_
     make_run("multi/humaneval", {"HumanEval/0": [True]}, benchmark="humaneval")
     multi = load_run(tmp_path / "multi")
     assert sorted(multi.benchmarks) == ["humaneval", "synth"]
-    assert single.benchmarks["synth"].per_problem == multi.benchmarks["synth"].per_problem == {
-        "synth/1": (2, 1), "synth/2": (2, 0)}
+    assert (
+        single.benchmarks["synth"].per_problem
+        == multi.benchmarks["synth"].per_problem
+        == {"synth/1": (2, 1), "synth/2": (2, 0)}
+    )
 
 
 def test_bare_metrics_json_uses_its_per_problem_counts(make_run) -> None:

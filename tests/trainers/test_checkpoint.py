@@ -6,11 +6,10 @@ import random
 
 import numpy as np
 import torch
+from execrl.trainers import checkpoint
+from execrl.trainers.rollout import PolicyWithValue
+from execrl.trainers.tracking import Tracker, read_metrics
 from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
-
-from trainers import checkpoint
-from trainers.rollout import PolicyWithValue
-from trainers.tracking import Tracker, read_metrics
 
 
 def test_restored_rng_states_replay_the_same_draws_in_python_numpy_and_torch() -> None:
@@ -23,8 +22,11 @@ def test_restored_rng_states_replay_the_same_draws_in_python_numpy_and_torch() -
 def _tiny_policy() -> tuple[PolicyWithValue, PreTrainedTokenizerFast]:
     from tokenizers import Tokenizer, models
 
-    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<e>": 1}, unk_token="a")),
-                                  eos_token="<e>", pad_token="<e>")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<e>": 1}, unk_token="a")),
+        eos_token="<e>",
+        pad_token="<e>",
+    )
     torch.manual_seed(0)
     lm = GPT2LMHeadModel(GPT2Config(vocab_size=2, n_positions=8, n_embd=8, n_layer=1, n_head=2))
     return PolicyWithValue(lm), tok

@@ -9,12 +9,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from benchmarks.synth import load_synth  # noqa: E402
-from harness.cli import main as execrl  # noqa: E402
-from harness.pool import execute_many  # noqa: E402
-from harness.records import Verdict  # noqa: E402
-from trainers.critic import CLASS_OF, CLASSES, Critic, CriticConfig, rows_from_run, train_critic  # noqa: E402
-from trainers.tiny import build_tiny_model  # noqa: E402
+from execrl.benchmarks.synth import load_synth  # noqa: E402
+from execrl.harness.cli import main as execrl  # noqa: E402
+from execrl.harness.records import Verdict  # noqa: E402
+from execrl.harness.sandbox.pool import execute_many  # noqa: E402
+from execrl.trainers.critic import CLASS_OF, CLASSES, Critic, CriticConfig, rows_from_run, train_critic  # noqa: E402
+from execrl.trainers.tiny import build_tiny_model  # noqa: E402
 
 
 def labelled_programs(n_problems: int) -> list[dict[str, str]]:

@@ -8,8 +8,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from harness.records import ExecResult, Verdict  # noqa: E402
-from trainers.data import (  # noqa: E402
+from execrl.harness.records import ExecResult, Verdict  # noqa: E402
+from execrl.trainers.data import (  # noqa: E402
     IGNORE_INDEX,
     UsageError,
     collate_sft,
@@ -21,7 +21,7 @@ from trainers.data import (  # noqa: E402
     read_jsonl,
     split_holdout,
 )
-from trainers.tiny import build_tiny_model  # noqa: E402
+from execrl.trainers.tiny import build_tiny_model  # noqa: E402
 
 PROMPT = "# return x doubled\ndef double(x):\n"
 COMPLETION = "    return x * 2\n"

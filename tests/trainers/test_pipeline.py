@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from trainers import pipeline
-from trainers.data import UsageError
-from trainers.pipeline import DEFAULTS, PipelineConfig, load_settings, main, run_pipeline
+from execrl.trainers import pipeline
+from execrl.trainers.data import UsageError
+from execrl.trainers.pipeline import DEFAULTS, PipelineConfig, load_settings, main, run_pipeline
 
 
 def test_yaml_overrides_merge_into_sections_and_limit_overrides_humaneval(tmp_path) -> None:

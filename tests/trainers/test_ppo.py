@@ -8,17 +8,31 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from benchmarks.synth import load_synth, sft_corpus
-from trainers.data import write_jsonl
-from trainers.ppo import PPOConfig, main, train_ppo
-from trainers.tracking import read_metrics
+from execrl.benchmarks.synth import load_synth, sft_corpus
+from execrl.trainers.data import write_jsonl
+from execrl.trainers.ppo import PPOConfig, main, train_ppo
+from execrl.trainers.tracking import read_metrics
 
 FAMILY = "clamp"  # an easy synth family: `return max(lo, min(x, hi))`, its bug `hi - 1`
 METRIC_NAMES = (
-    "ppo/policy_loss", "ppo/value_loss", "ppo/entropy", "ppo/kl", "ppo/clipfrac", "ppo/ratio_mean", "ppo/ratio_std",
-    "ppo/explained_variance", "ppo/mean_reward", "ppo/reward_std", "ppo/mean_advantage", "code/syntax_rate",
-    "code/pass_rate", "code/quality_score", "time/rollout", "time/sandbox", "time/update", "time/total",
+    "ppo/policy_loss",
+    "ppo/value_loss",
+    "ppo/entropy",
+    "ppo/kl",
+    "ppo/clipfrac",
+    "ppo/ratio_mean",
+    "ppo/ratio_std",
+    "ppo/explained_variance",
+    "ppo/mean_reward",
+    "ppo/reward_std",
+    "ppo/mean_advantage",
+    "code/syntax_rate",
+    "code/pass_rate",
+    "code/quality_score",
+    "time/rollout",
+    "time/sandbox",
+    "time/update",
+    "time/total",
 )
 
 
@@ -28,16 +42,33 @@ def _build_sft_model(root: Path) -> Path:
     It copies the constants well enough to pass about 40% of fresh samples at temperature 1: clearly above
     zero, with room for PPO to unlearn the `hi - 1` bug.
     """
-    from trainers.sft import SFTConfig, train_sft
-    from trainers.tiny import build_tiny_model
+    from execrl.trainers.sft import SFTConfig, train_sft
+    from execrl.trainers.tiny import build_tiny_model
 
     problems = [p for p in load_synth("train") if p.metadata["family"] == FAMILY]
     rows = sft_corpus(problems, wrong_share=0.5, seed=0)
     write_jsonl(root / "sft.jsonl", [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows])
-    build_tiny_model(root / "model0", [r["prompt"] + r["completion"] for r in rows], vocab_size=300, n_layer=2,
-                     d_model=128, n_head=4, max_positions=128)
-    return train_sft(SFTConfig(model=str(root / "model0"), out=root / "sft", data=str(root / "sft.jsonl"),
-                               max_steps=500, batch_size=16, lr=3e-3, device="cpu", max_length=128))
+    build_tiny_model(
+        root / "model0",
+        [r["prompt"] + r["completion"] for r in rows],
+        vocab_size=300,
+        n_layer=2,
+        d_model=128,
+        n_head=4,
+        max_positions=128,
+    )
+    return train_sft(
+        SFTConfig(
+            model=str(root / "model0"),
+            out=root / "sft",
+            data=str(root / "sft.jsonl"),
+            max_steps=500,
+            batch_size=16,
+            lr=3e-3,
+            device="cpu",
+            max_length=128,
+        )
+    )
 
 
 @pytest.fixture(scope="session")
@@ -57,29 +88,46 @@ def sft_model(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
 
 
 def _cfg(model: Path, out: Path, **overrides) -> PPOConfig:
-    base = dict(preset="cpu-tiny", families=FAMILY, batch_size=32, minibatch_size=16, max_new_tokens=32,
-                max_prompt_tokens=64, eval_every=0, workers=1, device="cpu")
-    from trainers.ppo import PRESETS
+    base = dict(
+        preset="cpu-tiny",
+        families=FAMILY,
+        batch_size=32,
+        minibatch_size=16,
+        max_new_tokens=32,
+        max_prompt_tokens=64,
+        eval_every=0,
+        workers=1,
+        device="cpu",
+    )
+    from execrl.trainers.ppo import PRESETS
 
     return PPOConfig(model=str(model), out=out, **{**PRESETS["cpu-tiny"], **base, **overrides})
 
 
 def _pass_count(model_dir: Path, n_per_problem: int, seed: int) -> tuple[int, int]:
     """Passed programs among fresh samples (temperature 1) on 40 held-out problems of the family."""
+    from execrl.benchmarks.synth import synth_program
+    from execrl.harness.sandbox.pool import execute_many
+    from execrl.trainers.rollout import sample
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from benchmarks.synth import synth_program
-    from harness.pool import execute_many
-    from trainers.rollout import sample
 
     problems = [p for p in load_synth("test", n=40 * 11) if p.metadata["family"] == FAMILY]
     lm, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
     torch.manual_seed(seed)
-    rollout = sample(lm, tokenizer, [p.prompt for p in problems], [p.metadata["stop"] for p in problems],
-                     samples_per_prompt=n_per_problem, max_new_tokens=32, temperature=1.0, max_prompt_tokens=64)
+    rollout = sample(
+        lm,
+        tokenizer,
+        [p.prompt for p in problems],
+        [p.metadata["stop"] for p in problems],
+        samples_per_prompt=n_per_problem,
+        max_new_tokens=32,
+        temperature=1.0,
+        max_prompt_tokens=64,
+    )
     repeated = [p for p in problems for _ in range(n_per_problem)]
-    results = execute_many(repeated, [synth_program(p, t) for p, t in zip(repeated, rollout.texts, strict=True)],
-                           workers=1)
+    results = execute_many(
+        repeated, [synth_program(p, t) for p, t in zip(repeated, rollout.texts, strict=True)], workers=1
+    )
     return sum(r.passed for r in results), len(results)
 
 
@@ -136,8 +184,12 @@ def test_a_non_empty_output_folder_is_refused_naming_resume_and_force(tmp_path, 
 
 @pytest.mark.parametrize(
     ("flags", "named"),
-    [(["--reward", "nope"], "--reward"), (["--kl-estimator", "k9"], "--kl-estimator"),
-     (["--preset", "gpu-huge"], "--preset"), (["--batch-size", "2", "--samples-per-prompt", "4"], "--batch-size")],
+    [
+        (["--reward", "nope"], "--reward"),
+        (["--kl-estimator", "k9"], "--kl-estimator"),
+        (["--preset", "gpu-huge"], "--preset"),
+        (["--batch-size", "2", "--samples-per-prompt", "4"], "--batch-size"),
+    ],
     ids=["unknown-reward", "unknown-kl-estimator", "unknown-preset", "batch-smaller-than-group"],
 )
 def test_bad_flag_values_exit_2_naming_the_flag(tmp_path, capsys, flags, named) -> None:
@@ -146,7 +198,7 @@ def test_bad_flag_values_exit_2_naming_the_flag(tmp_path, capsys, flags, named) 
 
 
 def test_preset_values_are_defaults_that_explicit_flags_override() -> None:
-    from trainers.ppo import PRESETS, parse_config
+    from execrl.trainers.ppo import PRESETS, parse_config
 
     cfg = parse_config(["--model", "m", "--out", "o", "--preset", "cpu-tiny", "--lr", "0.5"])
     assert cfg.lr == 0.5

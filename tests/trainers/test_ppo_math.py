@@ -6,8 +6,7 @@ import math
 
 import pytest
 import torch
-
-from trainers.ppo_math import (
+from execrl.trainers.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
     compute_gae,
@@ -132,8 +131,13 @@ def test_value_loss_matches_the_clipped_squared_error_per_token(clip: float) -> 
     mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.float64)
     v_loss, _ = value_loss(values, old_values, returns, mask, clip)
     terms = []
-    for v, ov, r, m in zip(values.flatten().tolist(), old_values.flatten().tolist(), returns.flatten().tolist(),
-                           mask.flatten().tolist(), strict=True):
+    for v, ov, r, m in zip(
+        values.flatten().tolist(),
+        old_values.flatten().tolist(),
+        returns.flatten().tolist(),
+        mask.flatten().tolist(),
+        strict=True,
+    ):
         if m:
             vc = ov + min(max(v - ov, -clip), clip)
             terms.append(0.5 * max((v - r) ** 2, (vc - r) ** 2))

@@ -10,10 +10,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harness.cli import main as execrl  # noqa: E402
-from harness.records import ExecResult, Verdict  # noqa: E402
-from trainers.reward_model import RewardModel, RMConfig, bt_loss, pairs_from_results, train_reward_model  # noqa: E402
-from trainers.tiny import build_tiny_model  # noqa: E402
+from execrl.harness.cli import main as execrl  # noqa: E402
+from execrl.harness.records import ExecResult, Verdict  # noqa: E402
+from execrl.trainers.reward_model import RewardModel, RMConfig, bt_loss, pairs_from_results, train_reward_model  # noqa: E402
+from execrl.trainers.tiny import build_tiny_model  # noqa: E402
 
 NAMES = ["x", "n", "val", "item", "num", "k"]
 

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import pytest
-
-from benchmarks.problem import Problem
-from benchmarks.problem import TestKind as Kind
-from harness.records import ExecResult, Verdict
-from harness.records import TestOutcome as Outcome
-from trainers.rewards import REWARDS, fraction_passed, mix_rewards
+from execrl.benchmarks.problem import Problem
+from execrl.benchmarks.problem import TestKind as Kind
+from execrl.harness.records import ExecResult, Verdict
+from execrl.harness.records import TestOutcome as Outcome
+from execrl.trainers.rewards import REWARDS, fraction_passed, mix_rewards
 
 PROBLEM = Problem(
-    task_id="synth/t0", benchmark="synth", prompt="add", test_kind=Kind.CALL, entry_point="f",
-    inputs=([1], [2], [3], [4]), outputs=(2, 3, 4, 5), fn_name="f",
+    task_id="synth/t0",
+    benchmark="synth",
+    prompt="add",
+    test_kind=Kind.CALL,
+    entry_point="f",
+    inputs=([1], [2], [3], [4]),
+    outputs=(2, 3, 4, 5),
+    fn_name="f",
 )
 P, F, R = Verdict.PASSED, Verdict.FAILED, Verdict.RUNTIME_ERROR
 
@@ -42,8 +47,11 @@ def test_each_verdict_gets_the_reward_its_paper_assigns(result, coderl, partial,
 
 @pytest.mark.parametrize("name", sorted(REWARDS), ids=sorted(REWARDS))
 def test_a_sandbox_error_gives_no_reward_rather_than_a_penalty(name: str) -> None:
-    rewards = REWARDS[name]([PROBLEM, PROBLEM], ["x", "def f(x):\n    return x + 1\n"],
-                            [_result(Verdict.SANDBOX_ERROR, []), _result(P, [P, P, P, P])])
+    rewards = REWARDS[name](
+        [PROBLEM, PROBLEM],
+        ["x", "def f(x):\n    return x + 1\n"],
+        [_result(Verdict.SANDBOX_ERROR, []), _result(P, [P, P, P, P])],
+    )
     assert rewards[0] is None and rewards[1] is not None
 
 
@@ -91,27 +99,42 @@ class _FakeRewardModel:
 def test_ppo_mixes_critic_and_reward_model_scores_into_the_sandbox_reward() -> None:
     from types import SimpleNamespace
 
-    from trainers.ppo_setup import mixed_rewards
+    from execrl.trainers.ppo_setup import mixed_rewards
 
-    problem = Problem(task_id="t/1", benchmark="synth", prompt="# p\ndef f():\n", test_kind=Kind.CALL,
-                      fn_name="f", inputs=([],), outputs=(1,))
+    problem = Problem(
+        task_id="t/1",
+        benchmark="synth",
+        prompt="# p\ndef f():\n",
+        test_kind=Kind.CALL,
+        fn_name="f",
+        inputs=([],),
+        outputs=(1,),
+    )
     passed = ExecResult(Verdict.PASSED, [Outcome(Verdict.PASSED)])
     failed = ExecResult(Verdict.FAILED, [Outcome(Verdict.FAILED)])
     programs = ["def f():\n    return 1  # good\n", "def f():\n    return 2\n"]
     cfg = SimpleNamespace(reward="binary", reward_model_weight=0.0, critic_weight=0.5)
-    assert mixed_rewards(cfg, [problem] * 2, programs, [passed, failed], critic=_FakeCritic()) == \
-        pytest.approx([1.0 + 0.45, 0.0 + 0.05])
+    assert mixed_rewards(cfg, [problem] * 2, programs, [passed, failed], critic=_FakeCritic()) == pytest.approx(
+        [1.0 + 0.45, 0.0 + 0.05]
+    )
     cfg = SimpleNamespace(reward="binary", reward_model_weight=0.1, critic_weight=0.0)
     responses = [len(p.split("\n", 1)[1]) for p in programs]
-    assert mixed_rewards(cfg, [problem] * 2, programs, [passed, failed], reward_model=_FakeRewardModel()) == \
-        pytest.approx([1.0 + 0.1 * responses[0], 0.1 * responses[1]])
+    assert mixed_rewards(
+        cfg, [problem] * 2, programs, [passed, failed], reward_model=_FakeRewardModel()
+    ) == pytest.approx([1.0 + 0.1 * responses[0], 0.1 * responses[1]])
 
 
 def test_partial_credit_on_humaneval_counts_every_statement_of_check() -> None:
     # HumanEval's check is one field but several tests; a run cut short must not earn full credit.
-    problem = Problem(task_id="HumanEval/x", benchmark="humaneval", prompt="def f(x):\n", test_kind=Kind.ASSERT,
-                      entry_point="f", check_code="def check(candidate):\n    assert candidate(1) == 1\n"
-                      "    assert candidate(2) == 2\n    assert candidate(3) == 3\n    assert candidate(4) == 4\n")
+    problem = Problem(
+        task_id="HumanEval/x",
+        benchmark="humaneval",
+        prompt="def f(x):\n",
+        test_kind=Kind.ASSERT,
+        entry_point="f",
+        check_code="def check(candidate):\n    assert candidate(1) == 1\n"
+        "    assert candidate(2) == 2\n    assert candidate(3) == 3\n    assert candidate(4) == 4\n",
+    )
     cut_short = ExecResult(Verdict.TIMEOUT, [Outcome(Verdict.PASSED)])
     assert fraction_passed(problem, cut_short) == 0.25
 
@@ -125,7 +148,7 @@ SANDBOX_ERROR = ExecResult(Verdict.SANDBOX_ERROR, error="sandbox worker 0 did no
     ids=["none", "at-the-limit", "above-the-limit", "zero-tolerance", "limit-off"],
 )
 def test_a_batch_with_too_many_sandbox_errors_stops_the_run(n_errors, n, limit, stops) -> None:
-    from trainers.rewards import SandboxErrorRate, check_sandbox_errors
+    from execrl.trainers.rewards import SandboxErrorRate, check_sandbox_errors
 
     results = [SANDBOX_ERROR] * n_errors + [_result(P, [P])] * (n - n_errors)
     if stops:

@@ -9,9 +9,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from harness.cli import main as execrl  # noqa: E402
-from trainers.sft import SFTConfig, train_sft  # noqa: E402
-from trainers.tiny import build_tiny_model  # noqa: E402
+from execrl.harness.cli import main as execrl  # noqa: E402
+from execrl.trainers.sft import SFTConfig, train_sft  # noqa: E402
+from execrl.trainers.tiny import build_tiny_model  # noqa: E402
 
 ROWS = [{"prompt": f"# return x plus {i}\n", "completion": f"def f(x):\n    return x + {i}\n"} for i in range(24)]
 

@@ -10,9 +10,8 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import torch  # noqa: E402
+from execrl.trainers.tiny import build_tiny_model  # noqa: E402
 from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
-
-from trainers.tiny import build_tiny_model  # noqa: E402
 
 CORPUS = [
     "def add(a, b):\n    return a + b\n",

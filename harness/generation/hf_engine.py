@@ -1,0 +1,162 @@
+"""The Hugging Face transformers engine: batched `model.generate` on a local folder or a hub id.
+
+torch and transformers are imported inside `HFGenerator`, so importing this module stays light.
+
+Reproducibility: the engine seeds torch before each internal batch (`seed + batch index`), so the same
+prompts, seed and batch size give the same completions; another batch size samples other (equally valid)
+completions. Greedy decoding (temperature 0) runs each prompt once and repeats it `n` times.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from execrl.harness.generation.base import GenerationError, Prompt, as_messages, check_stops, truncate_at_stop
+
+
+class HFGenerator:
+    """Batched sampling with `model.generate` from a local model folder or a hub id (hub only when online)."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 16,
+        chat: bool = False,
+        local_files_only: bool = False,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.batch_size = batch_size
+        self.chat = chat
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            self.device = torch.device(device)
+        except RuntimeError as e:
+            raise ValueError(f"--device: {e}") from e
+        torch_dtype = _pick_dtype(torch, self.device, dtype)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                model, dtype=torch_dtype, local_files_only=local_files_only
+            )
+        except (OSError, ValueError) as e:
+            raise GenerationError(f"cannot load model {model!r}: {e}") from e
+        self.model.to(self.device).eval()
+        # Decoder-only models must be padded on the left so every row's next token follows its own last token.
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        if chat and not getattr(self.tokenizer, "chat_template", None):
+            raise GenerationError(f"--chat: the tokenizer of {model!r} has no chat template")
+        self.max_positions: int | None = getattr(self.model.config, "n_positions", None) or getattr(
+            self.model.config, "max_position_embeddings", None
+        )
+
+    def generate(
+        self,
+        prompts: list[Prompt],
+        *,
+        n: int,
+        temperature: float,
+        top_p: float,
+        max_new_tokens: int,
+        stop: list[list[str]],
+        seed: int,
+    ) -> list[list[str]]:
+        check_stops(prompts, stop)
+        greedy = temperature == 0
+        copies = 1 if greedy else n
+        texts = [self._render(p) for p in prompts]
+        # One row per (prompt, copy), prompt-major, so a prompt's samples sit next to each other.
+        rows = [(i, texts[i]) for i in range(len(prompts)) for _ in range(copies)]
+        outputs: list[list[str]] = [[] for _ in prompts]
+        for batch_no, start in enumerate(range(0, len(rows), self.batch_size)):
+            batch = rows[start : start + self.batch_size]
+            stops = [stop[i] for i, _ in batch]
+            sampling = (
+                {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature, "top_p": top_p}
+            )
+            decoded = self._generate_batch([t for _, t in batch], stops, max_new_tokens, seed + batch_no, sampling)
+            for (i, _), text in zip(batch, decoded, strict=True):
+                outputs[i].append(truncate_at_stop(text, stop[i]))
+        return [out * n if greedy else out for out in outputs]
+
+    def _render(self, prompt: Prompt) -> str:
+        if not self.chat:
+            if not isinstance(prompt, str):
+                raise ValueError("chat messages given to a generator built without chat=True")
+            return prompt
+        return self.tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
+
+    def _generate_batch(
+        self, texts: list[str], stops: list[list[str]], max_new_tokens: int, seed: int, sampling: dict[str, Any]
+    ) -> list[str]:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        # A chat template already writes its own special tokens (BOS and role markers).
+        enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not self.chat)
+        input_ids, attention_mask = enc["input_ids"], enc["attention_mask"]  # (B, T)
+        input_ids, attention_mask, max_new_tokens = _fit_context(
+            input_ids, attention_mask, max_new_tokens, self.max_positions
+        )
+        prompt_len = input_ids.shape[1]
+        torch.manual_seed(seed)  # seeds CUDA too
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=input_ids.to(self.device),
+                attention_mask=attention_mask.to(self.device),
+                max_new_tokens=max_new_tokens,
+                pad_token_id=self.tokenizer.pad_token_id,
+                stopping_criteria=StoppingCriteriaList([_stop_on_strings(self.tokenizer, stops, prompt_len)]),
+                **sampling,
+            )  # (B, T + A)
+        return self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
+
+
+def _pick_dtype(torch: Any, device: Any, dtype: str) -> Any:
+    """bf16 on a CUDA device that supports it, else fp16 on CUDA, else fp32; an explicit name wins."""
+    if dtype != "auto":
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"--dtype: {dtype!r} is not a torch dtype (float32, bfloat16, float16)")
+        return getattr(torch, dtype)
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.float32
+
+
+def _fit_context(input_ids: Any, attention_mask: Any, max_new_tokens: int, max_positions: int | None) -> tuple:
+    """Keep prompt + completion inside the model's position table.
+
+    Completions keep at least half the window; a prompt longer than the rest loses its oldest tokens (left).
+    """
+    prompt_len = input_ids.shape[1]
+    if max_positions is None or prompt_len + max_new_tokens <= max_positions:
+        return input_ids, attention_mask, max_new_tokens
+    new_tokens = min(max_new_tokens, max(max_positions - prompt_len, max_positions // 2))
+    keep = max_positions - new_tokens
+    return input_ids[:, -keep:], attention_mask[:, -keep:], new_tokens
+
+
+def _stop_on_strings(tokenizer: Any, stops: list[list[str]], prompt_len: int) -> Any:
+    """A StoppingCriteria that ends each row once its generated text holds one of its stops (rows end apart).
+
+    Decoding the generated part each step costs little at these lengths and catches stops that span tokens.
+    """
+    import torch
+    from transformers import StoppingCriteria
+
+    class StopOnStrings(StoppingCriteria):
+        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+            texts = tokenizer.batch_decode(input_ids[:, prompt_len:], skip_special_tokens=True)
+            done = [any(s and s in text for s in row_stops) for text, row_stops in zip(texts, stops, strict=True)]
+            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+    return StopOnStrings()

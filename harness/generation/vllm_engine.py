@@ -1,0 +1,79 @@
+"""Sampling with vLLM in-process (GPU). Used only where the `vllm` package is importable.
+
+vLLM does its own continuous batching, so every prompt goes in one call; each prompt gets its own
+`SamplingParams` (its stops, and seed `seed + i` so a prompt's samples do not depend on its neighbours).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from execrl.harness.generation.base import GenerationError, Prompt, as_messages, check_stops, truncate_at_stop
+
+
+class VLLMGenerator:
+    """`Generator` over `vllm.LLM` for a local model folder or hub id."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        dtype: str = "auto",
+        chat: bool = False,
+        tensor_parallel_size: int = 1,
+        gpu_memory_utilization: float = 0.9,
+        max_model_len: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        try:
+            import vllm
+        except ImportError as e:
+            raise GenerationError(
+                "--backend vllm needs the `vllm` package (pip install vllm; it needs a GPU); "
+                "use --backend hf, or --backend openai against a running vLLM server"
+            ) from e
+        self._vllm = vllm
+        self.chat = chat
+        self.llm = vllm.LLM(
+            model=model,
+            dtype=dtype,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+            max_model_len=max_model_len,
+            seed=seed,
+        )
+        self.tokenizer = self.llm.get_tokenizer()
+
+    def generate(
+        self,
+        prompts: list[Prompt],
+        *,
+        n: int,
+        temperature: float,
+        top_p: float,
+        max_new_tokens: int,
+        stop: list[list[str]],
+        seed: int,
+    ) -> list[list[str]]:
+        check_stops(prompts, stop)
+        texts = [self._render(p) for p in prompts]
+        params = [
+            self._vllm.SamplingParams(
+                n=n,
+                temperature=temperature,
+                top_p=top_p if temperature > 0 else 1.0,
+                max_tokens=max_new_tokens,
+                stop=stop[i] or None,
+                seed=seed + i,
+            )
+            for i in range(len(prompts))
+        ]
+        results: list[Any] = self.llm.generate(texts, params, use_tqdm=False)
+        return [[truncate_at_stop(o.text, stop[i]) for o in r.outputs] for i, r in enumerate(results)]
+
+    def _render(self, prompt: Prompt) -> str:
+        if not self.chat:
+            if not isinstance(prompt, str):
+                raise ValueError("chat messages given to a generator built without chat=True")
+            return prompt
+        return self.tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)

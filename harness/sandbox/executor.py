@@ -1,0 +1,243 @@
+"""Run one untrusted program against one problem's tests: `execute(problem, program, limits, slot=)`.
+
+This is the single code path behind both the evaluation verdict and the PPO reward.
+
+Threat model. The program is adversarial: under RL it is rewarded for being judged passed. So:
+
+- The verdict is decided by the judge (this process) running the benchmark's trusted test code;
+  the candidate runs in a separate sandboxed child that only serves calls. Values cross as plain
+  data (`execrl.harness.sandbox.wire`, never pickle) and are compared here with genuine builtins; objects of
+  candidate classes come back as `Remote` proxies that equal only themselves (their truth value
+  is asked of the child, which gains nothing: returning True passes `assert f(x)` just the same).
+  Exit codes and stdout are never evidence of success (STDIO problems compare stdout with
+  the expected output, here). Always-true `__eq__`, builtin subclasses, patched builtins,
+  frame/gc peeking, redefined `check`, open strings, exit(0)/os._exit, atexit/excepthook, printing
+  "passed" and writing to fds all stay inside the child and cannot produce a pass.
+- The child's memory is a fork of a zygote that never held tests or expected outputs, and the
+  test data, the checkout and the home dirs are hidden from it by the mount namespace.
+- Containment (`isolation`, `child` and `kernel` of this room): per-slot network namespace (loopback down),
+  mount namespace (read-only root, private scratch tmpfs), a pid namespace per program (SIGKILL of
+  its init kills every descendant, so no daemon survives), an unprivileged uid/gid leased per zygote
+  machine-wide (so concurrent processes never share one) with no
+  supplementary groups and `no_new_privs`, rlimits (CPU, address space, file size, open files,
+  processes, no core dumps), a seccomp filter (`syscall_filter`), a Landlock ruleset
+  (`landlock`: files readable only beneath the system folders and the standard library, writable
+  only in scratch and a private /dev/shm, both reset after every program), a scrubbed environment, only
+  its pipes open, stdin empty unless STDIO,
+  wall-clock deadlines per test and per program enforced from outside.
+
+What it does NOT protect against: kernel exploits through the syscalls the seccomp filter still allows
+(`syscall_filter` refuses tracing, mounts, namespaces, BPF, perf, io_uring, keyrings and the
+like; everything else is open), timing and cache side channels, CPU starvation of sibling workers within
+the CPU rlimit, reading what the Landlock allow-list leaves readable (/etc, /usr, /proc, /sys, the
+stdlib: world-readable system files), and a kernel without `hidepid`/`mount_setattr` (the zygote
+reports `mount: False`) or without Landlock (`landlock: False`). Without root, the namespaces are
+made inside a user namespace of the zygote's own, but there is no uid drop: children run as the user
+(root of that user namespace, with every capability cleared, the bounding set emptied and
+`SECBIT_NOROOT` locked), so `ExecResult.isolation["uid"]` is False; a kernel that refuses unprivileged
+user namespaces leaves such a run with no namespaces at all, and it says so. Memory is limited by
+address space, not by cgroup, so page cache and tmpfs use count against the machine, capped only by
+the scratch tmpfs size.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from execrl.benchmarks.problem import Problem, TestKind
+from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict, worst
+from execrl.harness.sandbox import judge
+from execrl.harness.sandbox.isolation import Child, SandboxError, prepare_worker, probe_isolation
+from execrl.harness.sandbox.judge import Abort, Link, Remote
+from execrl.harness.sandbox.matching import call_output_matches, stdout_matches
+
+__all__ = ["execute", "prepare_worker", "probe_isolation", "calibrate_timeout", "n_tests"]
+
+_ERROR_CHARS = 2000
+
+
+def execute(problem: Problem, program: str, limits: Limits = Limits(), *, slot: int = 0) -> ExecResult:
+    """Judge `program` (a whole program) on `problem`'s tests in the sandbox of worker `slot`.
+
+    Never raises for anything the program does; a harness fault is Verdict.SANDBOX_ERROR.
+    """
+    start = time.monotonic()
+    source = _compilable(program, problem.test_kind)
+    if source is None:
+        outcome = TestOutcome(Verdict.SYNTAX_ERROR, 0.0, _syntax_error(program))
+        return ExecResult(Verdict.SYNTAX_ERROR, [outcome] * n_tests(problem), outcome.error, time.monotonic() - start)
+    isolation: dict[str, bool] = {}
+    try:
+        isolation = prepare_worker(slot)
+        result = _run(problem, source, limits, slot)
+        if result.verdict is Verdict.TIMEOUT and limits.retry_timeouts:
+            result = _run(problem, source, limits, slot)  # a load spike must not flip the verdict
+    except Exception as exc:  # noqa: BLE001 - a harness fault, reported as its own verdict
+        error = f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+        result = ExecResult(Verdict.SANDBOX_ERROR, [], error, time.monotonic() - start)
+    result.isolation = isolation
+    return result
+
+
+def n_tests(problem: Problem) -> int:
+    """How many test outcomes `execute` reports: HumanEval has one per statement of `check`'s body."""
+    if problem.test_kind is TestKind.ASSERT and problem.check_code:
+        try:
+            return len(judge.split_check(problem.check_code)[1])
+        except (SyntaxError, ValueError):
+            return 1
+    return problem.n_tests
+
+
+def calibrate_timeout(problem: Problem, factor: float = 4.0, floor: float = 1.0, *, slot: int = 0) -> float:
+    """A per-test timeout scaled from the reference solution's slowest test (evalplus-style):
+    `max(floor, factor * slowest)`. Raises ValueError if the reference does not pass."""
+    if not problem.solutions:
+        raise ValueError(f"{problem.task_id} has no reference solution")
+    program = problem.program(problem.solutions[0])
+    result = execute(problem, program, Limits(timeout=60.0, program_timeout=300.0, retry_timeouts=False), slot=slot)
+    if not result.passed:
+        raise ValueError(f"{problem.task_id}: the reference solution is judged {result.verdict.value}")
+    return max(floor, factor * max((t.duration for t in result.tests), default=0.0))
+
+
+def _compilable(program: str, kind: TestKind) -> str | None:
+    """The source the child will run, or None for a syntax error (checked here, never executed)."""
+    for source in (program, _wrapped(program)) if kind is TestKind.STDIO else (program,):
+        try:
+            judge.compiled_program(source)  # cached: the child's load reuses this compile
+            return source
+        except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError):
+            continue
+    return None
+
+
+def _wrapped(program: str) -> str:
+    # APPS stdin programs may `return` at top level; the APPS evaluator runs them inside a function.
+    body = "\n".join("    " + line for line in program.splitlines()) or "    pass"
+    return f"def __execrl_main__():\n{body}\n__execrl_main__()\n"
+
+
+def _syntax_error(program: str) -> str:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(program, "<candidate>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError, OverflowError) as exc:
+        return f"{type(exc).__name__}: {exc}"[:_ERROR_CHARS]
+    return "SyntaxError"
+
+
+def _run(problem: Problem, program: str, limits: Limits, slot: int) -> ExecResult:
+    start = time.monotonic()
+    deadline = start + limits.program_timeout
+    if problem.test_kind is TestKind.STDIO:
+        tests = _run_stdio(problem, program, limits, slot, deadline)
+    else:
+        with Child(slot, limits) as child:
+            link = Link(child, limits, deadline)
+            if problem.test_kind is TestKind.CALL:
+                tests = _run_calls(problem, program, link)
+            else:
+                tests = _run_asserts(problem, program, link)
+    if not tests:
+        raise SandboxError(f"{problem.task_id} has no tests")
+    verdict = worst([t.verdict for t in tests])
+    error = next((t.error for t in tests if t.verdict is not Verdict.PASSED), "")
+    return ExecResult(verdict, tests, error[:_ERROR_CHARS], time.monotonic() - start)
+
+
+def _run_asserts(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
+    if problem.check_code:  # HumanEval: check(candidate), one test per statement of its body
+        if not problem.entry_point:
+            raise SandboxError(f"{problem.task_id} has check code but no entry point")
+        module_code, tests = judge.split_check(problem.check_code)
+        build = judge.humaneval_namespace(problem.prompt, problem.entry_point, module_code)
+    else:  # MBPP: one test per assert
+        tests = list(problem.tests)
+        build = judge.mbpp_namespace(program, problem.test_setup, tests, problem.entry_point)
+    return judge.judge_asserts(link, program, tests, build)
+
+
+def _run_calls(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
+    n = len(problem.inputs)
+    link.start_test()
+    try:
+        judge.load_program(link, program, "__candidate__")
+        if problem.fn_name in judge.defined_names(program) or "Solution" not in judge.defined_names(program):
+            function = Remote(link, problem.fn_name or "")
+        else:  # LeetCode-style starter code: `class Solution` with the method
+            function = getattr(Remote(link, "Solution")(), problem.fn_name or "")
+    except Abort as exc:
+        return [TestOutcome(exc.verdict, 0.0, exc.error)] * n
+    except Exception as exc:  # noqa: BLE001 - the candidate's own exception
+        return [TestOutcome(Verdict.RUNTIME_ERROR, 0.0, _candidate_error(exc))] * n
+    tests: list[TestOutcome] = []
+    for i, (args, expected) in enumerate(zip(problem.inputs, problem.outputs, strict=True)):
+        link.start_test()
+        begin = time.monotonic()
+        try:
+            got = function(*args) if type(args) is list else function(args)
+        except Abort as exc:
+            tests.append(TestOutcome(exc.verdict, time.monotonic() - begin, exc.error))
+            rest = f"not run: an earlier test ended the run ({exc.verdict.value})"
+            return tests + [TestOutcome(exc.verdict, 0.0, rest)] * (n - i - 1)
+        except Exception as exc:  # noqa: BLE001
+            tests.append(TestOutcome(Verdict.RUNTIME_ERROR, time.monotonic() - begin, _candidate_error(exc)))
+            continue
+        ok = _matches(call_output_matches, got, expected)
+        error = "" if ok else f"test {i}: wrong answer"
+        tests.append(TestOutcome(Verdict.PASSED if ok else Verdict.FAILED, time.monotonic() - begin, error))
+    return tests
+
+
+def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadline: float) -> list[TestOutcome]:
+    tests: list[TestOutcome] = []
+    for i, (stdin, expected) in enumerate(zip(problem.inputs, problem.outputs, strict=True)):
+        begin = time.monotonic()
+        if begin >= deadline:
+            tests.append(TestOutcome(Verdict.TIMEOUT, 0.0, f"test {i}: not run, program time limit reached"))
+            continue
+        data = stdin.encode() if type(stdin) is str else bytes(stdin)
+        with Child(slot, limits, stdin=data) as child:
+            link = Link(child, limits, deadline)
+            link.start_test()
+            verdict, error = _stdio_test(link, program, expected, i)
+        tests.append(TestOutcome(verdict, time.monotonic() - begin, error))
+    return tests
+
+
+def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdict, str]:
+    try:
+        reply = link.send(judge.load_request(program, "__main__"))
+    except Abort as exc:
+        return exc.verdict, f"test {i}: {exc.error}"
+    info = reply.get("exc")
+    clean_exit = type(info) is dict and info.get("type") == "SystemExit" and info.get("message") in ("", "0", "None")
+    if "ok" not in reply and not clean_exit:  # exit() / sys.exit(0) end an APPS program normally
+        err = judge.remote_exception(reply)
+        verdict = err.verdict if isinstance(err, Abort) else Verdict.RUNTIME_ERROR
+        return verdict, f"test {i}: {_candidate_error(err)}"
+    try:
+        got = link.child.drain_stdout().decode("utf-8", errors="replace")
+    except Exception as exc:  # noqa: BLE001 - OutputExceeded while draining
+        return Verdict.OUTPUT_EXCEEDED, f"test {i}: {exc}"
+    if _matches(stdout_matches, got, expected):
+        return Verdict.PASSED, ""
+    return Verdict.FAILED, f"test {i}: wrong answer: {got[:200]!r}"
+
+
+def _matches(compare: Callable[[Any, Any], bool], got: Any, expected: Any) -> bool:
+    """`compare(got, expected)`; an error while comparing the candidate's data is a wrong answer, never a
+    harness fault (a sandbox_error earns no penalty)."""
+    try:
+        return bool(compare(got, expected))
+    except (ValueError, TypeError, RecursionError, MemoryError, OverflowError):
+        return False
+
+
+def _candidate_error(exc: BaseException) -> str:
+    return str(getattr(exc, "execrl_remote", f"{type(exc).__name__}: {exc}"))[:_ERROR_CHARS]

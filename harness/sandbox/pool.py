@@ -1,0 +1,252 @@
+"""A pool of long-lived sandbox workers that runs many programs in parallel, streaming.
+
+Each worker is a process forked from the harness (so it starts warm), opens its backend once
+(`prepare_worker` for the local backend) and then loops: receive a job, execute it, send the result.
+Pool and workers trust each other and talk pickle over pipes; the candidate program never sees them.
+Each Problem crosses to a worker once (both sides keep the same LRU of task ids), and at most
+`depth` jobs per worker are in flight, so memory stays flat however many jobs stream through.
+A worker that dies or hangs turns the job it was running into SANDBOX_ERROR and is restarted.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import os
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+from typing import Any
+
+from execrl.benchmarks.problem import Problem
+from execrl.harness.records import ExecResult, Limits, Verdict
+from execrl.harness.sandbox.backends import BACKENDS, _deadline, open_backend
+
+PROBLEM_CACHE = 256
+"""Problems a worker keeps; APPS tests can be megabytes, so the cache is bounded."""
+START_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Job:
+    key: Any
+    problem: Problem
+    program: str
+    limits: Limits | None = None
+    """Limits for this job only (e.g. a timeout calibrated on the problem's reference); None: the pool's."""
+
+
+def _worker_main(conn: Connection, slot: int, limits: Limits, backend_name: str, hidden: tuple[str, ...]) -> None:
+    try:
+        backend = open_backend(backend_name, slot, limits, hidden)
+    except BaseException as e:
+        conn.send(("failed", f"{type(e).__name__}: {e}"))
+        return
+    conn.send(("ready", backend.isolation))
+    problems: OrderedDict[str, Problem] = OrderedDict()
+    try:
+        while (message := conn.recv()) is not None:
+            seq, task_id, problem, program, limits = message
+            if problem is not None:
+                problems[task_id] = problem
+                problems.move_to_end(task_id)
+                if len(problems) > PROBLEM_CACHE:
+                    problems.popitem(last=False)
+            else:
+                problems.move_to_end(task_id)
+            try:
+                result = backend.execute(problems[task_id], program, limits)
+            except Exception as e:  # a harness fault, never the program's: its own verdict
+                result = ExecResult(Verdict.SANDBOX_ERROR, error=f"{type(e).__name__}: {e}"[-2000:])
+            conn.send((seq, result))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        backend.close()
+
+
+@dataclass
+class _Worker:
+    slot: int
+    process: Any
+    conn: Connection
+    cached: OrderedDict[str, Problem] = field(default_factory=OrderedDict)
+    """The problems this worker holds, by task id (mirrors the worker's own cache)."""
+    inflight: deque[tuple[int, Job | None]] = field(default_factory=deque)
+    """(seq, job) in send order; the head is the one running. None marks a job of an abandoned run."""
+    head_since: float = 0.0
+
+
+class SandboxPool:
+    """`workers` warm sandbox processes. Use as a context manager; `run` streams results in completion order."""
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        limits: Limits = Limits(),
+        backend: str = "local",
+        depth: int = 2,
+        hidden: Sequence[str | Path] = (),
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+        self.n_workers = max(1, workers or os.cpu_count() or 1)
+        self.limits, self.backend, self.depth = limits, backend, depth
+        self.hidden = tuple(str(Path(h).resolve()) for h in hidden)  # e.g. the data dir: tests must stay unreadable
+        self._ctx = multiprocessing.get_context("fork")  # fork: workers inherit the imported harness
+        self._seq = itertools.count()
+        self._workers = [self._start(slot) for slot in range(self.n_workers)]
+        reports = [self._await_ready(w) for w in self._workers]
+        # A protection counts only if every worker has it.
+        self.isolation: dict[str, bool] = {k: all(r.get(k, False) for r in reports) for r in reports for k in r}
+
+    def _start(self, slot: int) -> _Worker:
+        parent, child = self._ctx.Pipe()
+        args = (child, slot, self.limits, self.backend, self.hidden)
+        process = self._ctx.Process(target=_worker_main, args=args, daemon=True, name=f"execrl-sandbox-{slot}")
+        process.start()
+        child.close()
+        return _Worker(slot, process, parent)
+
+    def _await_ready(self, worker: _Worker) -> dict[str, bool]:
+        if not worker.conn.poll(START_TIMEOUT):
+            self.close()
+            raise RuntimeError(f"sandbox worker {worker.slot} did not start within {START_TIMEOUT:.0f}s")
+        try:
+            status, payload = worker.conn.recv()
+        except EOFError:
+            status, payload = "failed", f"exited with code {worker.process.exitcode}"
+        if status != "ready":
+            self.close()
+            raise RuntimeError(f"sandbox worker {worker.slot} ({self.backend} backend) failed to start: {payload}")
+        return payload
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for w in self._workers:
+            try:
+                w.conn.send(None)
+            except OSError:
+                pass
+        for w in self._workers:
+            w.process.join(timeout=5)
+            if w.process.is_alive():
+                w.process.kill()
+                w.process.join()
+            w.conn.close()
+        self._workers = []
+
+    def _send(self, worker: _Worker, job: Job) -> None:
+        # A cache hit needs an equal problem, not just the same id: two problems may share an id
+        # (MBPP full vs sanitized through one pool). `==` is quick for the same object.
+        task_id = job.problem.task_id
+        cached = worker.cached.get(task_id)
+        if cached is not None and (cached is job.problem or cached == job.problem):
+            worker.cached.move_to_end(task_id)
+            problem = None
+        else:
+            worker.cached[task_id] = job.problem
+            worker.cached.move_to_end(task_id)
+            if len(worker.cached) > PROBLEM_CACHE:
+                worker.cached.popitem(last=False)
+            problem = job.problem
+        seq = next(self._seq)
+        if not worker.inflight:
+            worker.head_since = time.monotonic()
+        worker.inflight.append((seq, job))
+        worker.conn.send((seq, task_id, problem, job.program, job.limits))
+
+    def _replace(self, worker: _Worker, reason: str, pending: deque[Job]) -> Iterator[tuple[Job, ExecResult]]:
+        """Worker died or hung: fail the job it was running, requeue the rest, start a fresh worker."""
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join()
+        reason = f"{reason} (exit code {worker.process.exitcode})"
+        worker.conn.close()
+        if worker.inflight:
+            _, running = worker.inflight.popleft()
+            if running is not None:
+                yield running, ExecResult(Verdict.SANDBOX_ERROR, error=f"sandbox worker {worker.slot} {reason}")
+            pending.extendleft(reversed([job for _, job in worker.inflight if job is not None]))
+        fresh = self._start(worker.slot)
+        self._await_ready(fresh)
+        self._workers[self._workers.index(worker)] = fresh
+
+    def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, ExecResult]]:
+        """Stream (job, result) pairs in completion order; at most `depth` jobs per worker in flight."""
+        source, pending = iter(jobs), deque[Job]()
+        hang_after = _deadline(self.limits)
+        exhausted = False
+        try:
+            while True:
+                # 1. keep every worker fed (requeued jobs first)
+                for w in self._workers:
+                    while len(w.inflight) < self.depth and (pending or not exhausted):
+                        job = pending.popleft() if pending else next(source, None)
+                        if job is None:
+                            exhausted = True
+                            break
+                        self._send(w, job)
+                busy = [w for w in self._workers if w.inflight]
+                if exhausted and not pending and not any(job for w in busy for _, job in w.inflight):
+                    return
+                # 2. wait for a result, a death, or the oldest running job to overstay
+                oldest = min(w.head_since for w in busy)
+                ready = set(
+                    wait(
+                        [w.conn for w in busy] + [w.process.sentinel for w in busy],
+                        timeout=max(0.0, oldest + hang_after - time.monotonic()),
+                    )
+                )
+                for w in busy:
+                    # 3. collect results, then handle a dead or hung worker
+                    dead = None
+                    try:
+                        while w.conn.poll():
+                            seq, result = w.conn.recv()
+                            head_seq, job = w.inflight.popleft()
+                            if head_seq != seq:
+                                raise RuntimeError(f"sandbox worker {w.slot} answered job {seq}, expected {head_seq}")
+                            w.head_since = time.monotonic()
+                            if job is not None:
+                                yield job, result
+                    except (EOFError, OSError):
+                        dead = "died while running this program"
+                    if dead is None and w.process.sentinel in ready:
+                        dead = "died while running this program"
+                    if dead is None and w.inflight and time.monotonic() - w.head_since > hang_after:
+                        dead = f"did not answer within {hang_after:.0f}s and was killed"
+                    if dead is not None:
+                        yield from self._replace(w, dead, pending)
+        finally:
+            # An abandoned run leaves results in the pipes; mark them so a later run discards them.
+            for w in self._workers:
+                w.inflight = deque((seq, None) for seq, _ in w.inflight)
+
+
+def execute_many(
+    problems: Sequence[Problem],
+    programs: Sequence[str],
+    *,
+    pool: SandboxPool | None = None,
+    limits: Limits = Limits(),
+    workers: int | None = None,
+) -> list[ExecResult]:
+    """Results in input order: the reward API. Uses `pool` if given (its limits apply), else a temporary one."""
+    if len(problems) != len(programs):
+        raise ValueError(f"{len(problems)} problems but {len(programs)} programs")
+    if pool is None:
+        with SandboxPool(workers, limits) as own:
+            return execute_many(problems, programs, pool=own)
+    results: list[ExecResult | None] = [None] * len(programs)
+    for job, result in pool.run(Job(i, p, s) for i, (p, s) in enumerate(zip(problems, programs, strict=True))):
+        results[job.key] = result
+    return results  # type: ignore[return-value]

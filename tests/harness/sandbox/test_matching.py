@@ -1,0 +1,66 @@
+"""APPS output comparison conventions (stdout and call-based), each row with its reason."""
+
+from __future__ import annotations
+
+import pytest
+from execrl.harness.sandbox.matching import call_output_matches, plain_equal, stdout_matches
+
+STDOUT = [
+    ("identical", "3\n", "3\n", True),
+    ("surrounding whitespace and a missing final newline", "  3", "3\n\n", True),
+    ("trailing spaces on lines", "1 2 \n3\n", "1 2\n3", True),
+    ("line breaks differ but tokens match", "1\n2\n3\n", "1 2 3\n", True),
+    ("numbers within tolerance", "0.3333333\n", "0.33333333\n", True),
+    ("integer printed as float", "2.0\n", "2\n", True),
+    ("numbers outside tolerance", "0.33\n", "0.3333\n", False),
+    ("different token", "YES\n", "NO\n", False),
+    ("case matters", "yes\n", "YES\n", False),
+    ("extra token", "1 2 3\n", "1 2\n", False),
+    ("same tokens in another order (APPS's set check is not reproduced)", "2 1\n", "1 2\n", False),
+    ("empty output for a non-empty answer", "", "1\n", False),
+    ("nan is never close to anything", "nan\n", "nan1\n", False),
+    ("an integer answer is exact: no tolerance near 1e9 (a reward hack)", "999999999\n", "1000000006\n", False),
+    ("a tiny float for an integer zero", "1e-7\n", "0\n", False),
+    ("a big integer spelled exactly", "123456789012345678901\n", "123456789012345678901\n", True),
+    ("a big integer off by one beyond float precision", "123456789012345678902\n", "123456789012345678901\n", False),
+    ("an explicit plus sign on an integer", "+5\n", "5\n", True),
+    ("leading zeros and a negative zero", "007 -0\n", "7 0\n", True),
+    ("5,000 digits for a small integer: wrong, not a crash (int() refuses > 4,300 digits)", "1" * 5000, "3\n", False),
+    ("5,000 digits, exactly right", "9" * 5000, "9" * 5000 + "\n", True),
+    ("5,000 digits, off in the last one", "9" * 4999 + "8", "9" * 5000, False),
+]
+
+
+@pytest.mark.parametrize(("got", "expected", "ok"), [r[1:] for r in STDOUT], ids=[r[0] for r in STDOUT])
+def test_stdout_matches_follows_apps_conventions(got, expected, ok) -> None:
+    assert stdout_matches(got, expected) is ok
+
+
+CALLS = [
+    ("equal ints", 3, 3, True),
+    ("tuple returned where JSON stored a list", (1, [2, 3]), [1, [2, 3]], True),
+    ("expected wrapped in a one-element list", 5, [5], True),
+    ("int equals equal float", 2, 2.0, True),
+    ("bool is not an int", True, 1, False),
+    ("int is not a bool", 1, True, False),
+    ("str is not a list of chars", "ab", ["a", "b"], False),
+    ("wrong length", [1, 2], [1, 2, 3], False),
+    ("dict keys must match", {"a": 1}, {"a": 1, "b": 2}, False),
+    ("None only equals None", None, [], False),
+    ("two-element list is not unwrapped", 1, [1, 1], False),
+]
+
+
+@pytest.mark.parametrize(("got", "expected", "ok"), [r[1:] for r in CALLS], ids=[r[0] for r in CALLS])
+def test_call_output_matches_follows_apps_conventions(got, expected, ok) -> None:
+    assert call_output_matches(got, expected) is ok
+
+
+def test_plain_equal_refuses_non_plain_objects_even_with_a_rigged_eq() -> None:
+    class Always:
+        def __eq__(self, other: object) -> bool:
+            return True
+
+    assert Always() == 3
+    assert plain_equal(Always(), 3) is False
+    assert plain_equal([Always()], [3]) is False
