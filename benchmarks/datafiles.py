@@ -18,14 +18,17 @@ import gzip
 import hashlib
 import importlib.resources
 import json
+import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from execrl.benchmarks.errors import UserError
 
-class DataError(Exception):
+
+class DataError(UserError):
     """A benchmark cannot be loaded as asked: missing or unreadable file, bad line, unknown split."""
 
 
@@ -86,34 +89,44 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:
     return digest.hexdigest()
 
 
-def read_jsonl(
-    path: Path, error: type[Exception] = DataError, check: Callable[[dict[str, Any]], str | None] | None = None
-) -> list[dict[str, Any]]:
-    """Rows of a JSON Lines file (plain or .gz), blank lines skipped; the one JSONL reader of the project.
+def iter_jsonl(
+    path: Path, check: Callable[[dict[str, Any]], str | None] | None = None
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) for each row of a JSON Lines file (plain or .gz), streamed, blank lines skipped.
 
-    A line that is not a JSON object, an unreadable file, or a row for which `check` returns a message
-    raises `error` naming file and line; callers pass the error type their command reports (DataError
-    here, RunError in reports, UsageError in trainers).
+    The project's one JSONL reader, and its one rule for a broken line: a *last* line that lacks its newline
+    and does not parse is what a writer killed mid-line leaves, so it is dropped with a note on stderr (the
+    stage that appends to the file redoes that row: `execrl.harness.runfolder.repair_tail`). Any other line
+    that is not a JSON object, or for which `check` returns a message, raises `DataError` naming file and line.
     """
     opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
     try:
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for lineno, line in enumerate(handle, start=1):
-                if not line.strip():
+        with opener(path, "rb") as handle:
+            for lineno, raw in enumerate(handle, start=1):
+                if not raw.strip():
                     continue
                 try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise error(f"{path}:{lineno}: not valid JSON ({exc.msg}); truncated file?") from None
+                    row = json.loads(raw)
+                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                    if not raw.endswith(b"\n"):  # only the last line can lack its newline
+                        print(f"{path}:{lineno}: dropping an unfinished last line (a killed run?)", file=sys.stderr)
+                        return
+                    what = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({what})") from None
                 if not isinstance(row, dict):
-                    raise error(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
+                    raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
                 if check is not None and (problem := check(row)):
-                    raise error(f"{path}:{lineno}: {problem}")
-                rows.append(row)
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise error(f"cannot read {path}: {exc}") from None
-    return rows
+                    raise DataError(f"{path}:{lineno}: {problem}")
+                yield lineno, row
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (OSError, EOFError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+
+
+def read_jsonl(path: Path, check: Callable[[dict[str, Any]], str | None] | None = None) -> list[dict[str, Any]]:
+    """The rows of `iter_jsonl(path, check)` as a list."""
+    return [row for _, row in iter_jsonl(path, check)]
 
 
 def read_json_array(path: Path) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal, get_args
 
 from execrl.benchmarks.apps import load_apps
 from execrl.benchmarks.datafiles import DataError
@@ -16,7 +17,9 @@ from execrl.benchmarks.humaneval import load_humaneval
 from execrl.benchmarks.mbpp import load_mbpp
 from execrl.benchmarks.problem import Problem
 
-BENCHMARKS = ("humaneval", "mbpp", "apps", "synth")
+BenchmarkName = Literal["humaneval", "mbpp", "apps", "synth"]
+"""The benchmarks `load_problems` serves (the choices of every `--benchmark` flag)."""
+BENCHMARKS: tuple[str, ...] = get_args(BenchmarkName)
 DEFAULT_SPLIT = {"humaneval": "test", "mbpp": "test", "apps": "test", "synth": "test"}
 TASK_PREFIX = {"humaneval": "HumanEval", "mbpp": "Mbpp", "apps": "APPS", "synth": "synth"}
 DATA_DIR_ENV = "EXECRL_DATA_DIR"

@@ -1,13 +1,17 @@
 """The `execrl` command: one subcommand per stage.
 
 Each subcommand lives in its own module with a `main(argv)` function; this file only dispatches,
-so `execrl evaluate` never imports torch and `--help` stays fast.
+so `execrl evaluate` never imports torch and `--help` stays fast. It is also the one place where a user
+mistake (`execrl.benchmarks.errors.UserError`, raised anywhere below a command) becomes one line on stderr,
+`execrl COMMAND: message`, and exit status 2: no command catches user errors itself.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+
+from execrl.benchmarks.errors import UserError
 
 # name -> (module, one-line summary). Nested groups (report, train) dispatch the same way.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -28,7 +32,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 def dispatch(prog: str, commands: dict[str, tuple[str, str]], argv: list[str]) -> int:
     """Run `argv[0]` of `commands` (name -> ("module" or "module:function", summary)) on `argv[1:]`.
 
-    The command groups (`execrl report`, `execrl train`) dispatch through this too.
+    The command groups (`execrl report`, `execrl train`) dispatch through this too, so a `UserError` is
+    reported with the full command name (`execrl train sft: ...`) and exit status 2.
     """
     width = max(len(name) for name in commands)
     usage = "\n".join(
@@ -46,7 +51,11 @@ def dispatch(prog: str, commands: dict[str, tuple[str, str]], argv: list[str]) -
     module, _, function = commands[name][0].partition(":")
     entry = getattr(importlib.import_module(module), function or "main")
     sys.argv[0] = f"{prog} {name}"  # argparse/tyro name the program after argv[0] in usage lines
-    return int(entry(rest) or 0)
+    try:
+        return int(entry(rest) or 0)
+    except UserError as e:
+        print(f"{prog} {name}: {e}", file=sys.stderr)
+        return 2
 
 
 def main(argv: list[str] | None = None) -> int:

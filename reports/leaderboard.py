@@ -95,13 +95,8 @@ def leaderboard_blocks(frame: pd.DataFrame) -> list:
 def main(argv: list[str]) -> int:
     cfg = tyro.cli(LeaderboardConfig, args=argv, description="Rank evaluated runs per benchmark and metric.")
     if not cfg.runs:
-        print("execrl report leaderboard: name at least one run folder", file=sys.stderr)
-        return 2
-    try:
-        return write_leaderboard(cfg)
-    except RunError as exc:
-        print(f"execrl report leaderboard: {exc}", file=sys.stderr)
-        return 2
+        raise RunError("name at least one run folder")
+    return write_leaderboard(cfg)
 
 
 def write_leaderboard(cfg: LeaderboardConfig) -> int:

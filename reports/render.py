@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from execrl.reports.runs import RunError
+from execrl.harness import runfolder
 
 STAMP = ".execrl-report.json"
 
@@ -120,20 +119,10 @@ def render_html(blocks: Sequence[Block], title: str) -> str:
 
 
 def claim_output(out: Path, stamp: dict[str, Any], outputs: Sequence[str], force: bool, force_flag: str) -> None:
-    """Make `out` ours: refuse (RunError) when it holds outputs made from other inputs, unless forced.
-
-    With `force`, the listed outputs are deleted so that everything is recomputed.
-    """
-    out.mkdir(parents=True, exist_ok=True)
-    stamp_file = out / STAMP
-    existing = [name for name in outputs if (out / name).exists()]
-    previous = json.loads(stamp_file.read_text()) if stamp_file.exists() else None
-    if force:
-        for name in existing:
-            (out / name).unlink()
-    elif existing and previous != stamp:
-        raise RunError(f"{out} already holds {', '.join(existing)} from other inputs; pass {force_flag} to overwrite")
-    stamp_file.write_text(json.dumps(stamp, indent=1, sort_keys=True))
+    """Make `out` ours (`execrl.harness.runfolder.claim`, the stamp being the report's inputs): refuse a folder
+    holding outputs made from other inputs unless forced; with `force` the listed outputs are deleted so that
+    everything is recomputed, else only missing outputs are written."""
+    runfolder.claim(out, stamp, outputs=outputs, force=force, stamp=STAMP, hint=f"pass {force_flag} to overwrite")
 
 
 def write_report(out: Path, stem: str, blocks: Sequence[Block], title: str) -> list[Path]:

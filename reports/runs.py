@@ -23,10 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from execrl.benchmarks import datafiles
+from execrl.benchmarks.errors import UserError
 from execrl.harness.scoring.quality import quality_many
 
 
-class RunError(Exception):
+class RunError(UserError):
     """Unusable input: the message names the file (and line) at fault."""
 
 
@@ -40,10 +41,6 @@ def read_json(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise RunError(f"{path}: expected a JSON object")
     return data
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return datafiles.read_jsonl(path, error=RunError)
 
 
 def as_program(text: str) -> str:
@@ -153,7 +150,7 @@ def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun
     metrics = read_json(folder / "metrics.json")
     config = {**shared_config, **(read_json(folder / "config.json") if (folder / "config.json").exists() else {})}
     benchmark = metrics.get("benchmark") or config.get("benchmark") or folder.name
-    results = read_jsonl(folder / "results.jsonl") if (folder / "results.jsonl").exists() else []
+    results = datafiles.read_jsonl(folder / "results.jsonl") if (folder / "results.jsonl").exists() else []
     for lineno, row in enumerate(results, 1):
         if "task_id" not in row:
             raise RunError(f"{folder / 'results.jsonl'}: row {lineno} has no task_id")
@@ -169,7 +166,7 @@ def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun
             config = {**read_json(generated), **config}
     if samples_file.is_file():
         seen: Counter[str] = Counter()
-        for lineno, row in enumerate(read_jsonl(samples_file), 1):
+        for lineno, row in enumerate(datafiles.read_jsonl(samples_file), 1):
             if "task_id" not in row:
                 raise RunError(f"{samples_file}: row {lineno} has no task_id")
             completion_id = int(row.get("completion_id", seen[row["task_id"]]))
@@ -196,5 +193,5 @@ def load_run(path: Path, name: str | None = None) -> Run:
             raise RunError(f"{path}: no metrics.json, neither here nor in a benchmark subfolder")
         benches = [_load_benchmark(p, config) for p in subfolders]
     train_file = path / "train" / "metrics.jsonl"
-    train_log = read_jsonl(train_file) if train_file.exists() else []
+    train_log = datafiles.read_jsonl(train_file) if train_file.exists() else []
     return Run(name or path.name, path, config, {b.benchmark: b for b in benches}, train_log)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
+from execrl.harness.flags import DeviceFlags, OutputFlags, parse
 from execrl.harness.records import Verdict
 from execrl.trainers import devices
 from execrl.trainers.data import (
-    UsageError,
     batches,
     collate_scored,
     config_record,
@@ -34,6 +35,7 @@ from execrl.trainers.data import (
     read_jsonl,
     split_holdout,
 )
+from execrl.trainers.flags import EpochFlags, OptimiserFlags
 from execrl.trainers.reward_model import ScoringModel, load_classifier, logits_of
 
 CLASSES: tuple[str, ...] = ("syntax_error", "runtime_error", "failed", "passed")
@@ -51,42 +53,16 @@ CLASS_OF: dict[str, str | None] = {
 }
 
 
-@dataclass
-class CriticConfig:
+@dataclass(kw_only=True)
+class CriticConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
     """Train a CodeRL-style critic predicting a program's verdict class."""
 
     model: str
     """Model folder or hub id to start from (usually the SFT output)."""
     data: Path
     """JSONL file of {"prompt", "program", "verdict"} rows (verdict: any execrl verdict)."""
-    out: Path
-    """Output folder: the critic + tokenizer, train_log.jsonl, critic_metrics.json, train_config.json."""
     eval_share: float = 0.1
     """Share of rows held out for the accuracy report."""
-    epochs: int = 3
-    """Passes over the training rows (ignored when --max-steps is set)."""
-    max_steps: int = 0
-    """Optimiser steps to run; 0 means run --epochs."""
-    batch_size: int = 16
-    """Rows per optimiser step."""
-    lr: float = 5e-4
-    """Peak learning rate (after warmup)."""
-    warmup_share: float = 0.05
-    """Share of steps spent warming the learning rate up; cosine decay to 0 after."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping by global norm; 0 disables it."""
-    max_length: int = 256
-    """Tokens per (prompt + program); longer texts lose their start."""
-    seed: int = 0
-    """Seed for the head's initialisation, the held-out split and batch order."""
-    device: str = "auto"
-    """auto (CUDA when present), cpu, cuda or cuda:N."""
-    precision: str = "auto"
-    """auto (bf16/fp16 on GPU, fp32 on CPU), fp32, bf16 or fp16."""
-    force: bool = False
-    """Overwrite a non-empty output folder."""
 
 
 class Critic(ScoringModel):
@@ -108,7 +84,7 @@ def rows_from_results(problems: Sequence[Problem], samples: Sequence[dict], resu
     for sample, verdict in label_samples(samples, results):
         problem = by_id.get(sample["task_id"])
         if problem is None:
-            raise UsageError(f"{sample['task_id']}: not among the given problems")
+            raise UserError(f"{sample['task_id']}: not among the given problems")
         if CLASS_OF[verdict] is not None:
             program = problem.program(sample["completion"])
             rows.append({"prompt": problem.prompt, "program": program, "verdict": verdict})
@@ -128,7 +104,7 @@ def load_rows(path: Path) -> list[tuple[str, str, int]]:
     labelled = []
     for lineno, row in enumerate(read_jsonl(path, required=("prompt", "program", "verdict")), 1):
         if row["verdict"] not in CLASS_OF:
-            raise UsageError(f"{path}: row {lineno}: unknown verdict {row['verdict']!r}")
+            raise UserError(f"{path}: row {lineno}: unknown verdict {row['verdict']!r}")
         label = CLASS_OF[row["verdict"]]
         if label is not None:
             labelled.append((row["prompt"], row["program"], CLASSES.index(label)))
@@ -145,7 +121,7 @@ def train_critic(cfg: CriticConfig) -> Path:
     config = config_record(cfg)
     rows = load_rows(cfg.data)
     if len(rows) < 2:
-        raise UsageError(f"--data {cfg.data}: need at least 2 rows with a usable verdict, got {len(rows)}")
+        raise UserError(f"--data {cfg.data}: need at least 2 rows with a usable verdict, got {len(rows)}")
     if output_ready(out, config, cfg.force):
         return out
     devices.seed_everything(cfg.seed)
@@ -213,13 +189,5 @@ def train_critic(cfg: CriticConfig) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    import tyro
-
-    cfg = tyro.cli(CriticConfig, args=argv, prog="execrl train critic", description=__doc__.splitlines()[0])
-    try:
-        out = train_critic(cfg)
-    except UsageError as e:
-        print(f"execrl train critic: {e}", file=sys.stderr)
-        return 2
-    print(out)
+    print(train_critic(parse(CriticConfig, argv, description=__doc__.splitlines()[0])))
     return 0

@@ -18,28 +18,26 @@ from pathlib import Path
 from typing import Any
 
 from execrl.benchmarks import datafiles
+from execrl.benchmarks.errors import UserError
+from execrl.harness import runfolder
 
 IGNORE_INDEX = -100
 """Label value that torch's cross-entropy skips."""
-
-
-class UsageError(Exception):
-    """A mistake the user can fix (bad flag, missing file, bad input line); the CLI prints it and exits 2."""
 
 
 def read_jsonl(path: str | Path, required: Sequence[str]) -> list[dict[str, Any]]:
     """Rows of a JSONL file, each checked for the `required` keys; blank lines are skipped."""
     path = Path(path)
     if not path.is_file():
-        raise UsageError(f"{path}: no such file")
+        raise UserError(f"{path}: no such file")
 
     def check(row: dict[str, Any]) -> str | None:
         missing = [key for key in required if not isinstance(row.get(key), str)]
         return f"missing string field(s) {', '.join(missing)}" if missing else None
 
-    rows = datafiles.read_jsonl(path, error=UsageError, check=check)
+    rows = datafiles.read_jsonl(path, check=check)
     if not rows:
-        raise UsageError(f"{path}: no rows")
+        raise UserError(f"{path}: no rows")
     return rows
 
 
@@ -106,7 +104,7 @@ def batches(n: int, batch_size: int, rng: random.Random | None = None) -> Iterat
 def split_holdout(rows: Sequence[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
     """(train, held-out): a seeded shuffle, at least one row held out when `share` > 0 and rows allow."""
     if not 0.0 <= share < 1.0:
-        raise UsageError(f"--eval-share {share}: expected a number in [0, 1)")
+        raise UserError(f"--eval-share {share}: expected a number in [0, 1)")
     order = list(range(len(rows)))
     random.Random(seed).shuffle(order)
     n_eval = min(max(round(len(rows) * share), 1 if share > 0 else 0), len(rows) - 1)
@@ -121,27 +119,23 @@ def config_record(cfg: Any, leave_out: Sequence[str] = ("force",)) -> dict[str, 
     return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items() if k not in leave_out}
 
 
-def output_ready(out: Path, config: dict[str, Any], force: bool) -> bool:
-    """True when `out` already holds a finished run of this `config` (nothing to do).
+FINISHED = "train_config.json"
+"""Written last by every trainer: the config of the finished run in the folder."""
 
-    A finished run leaves `train_config.json`; any other non-empty folder is refused unless `force`.
+
+def output_ready(out: Path, config: dict[str, Any], force: bool) -> bool:
+    """True when `out` already holds a finished run of this `config` (nothing to do); claims `out` otherwise.
+
+    The run folder rules of `execrl.harness.runfolder.claim`: a finished run of another config, or any other
+    non-empty folder, is refused unless `force`.
     """
-    marker = out / "train_config.json"
-    if marker.is_file() and not force:
-        if json.loads(marker.read_text()) == config:
-            return True
-        raise UsageError(f"{out}: holds a run with a different config; pass --force to overwrite it")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"{out}: not empty (an unfinished run?); pass --force to overwrite it")
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (marker, out / "train_log.jsonl"):
-        stale.unlink(missing_ok=True)
-    return False
+    outputs = (FINISHED, "train_log.jsonl")
+    return runfolder.claim(out, config, outputs=outputs, force=force, stamp=FINISHED, any_content=True, write=False)
 
 
 def finish_output(out: Path, config: dict[str, Any]) -> None:
     """Mark `out` finished: written last, so an interrupted run is never taken for a finished one."""
-    (out / "train_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    runfolder.finish(out, config, FINISHED)
 
 
 def label_samples(samples: Sequence[dict[str, Any]], results: Sequence[Any]) -> list[tuple[dict[str, Any], str]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from execrl.trainers.data import UsageError
+from execrl.benchmarks.errors import UserError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 
@@ -22,7 +22,7 @@ def pick_device(device: str = "auto") -> Any:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError(f"--device {device}: CUDA is not available on this machine")
+        raise UserError(f"--device {device}: CUDA is not available on this machine")
     return torch.device(device)
 
 
@@ -31,13 +31,13 @@ def pick_dtype(device: Any, precision: str = "auto") -> Any:
     import torch
 
     if precision not in PRECISIONS:
-        raise UsageError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
+        raise UserError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
     if precision == "auto":
         if device.type != "cuda":
             return torch.float32
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if precision != "fp32" and device.type != "cuda":
-        raise UsageError(f"--precision {precision}: mixed precision needs a CUDA device")
+        raise UserError(f"--precision {precision}: mixed precision needs a CUDA device")
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
@@ -80,9 +80,9 @@ def load_tokenizer(model: str) -> Any:
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
     except (OSError, ValueError) as e:
-        raise UsageError(f"--model {model}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
+        raise UserError(f"--model {model}: cannot load a tokenizer ({str(e).splitlines()[0]})") from None
     if tokenizer.eos_token_id is None:
-        raise UsageError(f"--model {model}: the tokenizer has no EOS token")
+        raise UserError(f"--model {model}: the tokenizer has no EOS token")
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -93,7 +93,7 @@ def load_model(auto_class: Any, model: str, **kwargs: Any) -> Any:
     try:
         return auto_class.from_pretrained(model, **kwargs)
     except (OSError, ValueError) as e:
-        raise UsageError(f"--model {model}: cannot load a model ({str(e).splitlines()[0]})") from None
+        raise UserError(f"--model {model}: cannot load a model ({str(e).splitlines()[0]})") from None
 
 
 def optimizer_and_schedule(params: Any, lr: float, weight_decay: float, warmup_steps: int, total_steps: int) -> tuple:

@@ -21,30 +21,64 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from execrl.trainers.data import UsageError
+from execrl.benchmarks.datafiles import read_jsonl
+from execrl.benchmarks.errors import UserError
+from execrl.benchmarks.registry import BenchmarkName
+from execrl.harness import runfolder
+from execrl.harness.flags import SandboxFlags, check_keys, coerce, from_mapping, parse
+from execrl.trainers.data import FINISHED
+from execrl.trainers.ppo_config import PRESETS, PPOConfig, check_config
+from execrl.trainers.sft import SFTConfig
 
-# The default job: every key a YAML config may set, with its embedded value.
-DEFAULTS: dict[str, Any] = {
-    "model": "tiny",  # "tiny" builds the embedded model; else a model folder or hub id to start SFT from
-    "tiny": {"vocab_size": 512, "n_layer": 2, "n_head": 4, "d_model": 128, "max_positions": 256},
-    "sft": {"max_steps": 800, "batch_size": 16, "lr": 2e-3, "wrong_share": 0.3},  # any SFTConfig field
-    "ppo": {"preset": "cpu-tiny"},  # any PPOConfig field
-    "eval": {
-        "benchmarks": ["synth", "humaneval"],
-        "n": 4,
-        "temperature": 1.0,
-        "max_new_tokens": 64,
-        "batch_size": 64,
-        "limit": {"synth": 200, "humaneval": 20},  # synth: the whole test split
-        "workers": 2,
-        "timeout": 3.0,
-    },
-    "device": "auto",
-}
+
+@dataclass(kw_only=True)
+class TinySettings:
+    """The embedded tiny GPT-2 (`execrl.trainers.tiny.build_tiny_model`), used with `model: tiny`."""
+
+    vocab_size: int = 512
+    n_layer: int = 2
+    n_head: int = 4
+    d_model: int = 128
+    max_positions: int = 256
+
+
+@dataclass(kw_only=True)
+class EvalSettings(SandboxFlags):
+    """The evaluation protocol, identical for the SFT and the PPO model."""
+
+    benchmarks: list[BenchmarkName] = field(default_factory=lambda: ["synth", "humaneval"])
+    n: int = 4
+    temperature: float = 1.0
+    max_new_tokens: int = 64
+    batch_size: int = 64
+    limit: dict[BenchmarkName, int | None] = field(default_factory=lambda: {"synth": 200, "humaneval": 20})
+    """First N problems per benchmark; absent = all (synth: 200 is the whole test split)."""
+    data_dir: Path | None = None
+    """Local data folder for MBPP/APPS (default: $EXECRL_DATA_DIR)."""
+    workers: int | None = 2
+
+
+@dataclass(kw_only=True)
+class PipelineSettings:
+    """Everything a pipeline run uses: the embedded defaults, overridden by the YAML `--config`."""
+
+    model: str = "tiny"
+    """"tiny" builds the embedded model; else a model folder or hub id to start SFT from."""
+    device: str = "auto"
+    """Default `device` of the sft and ppo sections."""
+    tiny: TinySettings
+    sft: SFTConfig
+    ppo: PPOConfig
+    eval: EvalSettings
+
+
+# The embedded job's values where they differ from each section's own defaults.
+SFT_DEFAULTS: dict[str, Any] = {"max_steps": 800, "batch_size": 16, "lr": 2e-3, "wrong_share": 0.3}
+PPO_DEFAULTS: dict[str, Any] = {"preset": "cpu-tiny"}
 
 
 @dataclass
@@ -61,72 +95,113 @@ class PipelineConfig:
     """Start over: delete the stage markers and every stage's output in --out."""
 
 
-def load_settings(path: Path | None, limit: int | None) -> dict[str, Any]:
-    """The embedded defaults merged with a YAML file (one level deep); unknown keys are refused by name."""
+def _read_yaml(path: Path | None) -> dict[str, Any]:
     import yaml
 
-    settings = json.loads(json.dumps(DEFAULTS))
-    if path is not None:
-        if not Path(path).is_file():
-            raise UsageError(f"--config {path}: no such file")
-        try:
-            given = yaml.safe_load(Path(path).read_text()) or {}
-        except yaml.YAMLError as e:
-            raise UsageError(f"--config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        for key, value in given.items():
-            if key not in settings:
-                raise UsageError(f"--config {path}: unknown key {key!r} (known: {', '.join(settings)})")
-            settings[key] = {**settings[key], **value} if isinstance(settings[key], dict) else value
-    if limit is not None:
-        settings["eval"]["limit"] = {**settings["eval"]["limit"], "humaneval": limit}
-    return settings
+    if path is None:
+        return {}
+    if not Path(path).is_file():
+        raise UserError(f"--config {path}: no such file")
+    try:
+        given = yaml.safe_load(Path(path).read_text()) or {}
+    except yaml.YAMLError as e:
+        raise UserError(f"--config {path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(given, dict):
+        raise UserError(f"--config {path}: expected a mapping of sections, got {type(given).__name__}")
+    return given
 
 
-def _fields(cls: type, values: dict[str, Any], section: str) -> dict[str, Any]:
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UsageError(f"config section {section!r}: unknown key(s) {', '.join(unknown)}")
-    return values
+def load_settings(cfg: PipelineConfig) -> PipelineSettings:
+    """The embedded defaults overridden by the YAML file, each key checked against its section's dataclass
+    (an unknown or mistyped key, or a value of the wrong type, is an error naming it) before anything runs."""
+    given = _read_yaml(cfg.config)
+    where = f"--config {cfg.config}" if cfg.config else "the pipeline's defaults"
+    top = [f.name for f in dataclasses.fields(PipelineSettings)]
+    check_keys(top, given, where)
+    for section in ("tiny", "sft", "ppo", "eval"):
+        if not isinstance(given.get(section, {}), dict):
+            raise UserError(f"{where}: section {section!r} must be a mapping of keys to values")
+    model = coerce(str, given.get("model", "tiny"), f"{where}: model")
+    device = coerce(str, given.get("device", "auto"), f"{where}: device")
+    out = Path(cfg.out)
+    ppo_given = {**PPO_DEFAULTS, **given.get("ppo", {})}
+    preset = PRESETS.get(ppo_given["preset"], {})  # an unknown preset is named by from_mapping below
+    eval_given = given.get("eval", {})
+    limit = {**EvalSettings().limit, **eval_given.get("limit", {})}
+    if cfg.limit is not None:
+        limit["humaneval"] = cfg.limit
+    return PipelineSettings(
+        model=model,
+        device=device,
+        tiny=from_mapping(TinySettings, given.get("tiny", {}), f"{where}: tiny"),
+        sft=from_mapping(
+            SFTConfig,
+            {"device": device, **SFT_DEFAULTS, **given.get("sft", {})},
+            f"{where}: sft",
+            model=str(out / "model0") if model == "tiny" else model,
+            out=out / "sft",
+        ),
+        ppo=from_mapping(
+            PPOConfig,
+            {"device": device, **preset, **ppo_given},
+            f"{where}: ppo",
+            model=str(out / "sft"),
+            out=out / "ppo",
+        ),
+        eval=from_mapping(EvalSettings, {**eval_given, "limit": limit}, f"{where}: eval"),
+    )
 
 
-def stage_model0(settings: dict[str, Any], out: Path) -> Path:
+def validate(settings: PipelineSettings) -> None:
+    """Check what the stages will need — models, data files, benchmarks and their data — before the first stage,
+    so that a missing MBPP folder is an error in a second, not a traceback after SFT and PPO have run."""
+    from execrl.benchmarks.registry import default_data_dir, load_problems
+
+    if settings.model != "tiny" and not Path(settings.model).is_dir() and not _in_hub_cache(settings.model):
+        raise UserError(f"model {settings.model!r}: no such model folder, and not in the Hugging Face cache")
+    if settings.sft.data != "synth" and not Path(settings.sft.data).is_file():
+        raise UserError(f"sft.data {settings.sft.data}: no such file")
+    check_config(settings.ppo)
+    ev = settings.eval
+    for benchmark in ev.benchmarks:
+        load_problems(benchmark, None, ev.data_dir or default_data_dir(), limit=ev.limit.get(benchmark))
+
+
+def _in_hub_cache(model: str) -> bool:
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        return isinstance(try_to_load_from_cache(model, "config.json"), str)
+    except ValueError:  # not a valid repo id
+        return False
+
+
+def stage_model0(settings: PipelineSettings, out: Path) -> Path:
     from execrl.benchmarks.synth import load_synth, sft_corpus
     from execrl.trainers.tiny import build_tiny_model
 
-    rows = sft_corpus(load_synth("train"), wrong_share=settings["sft"].get("wrong_share", 0.3))
-    return build_tiny_model(out / "model0", [r["prompt"] + r["completion"] for r in rows], **settings["tiny"])
+    rows = sft_corpus(load_synth("train"), wrong_share=settings.sft.wrong_share)
+    corpus = [r["prompt"] + r["completion"] for r in rows]
+    return build_tiny_model(out / "model0", corpus, **dataclasses.asdict(settings.tiny))
 
 
-def stage_sft(settings: dict[str, Any], out: Path) -> Path:
-    from execrl.trainers.sft import SFTConfig, train_sft
+def stage_sft(settings: PipelineSettings, out: Path) -> Path:
+    from execrl.trainers.sft import train_sft
 
-    model = str(out / "model0") if settings["model"] == "tiny" else settings["model"]
-    sft = _fields(SFTConfig, settings["sft"], "sft")
-    return train_sft(SFTConfig(model=model, out=out / "sft", **{"device": settings["device"], **sft}))
+    return train_sft(settings.sft)
 
 
-def stage_ppo(settings: dict[str, Any], out: Path) -> Path:
+def stage_ppo(settings: PipelineSettings, out: Path) -> Path:
     from execrl.trainers.checkpoint import checkpoint_policy_dir
-    from execrl.trainers.ppo import PRESETS, PPOConfig, check_config, train_ppo
+    from execrl.trainers.ppo import train_ppo
 
-    ppo = _fields(PPOConfig, settings["ppo"], "ppo")
-    preset = PRESETS.get(ppo.get("preset", ""), {})
     # The folder is this pipeline's own: continue from a checkpoint, or restart a run that crashed before one.
-    finished = (out / "ppo" / "train_config.json").exists()
+    finished = (out / "ppo" / FINISHED).exists()
     resume = checkpoint_policy_dir(out / "ppo") is not None and not finished
-    cfg = PPOConfig(
-        model=str(out / "sft"),
-        out=out / "ppo",
-        resume=resume,
-        force=not resume and not finished,
-        **{"device": settings["device"], **preset, **ppo},
-    )
-    check_config(cfg)
-    return train_ppo(cfg)
+    return train_ppo(dataclasses.replace(settings.ppo, resume=resume, force=not resume and not finished))
 
 
-def stage_eval(settings: dict[str, Any], out: Path, name: str) -> None:
+def stage_eval(settings: PipelineSettings, out: Path, name: str) -> None:
     """Generate and evaluate model `name` (sft or ppo) on every benchmark, same protocol for both."""
     from execrl.benchmarks.registry import default_data_dir, load_problems
     from execrl.harness.evaluate import evaluate
@@ -134,36 +209,40 @@ def stage_eval(settings: dict[str, Any], out: Path, name: str) -> None:
     from execrl.harness.generate import generate
     from execrl.harness.records import Limits
 
-    ev = settings["eval"]
-    for benchmark in ev["benchmarks"]:
+    ev = settings.eval
+    data_dir = ev.data_dir or default_data_dir()
+    for benchmark in ev.benchmarks:
         run = out / f"{name}_eval" / benchmark
         # generate and evaluate each keep a config.json of their own, so samples live in a sibling folder.
         samples_run = out / f"{name}_samples" / benchmark
-        limit = ev["limit"].get(benchmark)
-        print(f"== {name}: {benchmark} (n={ev['n']}, temperature={ev['temperature']}, limit={limit})", file=sys.stderr)
+        limit = ev.limit.get(benchmark)
+        print(f"== {name}: {benchmark} (n={ev.n}, temperature={ev.temperature}, limit={limit})", file=sys.stderr)
         gen = GenerateConfig(
             model=str(out / name),
             benchmark=benchmark,
-            n=ev["n"],
+            n=ev.n,
             out=samples_run,
             limit=limit,
-            temperature=ev["temperature"],
+            temperature=ev.temperature,
             top_p=1.0,
-            max_new_tokens=ev["max_new_tokens"],
-            batch_size=ev["batch_size"],
-            data_dir=default_data_dir(),
-            device=settings["device"],
+            max_new_tokens=ev.max_new_tokens,
+            batch_size=ev.batch_size,
+            data_dir=data_dir,
+            device=settings.device,
         )
         generate(gen)
-        problems = load_problems(benchmark, None, default_data_dir(), limit=limit)
+        problems = load_problems(benchmark, None, data_dir, limit=limit)
+        protocol = {k: v for k, v in dataclasses.asdict(ev).items() if k not in ("limit", "data_dir")}
         evaluate(
             problems,
             samples_run / "samples.jsonl",
             run,
-            limits=Limits(timeout=ev["timeout"]),
-            workers=ev["workers"],
-            ks=[1, ev["n"]],
-            config={"model": str(out / name), **{k: v for k, v in ev.items() if k != "limit"}, "limit": limit},
+            limits=Limits(timeout=ev.timeout),
+            workers=ev.workers,
+            ks=[1, ev.n],
+            sandbox=ev.sandbox,
+            config={"model": str(out / name), **protocol, "limit": limit},
+            hidden=[data_dir] if data_dir else [],
         )
 
 
@@ -175,7 +254,7 @@ def stage_report(settings: dict[str, Any], out: Path) -> None:
     shutil.copyfile(out / "ppo" / "metrics.jsonl", train_dir / "metrics.jsonl")
     argv = [str(out / "sft_eval"), str(out / "ppo_eval"), "--out", str(out / "report"), "--names", "SFT", "PPO"]
     if compare_main(argv) != 0:
-        raise UsageError("execrl report compare failed (see above)")
+        raise UserError("execrl report compare failed (see above)")
 
 
 def sandbox_seconds(out: Path) -> float:
@@ -184,36 +263,23 @@ def sandbox_seconds(out: Path) -> float:
 
     total = sum(row.get("time/sandbox", 0.0) for row in read_metrics(out / "ppo" / "metrics.jsonl"))
     for results in out.glob("*_eval/*/results.jsonl"):
-        total += sum(json.loads(line).get("duration", 0.0) for line in results.read_text().splitlines() if line)
+        total += sum(row.get("duration", 0.0) for row in read_jsonl(results))
     return total
+
+
+# Everything a pipeline run writes into --out; `--force` deletes exactly these.
+OUTPUTS = (
+    "stages", "model0", "sft", "ppo", "sft_samples", "ppo_samples", "sft_eval", "ppo_eval", "report", "timings.json",
+)  # fmt: skip
 
 
 def run_pipeline(cfg: PipelineConfig) -> Path:
     out = Path(cfg.out)
-    settings = load_settings(cfg.config, cfg.limit)
+    settings = load_settings(cfg)
+    validate(settings)
+    runfolder.claim(out, dataclasses.asdict(settings), outputs=OUTPUTS, force=cfg.force, stamp="settings.json")
     markers = out / "stages"
-    if cfg.force:
-        outputs = (
-            "stages",
-            "model0",
-            "sft",
-            "ppo",
-            "sft_samples",
-            "ppo_samples",
-            "sft_eval",
-            "ppo_eval",
-            "report",
-            "timings.json",
-            "settings.json",
-        )
-        for name in outputs:
-            path = out / name
-            shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    recorded = out / "settings.json"
-    if recorded.is_file() and json.loads(recorded.read_text()) != settings:
-        raise UsageError(f"{out}: holds a pipeline run with other settings; pass --force to start over")
     markers.mkdir(parents=True, exist_ok=True)
-    recorded.write_text(json.dumps(settings, indent=2) + "\n")
 
     stages: list[tuple[str, Callable[[], Any]]] = [
         ("model0", lambda: stage_model0(settings, out)),
@@ -223,7 +289,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         ("ppo_eval", lambda: stage_eval(settings, out, "ppo")),
         ("report", lambda: stage_report(settings, out)),
     ]
-    if settings["model"] != "tiny":
+    if settings.model != "tiny":
         stages = stages[1:]
     for i, (name, fn) in enumerate(stages, 1):
         marker = markers / f"{name}.json"
@@ -248,16 +314,11 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    import tyro
-
-    cfg = tyro.cli(PipelineConfig, args=argv, description=__doc__.splitlines()[0])
     from execrl.trainers.rewards import SandboxErrorRate
 
+    cfg = parse(PipelineConfig, argv, description=__doc__.splitlines()[0])
     try:
         out = run_pipeline(cfg)
-    except UsageError as e:
-        print(f"execrl pipeline: {e}", file=sys.stderr)
-        return 2
     except SandboxErrorRate as e:  # finished stages and PPO checkpoints are kept: rerunning resumes
         print(f"execrl pipeline: stopped in PPO: {e}", file=sys.stderr)
         return 1

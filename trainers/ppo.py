@@ -10,15 +10,13 @@ OUT ends as a Hugging Face model folder (+ `value_head.pt`), with `metrics.jsonl
 
 from __future__ import annotations
 
-import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
-from execrl.trainers.data import UsageError, config_record
+from execrl.trainers.data import finish_output
+from execrl.trainers.ppo_config import PPOConfig, check_config, parse_config, run_config
 from execrl.trainers.ppo_math import (
     compute_gae,
     explained_variance,
@@ -29,157 +27,8 @@ from execrl.trainers.ppo_math import (
     value_loss,
 )
 from execrl.trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, setup_run
-from execrl.trainers.rewards import REWARDS, SandboxErrorRate, check_sandbox_errors
+from execrl.trainers.rewards import SandboxErrorRate, check_sandbox_errors
 from execrl.trainers.rollout import position_ids, response_logprobs, response_values, sample
-
-
-@dataclass
-class PPOConfig:
-    """PPO on synth train problems with the sandbox verdict as reward."""
-
-    model: str
-    """Model folder (usually the SFT output) or hub id: the initial policy and the frozen reference."""
-    out: Path
-    """Output folder: final model, value_head.pt, metrics.jsonl, tb/, checkpoint/, ppo_config.json."""
-    preset: str = ""
-    """`cpu-tiny`: the tuned settings for the embedded tiny model on CPU (flags given explicitly still win)."""
-    synth_seed: int = 0
-    """Seed of the synth benchmark (train prompts and held-out eval problems)."""
-    families: str = ""
-    """Comma-separated synth families to train on (e.g. `clamp,sum_cmp`); empty = all."""
-    reward: str = "coderl"
-    """Reward function: coderl, partial, weighted or binary (see trainers/rewards.py)."""
-    reward_model: str = ""
-    """Optional reward model folder (execrl train rm) whose score is mixed into the reward."""
-    reward_model_weight: float = 0.0
-    """Weight of the reward model's score in the reward."""
-    critic: str = ""
-    """Optional CodeRL critic folder (execrl train critic) whose P(passed) is mixed into the reward."""
-    critic_weight: float = 0.0
-    """Weight of the critic's P(passed) in the reward (Le et al. 2022 use the critic for shaping)."""
-    iterations: int = 200
-    """Maximum PPO iterations (rollout + update)."""
-    batch_size: int = 256
-    """Sampled programs per iteration (B), = prompts x samples-per-prompt."""
-    samples_per_prompt: int = 4
-    """Programs sampled per prompt (G)."""
-    minibatch_size: int = 32
-    """Programs per gradient step."""
-    ppo_epochs: int = 4
-    """Passes over each iteration's batch."""
-    lr: float = 1e-5
-    """Peak learning rate (policy and value head)."""
-    warmup_share: float = 0.05
-    """Share of iterations with linear LR warmup; cosine decay to 0 after."""
-    clip: float = 0.2
-    """Policy ratio clip range (epsilon)."""
-    vf_clip: float = 0.2
-    """Value clip range around the rollout's values."""
-    vf_coef: float = 0.5
-    """Weight of the value loss."""
-    ent_coef: float = 0.01
-    """Weight of the entropy bonus."""
-    max_grad_norm: float = 0.5
-    """Gradient clipping by global norm."""
-    target_kl: float = 0.01
-    """Stop an iteration's update early once approx_kl to the rollout policy exceeds this (0: never)."""
-    gamma: float = 0.99
-    """Discount."""
-    lam: float = 0.95
-    """GAE lambda."""
-    kl_coef: float = 0.05
-    """Coefficient of the per-token KL penalty to the reference (initial value when adaptive)."""
-    adaptive_kl: bool = False
-    """Adapt the KL coefficient toward --kl-target (Ziegler et al. 2019)."""
-    kl_target: float = 6.0
-    """Target sequence KL (nats) for the adaptive controller."""
-    kl_horizon: int = 10000
-    """Horizon (samples) of the adaptive controller."""
-    kl_estimator: str = "k1"
-    """Per-token KL estimator in the penalty: k1 or k3 (Schulman 2020)."""
-    whiten_rewards: bool = False
-    """Whiten per-token rewards before GAE."""
-    max_new_tokens: int = 128
-    """Longest response in tokens."""
-    max_prompt_tokens: int = 384
-    """Prompts longer than this keep their last tokens."""
-    temperature: float = 1.0
-    """Sampling temperature of rollouts (log-probs use the same temperature)."""
-    eval_every: int = 10
-    """Evaluate pass@1 on held-out synth test problems every N iterations (and at the end); 0 disables."""
-    eval_problems: int = 110
-    """Held-out synth test problems in the in-loop evaluation."""
-    eval_samples: int = 2
-    """Samples per problem in the in-loop evaluation."""
-    eval_temperature: float = 1.0
-    """Sampling temperature of the in-loop evaluation."""
-    patience: int = 0
-    """Stop when the mean reward (moving average) has not improved for this many iterations; 0 disables."""
-    plateau_window: int = 5
-    """Iterations in the moving average that --patience watches."""
-    min_improvement: float = 0.01
-    """Improvement of the moving-average reward that resets --patience."""
-    save_every: int = 10
-    """Write a checkpoint every N iterations (always at the end)."""
-    stop_after: int = 0
-    """Stop this invocation after N iterations (checkpointed), to be continued with --resume; 0 = run to the end."""
-    workers: int = 2
-    """Sandbox worker processes."""
-    timeout: float = 3.0
-    """Sandbox wall-clock limit per test (seconds)."""
-    max_sandbox_errors: float = 0.05
-    """Stop when more than this share of a batch ends in sandbox_error: those samples get no reward, so a
-    policy that learned to cause one would escape its penalty."""
-    seed: int = 0
-    """Seed of sampling, prompt order and minibatch order."""
-    device: str = "auto"
-    """auto (CUDA when present), cpu, cuda or cuda:N."""
-    precision: str = "auto"
-    """auto (bf16/fp16 on GPU, fp32 on CPU), fp32, bf16 or fp16 (through accelerate)."""
-    gradient_checkpointing: bool = False
-    """Recompute activations in the backward pass to save memory."""
-    resume: bool = False
-    """Continue the run in --out from its last checkpoint."""
-    force: bool = False
-    """Start over in a non-empty --out."""
-
-
-# Tuned for the embedded tiny model on 2 CPU cores (see BENCHMARKS.md); used by `execrl pipeline`.
-# Measured from the pipeline's SFT model (in-loop pass@1, 110 held-out problems x 2 at T=1, after 60 iterations):
-# lr 3e-4 / KL 0.02 / batch 64 swung into high-entropy episodes (sequence KL 30-50 nats, syntax rate 0.5);
-# lr 1e-4 with 4 epochs, and lr 2e-4 at batch 64, did too. Batch 128 (32 prompts x 4), minibatch 32,
-# KL 0.1 and grad norm 0.5 stayed stable: 0.56 at lr 1e-4, 0.60 at lr 2e-4 (the SFT model: about 0.41).
-# With 80 iterations, `execrl pipeline` (200 test problems x 4, T=1): SFT 0.409 -> PPO 0.638, and with seed 1
-# everywhere 0.506 -> 0.781; syntax rate unchanged (0.95).
-PRESETS: dict[str, dict[str, Any]] = {
-    "cpu-tiny": {
-        "iterations": 80,
-        "batch_size": 128,
-        "samples_per_prompt": 4,
-        "minibatch_size": 32,
-        "ppo_epochs": 2,
-        "lr": 2e-4,
-        "warmup_share": 0.05,
-        "kl_coef": 0.1,
-        "target_kl": 0.05,
-        "ent_coef": 0.0,
-        "gamma": 1.0,
-        "max_new_tokens": 64,
-        "max_prompt_tokens": 128,
-        "timeout": 1.0,
-        "eval_every": 20,
-        "eval_problems": 110,
-        "eval_samples": 2,
-        "save_every": 20,
-        "max_grad_norm": 0.5,
-    },
-}
-# Flags that do not change what the run computes: a resumed run may differ in them.
-RUN_CONTROL = ("resume", "force", "stop_after")
-
-
-def run_config(cfg: PPOConfig) -> dict[str, Any]:
-    return config_record(cfg, RUN_CONTROL)
 
 
 def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
@@ -352,59 +201,15 @@ def train_ppo(cfg: PPOConfig) -> Path:
         bar.close()
         run.save_checkpoint()
         run.save_final()
-    (out / "train_config.json").write_text(json.dumps(config, indent=2) + "\n")
+    finish_output(out, config)
     return out
 
 
-def parse_config(argv: list[str]) -> PPOConfig:
-    """Parse flags, with `--preset`'s values as defaults (explicit flags win)."""
-    import tyro
-
-    description = __doc__.splitlines()[0]
-    preset = next((argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--preset"), None)
-    preset = preset or next((a.split("=", 1)[1] for a in argv if a.startswith("--preset=")), "")
-    if preset and preset not in PRESETS:
-        raise UsageError(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
-    if not preset:
-        return tyro.cli(PPOConfig, args=argv, description=description)
-    default = PPOConfig(model=tyro.MISSING, out=tyro.MISSING, preset=preset, **PRESETS[preset])
-    return tyro.cli(PPOConfig, args=argv, default=default, description=description)
-
-
-def check_config(cfg: PPOConfig) -> None:
-    """Refuse flag values that cannot work, naming the flag."""
-    if cfg.reward not in REWARDS:
-        raise UsageError(f"--reward {cfg.reward}: expected one of {', '.join(REWARDS)}")
-    for folder, weight, flag in (
-        (cfg.reward_model, cfg.reward_model_weight, "reward-model"),
-        (cfg.critic, cfg.critic_weight, "critic"),
-    ):
-        if weight and not folder:
-            raise UsageError(f"--{flag}-weight {weight} needs --{flag} DIR")
-        if folder and not Path(folder).is_dir():
-            raise UsageError(f"--{flag} {folder}: no such folder")
-    if not 0 <= cfg.max_sandbox_errors <= 1:
-        raise UsageError(f"--max-sandbox-errors {cfg.max_sandbox_errors}: a share, from 0 to 1")
-    if cfg.kl_estimator not in ("k1", "k3"):
-        raise UsageError(f"--kl-estimator {cfg.kl_estimator}: expected k1 or k3")
-    if cfg.samples_per_prompt < 1 or cfg.batch_size < cfg.samples_per_prompt:
-        raise UsageError(f"--batch-size {cfg.batch_size}: must be at least --samples-per-prompt (>= 1)")
-    if cfg.minibatch_size < 1 or cfg.ppo_epochs < 1 or cfg.iterations < 1:
-        raise UsageError("--minibatch-size, --ppo-epochs and --iterations must be >= 1")
-    if cfg.temperature <= 0:
-        raise UsageError(f"--temperature {cfg.temperature}: PPO samples, so it must be > 0")
-    if cfg.save_every < 1:
-        raise UsageError(f"--save-every {cfg.save_every}: must be >= 1")
-
-
 def main(argv: list[str]) -> int:
+    cfg = parse_config(argv)
+    check_config(cfg)
     try:
-        cfg = parse_config(argv)
-        check_config(cfg)
         out = train_ppo(cfg)
-    except UsageError as e:
-        print(f"execrl train ppo: {e}", file=sys.stderr)
-        return 2
     except SandboxErrorRate as e:  # the last checkpoint is kept: --resume continues once it is fixed
         print(f"execrl train ppo: stopped: {e}", file=sys.stderr)
         return 1

@@ -7,19 +7,20 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import random
-import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
+from execrl.harness import runfolder
 from execrl.harness.records import ExecResult, Limits
 from execrl.trainers import checkpoint, devices
-from execrl.trainers.data import UsageError
+from execrl.trainers.data import FINISHED
+from execrl.trainers.ppo_config import PPOConfig
 from execrl.trainers.ppo_math import AdaptiveKLController, FixedKLController
 from execrl.trainers.rewards import REWARDS, mix_rewards
 from execrl.trainers.rollout import PolicyWithValue, sample
@@ -33,37 +34,31 @@ RUN_FILES = (
     "tb",
     METRICS_FILE,
     "ppo_config.json",
-    "train_config.json",
+    FINISHED,
 )
 
 
 def prepare_out(out: Path, config: dict[str, Any], resume: bool, force: bool) -> str:
-    """ "done" (a finished run of this config), "resume" or "fresh"; refuses to overwrite without --force."""
-    finished = out / "train_config.json"
-    if finished.is_file() and not force:
-        if json.loads(finished.read_text()) == config:
-            return "done"
-        raise UsageError(f"{out}: holds a finished run with a different config; pass --force to start over")
-    if resume and not force:
-        if checkpoint.checkpoint_policy_dir(out) is None:
-            raise UsageError(f"--resume: {out} has no checkpoint to resume from")
-        saved = json.loads((out / "ppo_config.json").read_text())
-        if saved != config:
-            changed = sorted(k for k in config if saved.get(k) != config[k])
-            raise UsageError(f"--resume: {out} was started with other settings ({', '.join(changed)})")
-        return "resume"
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(f"{out}: not empty; pass --resume to continue its run or --force to start over")
-    out.mkdir(parents=True, exist_ok=True)
-    for name in RUN_FILES:
-        path = out / name
-        shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
-    (out / "ppo_config.json").write_text(json.dumps(config, indent=2) + "\n")
-    return "fresh"
+    """ "done" (a finished run of this config), "resume" or "fresh"; refuses to overwrite without --force.
+
+    Two stamps (`execrl.harness.runfolder.claim`): train_config.json, written when the run finishes, and
+    ppo_config.json, written at its start, which a `--resume` must match.
+    """
+    if not force and runfolder.claim(out, config, outputs=(), force=False, stamp=FINISHED, write=False):
+        return "done"
+    hint = "pass --resume to continue its run or --force to start over"
+    started = runfolder.claim(
+        out, config, outputs=RUN_FILES, force=force, stamp="ppo_config.json", any_content=True, hint=hint
+    )
+    if started and not resume:
+        raise UserError(f"{out} holds an unfinished run of these settings; {hint}")
+    if resume and (not started or checkpoint.checkpoint_policy_dir(out) is None):
+        raise UserError(f"--resume: {out} has no checkpoint to resume from")
+    return "resume" if resume else "fresh"
 
 
 def mixed_rewards(
-    cfg: Any,
+    cfg: PPOConfig,
     problems: Sequence[Problem],
     programs: Sequence[str],
     results: Sequence[ExecResult],
@@ -89,7 +84,7 @@ def mixed_rewards(
 class Run:
     """The live objects of a PPO run plus the loop state a checkpoint restores."""
 
-    cfg: Any
+    cfg: PPOConfig
     out: Path
     accelerator: Any
     policy: Any
@@ -131,7 +126,7 @@ class Run:
 
         return quality_many(list(programs))
 
-    def track_plateau(self, mean_reward: float, cfg: Any) -> None:
+    def track_plateau(self, mean_reward: float, cfg: PPOConfig) -> None:
         self.recent_rewards = (self.recent_rewards + [mean_reward])[-cfg.plateau_window :]
         moving = sum(self.recent_rewards) / len(self.recent_rewards)
         if moving > self.best_reward + cfg.min_improvement:
@@ -139,7 +134,7 @@ class Run:
         else:
             self.since_best += 1
 
-    def plateaued(self, cfg: Any) -> bool:
+    def plateaued(self, cfg: PPOConfig) -> bool:
         return bool(cfg.patience) and self.since_best >= cfg.patience
 
     def loop_state(self) -> dict[str, Any]:
@@ -165,7 +160,7 @@ class Run:
 
 
 @contextlib.contextmanager
-def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iterator[Run]:
+def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -> Iterator[Run]:
     """Build (or restore) the policy, reference, optimizer, sandbox pool and tracker; close them after."""
     from accelerate import Accelerator
     from execrl.benchmarks.synth import load_synth
@@ -187,7 +182,7 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
         wanted = {f.strip() for f in cfg.families.split(",") if f.strip()}
         problems = [p for p in problems if p.metadata["family"] in wanted]
         if not problems:
-            raise UsageError(f"--families {cfg.families}: no synth family of that name")
+            raise UserError(f"--families {cfg.families}: no synth family of that name")
     eval_problems = load_synth("test", seed=cfg.synth_seed)
     if cfg.families:
         eval_problems = [p for p in eval_problems if p.metadata["family"] in wanted]
@@ -206,7 +201,7 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
     # Dropout stays off throughout: the PPO ratio must compare the same function before and after a step.
     policy.eval()
     optimizer, scheduler = devices.optimizer_and_schedule(
-        policy.parameters(), cfg.lr, 0.0, round(cfg.warmup_share * cfg.iterations), cfg.iterations
+        policy.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * cfg.iterations), cfg.iterations
     )
     prepared, optimizer = accelerator.prepare(policy, optimizer)
     kl_ctl = (
@@ -223,7 +218,7 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
         rng.setstate(state["prompt_rng"])
         kl_ctl.value = state["kl_coef"]
     tracker = Tracker(out, config, resume_step=state.get("step", 0))
-    with SandboxPool(cfg.workers, Limits(timeout=cfg.timeout)) as pool:
+    with SandboxPool(cfg.workers, Limits(timeout=cfg.timeout), backend=cfg.sandbox) as pool:
         run = Run(
             cfg,
             out,
@@ -253,7 +248,7 @@ def setup_run(cfg: Any, out: Path, config: dict[str, Any], resume: bool) -> Iter
             tracker.close()
 
 
-def evaluate_pass_at_1(cfg: Any, run: Run) -> float:
+def evaluate_pass_at_1(cfg: PPOConfig, run: Run) -> float:
     """pass@1 on held-out synth problems: mean over problems of c / n (the unbiased estimator for k = 1,
     Chen et al. 2021), sampled under a forked RNG so evaluating never changes the training trajectory."""
     if not run.eval_problems:

@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from execrl.benchmarks.errors import UserError
+from execrl.harness.flags import DeviceFlags, OutputFlags, parse
 from execrl.trainers import devices
 from execrl.trainers.data import (
-    UsageError,
     batches,
     collate_scored,
     config_record,
@@ -33,46 +34,21 @@ from execrl.trainers.data import (
     read_jsonl,
     split_holdout,
 )
+from execrl.trainers.flags import EpochFlags, OptimiserFlags
 
 
-@dataclass
-class RMConfig:
+@dataclass(kw_only=True)
+class RMConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
     """Train a Bradley-Terry reward model on preference pairs."""
 
     model: str
     """Model folder or hub id to start from (usually the SFT output)."""
-    out: Path
-    """Output folder: the reward model + tokenizer, train_log.jsonl, rm_metrics.json, train_config.json."""
     pairs: str = "synth"
     """JSONL file of {"prompt", "chosen", "rejected"} rows, or `synth` for synth preference pairs."""
     synth_seed: int = 0
     """With --pairs synth: seed of the synth benchmark and pairs."""
     eval_share: float = 0.1
     """Share of pairs held out for the accuracy report."""
-    epochs: int = 3
-    """Passes over the training pairs (ignored when --max-steps is set)."""
-    max_steps: int = 0
-    """Optimiser steps to run; 0 means run --epochs."""
-    batch_size: int = 16
-    """Pairs per optimiser step."""
-    lr: float = 5e-4
-    """Peak learning rate (after warmup)."""
-    warmup_share: float = 0.05
-    """Share of steps spent warming the learning rate up; cosine decay to 0 after."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping by global norm; 0 disables it."""
-    max_length: int = 256
-    """Tokens per scored text (prompt + response); longer texts lose their start."""
-    seed: int = 0
-    """Seed for the head's initialisation, the held-out split and batch order."""
-    device: str = "auto"
-    """auto (CUDA when present), cpu, cuda or cuda:N."""
-    precision: str = "auto"
-    """auto (bf16/fp16 on GPU, fp32 on CPU), fp32, bf16 or fp16."""
-    force: bool = False
-    """Overwrite a non-empty output folder."""
 
 
 def bt_loss(r_chosen: Any, r_rejected: Any) -> Any:
@@ -156,7 +132,7 @@ def pairs_from_results(
         task_id = sample["task_id"]
         prompt = sample.get("prompt", (prompts or {}).get(task_id))
         if prompt is None:
-            raise UsageError(f"{task_id}: no prompt (give the sample a `prompt` or pass `prompts`)")
+            raise UserError(f"{task_id}: no prompt (give the sample a `prompt` or pass `prompts`)")
         prompt_of[task_id] = prompt
         (passing if verdict == "passed" else failing)[task_id].append(sample["completion"])
     pairs = []
@@ -173,7 +149,7 @@ def load_pairs(cfg: RMConfig) -> list[dict[str, Any]]:
     try:
         from execrl.benchmarks.synth import load_synth, preference_pairs
     except ImportError:
-        raise UsageError("--pairs synth: the synth benchmark (execrl.benchmarks.synth) is not installed") from None
+        raise UserError("--pairs synth: the synth benchmark (execrl.benchmarks.synth) is not installed") from None
     return preference_pairs(load_synth("train", seed=cfg.synth_seed), seed=cfg.synth_seed)
 
 
@@ -206,7 +182,7 @@ def train_reward_model(cfg: RMConfig) -> Path:
         for p in load_pairs(cfg)
     ]
     if len(encoded) < 2:
-        raise UsageError(f"--pairs {cfg.pairs}: need at least 2 pairs, got {len(encoded)}")
+        raise UserError(f"--pairs {cfg.pairs}: need at least 2 pairs, got {len(encoded)}")
     train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
 
     # 2. model
@@ -258,13 +234,5 @@ def train_reward_model(cfg: RMConfig) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    import tyro
-
-    cfg = tyro.cli(RMConfig, args=argv, prog="execrl train rm", description=__doc__.splitlines()[0])
-    try:
-        out = train_reward_model(cfg)
-    except UsageError as e:
-        print(f"execrl train rm: {e}", file=sys.stderr)
-        return 2
-    print(out)
+    print(train_reward_model(parse(RMConfig, argv, description=__doc__.splitlines()[0])))
     return 0

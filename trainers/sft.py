@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from execrl.benchmarks.errors import UserError
+from execrl.harness.flags import DeviceFlags, OutputFlags, parse
 from execrl.trainers import devices
 from execrl.trainers.data import (
-    UsageError,
     batches,
     collate_sft,
     config_record,
@@ -28,6 +29,7 @@ from execrl.trainers.data import (
     output_ready,
     read_jsonl,
 )
+from execrl.trainers.flags import EpochFlags, OptimiserFlags
 
 # peft's own defaults cover attention only; adding the MLP projections helps small models learn.
 LORA_TARGETS: dict[str, list[str]] = {
@@ -36,8 +38,8 @@ LORA_TARGETS: dict[str, list[str]] = {
 }
 
 
-@dataclass
-class SFTConfig:
+@dataclass(kw_only=True)
+class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
     """Fine-tune a causal LM on (prompt, completion) rows.
 
     Defaults are tuned for the embedded tiny model on `--data synth` (2,000 rows, 1,250 steps, about 2 CPU
@@ -47,48 +49,25 @@ class SFTConfig:
 
     model: str
     """Model folder or hub id to start from."""
-    out: Path
-    """Output folder: the fine-tuned model + tokenizer, train_log.jsonl, train_config.json."""
     data: str = "synth"
     """JSONL file of {"prompt", "completion"} rows, or `synth` for the synth train corpus."""
     wrong_share: float = 0.3
     """With --data synth: share of subtly wrong solutions in the corpus."""
     synth_seed: int = 0
     """With --data synth: seed of the synth benchmark and corpus."""
-    epochs: int = 10
-    """Passes over the data (ignored when --max-steps is set)."""
-    max_steps: int = 0
-    """Optimiser steps to run; 0 means run --epochs."""
-    batch_size: int = 16
-    """Rows per micro-batch."""
     grad_accum: int = 1
     """Micro-batches per optimiser step."""
+    # The tuned defaults above, where SFT's differ from the groups' (documented in execrl.trainers.flags).
+    epochs: int = 10
     lr: float = 2e-3
-    """Peak learning rate (after warmup)."""
-    warmup_share: float = 0.05
-    """Share of steps spent warming the learning rate up linearly; cosine decay to 0 after."""
-    weight_decay: float = 0.0
-    """AdamW weight decay."""
-    max_grad_norm: float = 1.0
-    """Gradient clipping by global norm; 0 disables it."""
-    max_length: int = 256
-    """Tokens per row (prompt + completion + EOS); longer rows are cut at the end."""
     lora_r: int = 0
     """LoRA rank; 0 trains all weights."""
     lora_alpha: int = 16
     """LoRA scaling numerator (the update is scaled by alpha / r)."""
     lora_dropout: float = 0.0
     """Dropout on the LoRA input."""
-    seed: int = 0
-    """Seed for initialisation of LoRA weights and batch order."""
-    device: str = "auto"
-    """auto (CUDA when present), cpu, cuda or cuda:N."""
-    precision: str = "auto"
-    """auto (bf16/fp16 on GPU, fp32 on CPU), fp32, bf16 or fp16."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
-    force: bool = False
-    """Overwrite a non-empty output folder."""
 
 
 def load_rows(cfg: SFTConfig) -> list[dict[str, Any]]:
@@ -98,10 +77,10 @@ def load_rows(cfg: SFTConfig) -> list[dict[str, Any]]:
     try:
         from execrl.benchmarks.synth import load_synth, sft_corpus
     except ImportError:
-        raise UsageError("--data synth: the synth benchmark (execrl.benchmarks.synth) is not installed") from None
+        raise UserError("--data synth: the synth benchmark (execrl.benchmarks.synth) is not installed") from None
 
     if not 0.0 <= cfg.wrong_share <= 1.0:
-        raise UsageError(f"--wrong-share {cfg.wrong_share}: expected a number in [0, 1]")
+        raise UserError(f"--wrong-share {cfg.wrong_share}: expected a number in [0, 1]")
     problems = load_synth("train", seed=cfg.synth_seed)
     return sft_corpus(problems, wrong_share=cfg.wrong_share, seed=cfg.synth_seed)
 
@@ -138,7 +117,7 @@ def train_sft(cfg: SFTConfig) -> Path:
     encoded = [encode_sft(tokenizer, r["prompt"], r["completion"], cfg.max_length) for r in load_rows(cfg)]
     encoded = [e for e in encoded if e is not None]
     if not encoded:
-        raise UsageError(f"--data {cfg.data}: every prompt fills --max-length {cfg.max_length}")
+        raise UserError(f"--data {cfg.data}: every prompt fills --max-length {cfg.max_length}")
 
     # 2. model
     model = devices.load_model(AutoModelForCausalLM, cfg.model)
@@ -199,13 +178,5 @@ def train_sft(cfg: SFTConfig) -> Path:
 
 
 def main(argv: list[str]) -> int:
-    import tyro
-
-    cfg = tyro.cli(SFTConfig, args=argv, prog="execrl train sft", description=__doc__.splitlines()[0])
-    try:
-        out = train_sft(cfg)
-    except UsageError as e:
-        print(f"execrl train sft: {e}", file=sys.stderr)
-        return 2
-    print(out)
+    print(train_sft(parse(SFTConfig, argv, description=__doc__.splitlines()[0])))
     return 0

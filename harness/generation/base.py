@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from execrl.benchmarks.errors import UserError
+
 ChatMessages = list[dict[str, str]]
 Prompt = str | ChatMessages
 """A plain prompt, or chat messages (`{"role", "content"}`); with `chat=True` a plain string is one user turn."""
 
 
-class GenerationError(RuntimeError):
+class GenerationError(UserError, RuntimeError):
     """A backend could not produce completions (server unreachable, model not loadable, package missing)."""
 
 

@@ -22,7 +22,7 @@ class HFGenerator:
         model: str,
         *,
         device: str = "auto",
-        dtype: str = "auto",
+        precision: str = "auto",
         batch_size: int = 16,
         chat: bool = False,
         local_files_only: bool = False,
@@ -40,7 +40,9 @@ class HFGenerator:
             self.device = torch.device(device)
         except RuntimeError as e:
             raise ValueError(f"--device: {e}") from e
-        torch_dtype = _pick_dtype(torch, self.device, dtype)
+        torch_dtype = _pick_dtype(
+            torch, self.device, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(precision, precision)
+        )
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
             self.model = AutoModelForCausalLM.from_pretrained(
@@ -125,7 +127,7 @@ def _pick_dtype(torch: Any, device: Any, dtype: str) -> Any:
     """bf16 on a CUDA device that supports it, else fp16 on CUDA, else fp32; an explicit name wins."""
     if dtype != "auto":
         if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ValueError(f"--dtype: {dtype!r} is not a torch dtype (float32, bfloat16, float16)")
+            raise ValueError(f"--precision: {dtype!r} is not one of auto, fp32, bf16, fp16")
         return getattr(torch, dtype)
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16

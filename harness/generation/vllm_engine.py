@@ -29,8 +29,8 @@ class VLLMGenerator:
             import vllm
         except ImportError as e:
             raise GenerationError(
-                "--backend vllm needs the `vllm` package (pip install vllm; it needs a GPU); "
-                "use --backend hf, or --backend openai against a running vLLM server"
+                "--engine vllm needs the `vllm` package (pip install vllm; it needs a GPU); "
+                "use --engine hf, or --engine openai against a running vLLM server"
             ) from e
         self._vllm = vllm
         self.chat = chat

@@ -17,8 +17,11 @@ import types
 from pathlib import Path
 
 import pytest
-from execrl.harness.evaluate import main
 from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict
+
+from tests.commands import command
+
+main = command("evaluate")
 
 ROOT = Path(__file__).resolve().parents[2]
 COUNTER_ENV = "EXECRL_TEST_EXEC_LOG"
@@ -225,9 +228,12 @@ def test_a_folder_of_other_samples_is_refused_until_force(
     [
         (["--k", "1,x"], "--k must be comma-separated integers"),
         (["--workers", "0"], "--workers must be >= 1"),
-        (["--benchmark", "nope"], "unknown benchmark 'nope'"),
+        (["--benchmark", "nope"], "'--benchmark'"),
+        (["--sandbox", "chroot"], "'--sandbox'"),
+        (["--backend", "subprocess"], "--backend was renamed: use --sandbox"),
+        (["--backend=docker"], "--backend was renamed: use --sandbox"),
     ],
-    ids=["non-integer k", "zero workers", "unknown benchmark"],
+    ids=["non-integer k", "zero workers", "unknown benchmark", "unknown sandbox", "old flag name", "old flag name ="],
 )
 def test_bad_flags_exit_2_naming_the_flag(
     standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str

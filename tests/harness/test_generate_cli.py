@@ -13,8 +13,11 @@ pytest.importorskip("transformers")
 
 from execrl.benchmarks.registry import load_problems  # noqa: E402
 from execrl.benchmarks.synth import load_synth, sft_corpus, synth_program  # noqa: E402
-from execrl.harness.generate import main  # noqa: E402
 from execrl.trainers.tiny import build_tiny_model  # noqa: E402
+
+from tests.commands import command  # noqa: E402
+
+main = command("generate")
 
 
 @pytest.fixture(scope="module")
@@ -118,20 +121,24 @@ def test_default_temperature_follows_n_as_in_chen_et_al(tmp_path: Path, n: int, 
         (["--top-p", "1.5"], "--top-p"),
         (["--temperature", "-1"], "--temperature"),
         (["--max-new-tokens", "0"], "--max-new-tokens"),
-        (["--backend", "openai"], "--base-url"),
-        (["--benchmark", "nope"], "unknown benchmark"),
+        (["--engine", "openai"], "--base-url"),
+        (["--benchmark", "nope"], "'--benchmark'"),
         (["--model", "/no/such/model"], "/no/such/model"),
-        (["--dtype", "float33"], "--dtype"),
+        (["--precision", "float33"], "--precision"),
+        (["--dtype", "bfloat16"], "--dtype was renamed: use --precision"),
+        (["--backend=openai"], "--backend was renamed: use --engine"),
     ],
     ids=[
         "zero-samples",
         "top-p-above-one",
         "negative-temperature",
         "no-tokens",
-        "openai-backend-needs-a-url",
+        "openai-engine-needs-a-url",
         "unknown-benchmark",
         "missing-model-folder",
-        "unknown-dtype",
+        "unknown-precision",
+        "old-dtype-flag-names-its-new-name",
+        "old-backend-flag-names-its-new-name",
     ],
 )
 def test_user_errors_exit_2_with_a_message_naming_the_cause(
@@ -155,8 +162,8 @@ def test_user_errors_exit_2_with_a_message_naming_the_cause(
 
 
 @pytest.mark.skipif(importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
-def test_vllm_backend_without_vllm_says_how_to_get_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_vllm_engine_without_vllm_says_how_to_get_it(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--model", "m", "--benchmark", "synth", "--n", "1", "--limit", "1", "--out", str(tmp_path / "r")]
-    assert main([*argv, "--backend", "vllm"]) == 2
+    assert main([*argv, "--engine", "vllm"]) == 2
     err = capsys.readouterr().err
     assert "vllm" in err and "pip install vllm" in err

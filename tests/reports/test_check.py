@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from execrl.reports.check import main as check_main
+
+from tests.commands import command
+
+check_main = command("report", "check")
 
 
 def _runs(n_tasks: int, solved: int) -> dict[str, list[bool]]:

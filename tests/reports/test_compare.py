@@ -7,9 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from execrl.reports.cli import main as report_main
 from execrl.reports.compare import compare_runs, find_flips, paired_bootstrap_ci, paired_permutation_p
 from execrl.reports.runs import load_run
+
+from tests.commands import command
+
+report_main = command("report")
 
 
 def test_bootstrap_ci_matches_the_normal_approximation_on_many_problems() -> None:

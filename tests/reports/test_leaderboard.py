@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
-from execrl.reports.leaderboard import main as leaderboard_main
+
+from tests.commands import command
+
+leaderboard_main = command("report", "leaderboard")
 
 
 def _outcomes(solved: int, n_tasks: int = 10, n: int = 2) -> dict[str, list[bool]]:

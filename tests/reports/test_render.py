@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from execrl.reports.cli import main as report_main
 from execrl.reports.render import Heading, Table, Text, render_html, render_markdown
 from matplotlib.image import imread
 
+from tests.commands import command
 from tests.reports.conftest import BAD_PROGRAM
+
+report_main = command("report")
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from execrl.reports.runs import RunError, as_program, load_run
+from execrl.benchmarks.errors import UserError
+from execrl.reports.runs import as_program, load_run
 
 
 def test_one_benchmark_and_subfolder_layouts_load_the_same_counts(make_run, tmp_path) -> None:
@@ -51,7 +52,7 @@ def test_samples_are_read_from_the_path_evaluate_records_in_config(make_run, tmp
 def test_broken_run_folder_raises_an_error_naming_the_file(make_run, damage, message) -> None:
     folder = make_run("run", {"synth/1": [True]})
     damage(folder)
-    with pytest.raises(RunError, match=message.replace("(", r"\(")):
+    with pytest.raises(UserError, match=message.replace("(", r"\(")):
         load_run(folder)
 
 

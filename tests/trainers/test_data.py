@@ -8,10 +8,10 @@ import pytest
 
 pytest.importorskip("torch")
 
+from execrl.benchmarks.errors import UserError
 from execrl.harness.records import ExecResult, Verdict  # noqa: E402
 from execrl.trainers.data import (  # noqa: E402
     IGNORE_INDEX,
-    UsageError,
     collate_sft,
     encode_scored,
     encode_sft,
@@ -82,7 +82,7 @@ def test_collate_pads_labels_with_ignore_index_and_masks_padding(tokenizer) -> N
 def test_read_jsonl_rejects_bad_input_naming_the_line(content: str, needle: str, tmp_path: Path) -> None:
     path = tmp_path / "rows.jsonl"
     path.write_text(content)
-    with pytest.raises(UsageError, match=needle.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UserError, match=needle.replace("(", r"\(").replace(")", r"\)")):
         read_jsonl(path, required=("prompt", "completion"))
 
 
@@ -121,11 +121,11 @@ def test_output_folder_is_reused_refused_or_forced(tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert output_ready(out, {"lr": 1}, force=False) is False
     (out / "train_log.jsonl").write_text("{}\n")
-    with pytest.raises(UsageError, match="not empty"):
+    with pytest.raises(UserError, match="no train_config.json"):
         output_ready(out, {"lr": 1}, force=False)
     finish_output(out, {"lr": 1})
     assert output_ready(out, {"lr": 1}, force=False) is True
-    with pytest.raises(UsageError, match="different config"):
+    with pytest.raises(UserError, match="other settings"):
         output_ready(out, {"lr": 2}, force=False)
     assert output_ready(out, {"lr": 2}, force=True) is False
     assert not (out / "train_log.jsonl").exists() and not (out / "train_config.json").exists()

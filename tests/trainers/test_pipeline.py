@@ -1,34 +1,78 @@
-"""`execrl pipeline`: settings, stage markers and resume, and one small end-to-end run."""
+"""`execrl pipeline`: settings, stage markers and resume, up-front validation, and one small end-to-end run."""
 
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from execrl.benchmarks.errors import UserError
 from execrl.trainers import pipeline
-from execrl.trainers.data import UsageError
-from execrl.trainers.pipeline import DEFAULTS, PipelineConfig, load_settings, main, run_pipeline
+from execrl.trainers.pipeline import SFT_DEFAULTS, EvalSettings, PipelineConfig, load_settings, run_pipeline
+
+from tests.commands import command
+
+main = command("pipeline")
+STAGES = ("model0", "sft", "ppo", "report")
+
+
+def _no_stages(monkeypatch) -> list[str]:
+    """Replace every stage with a recorder: the tests see which stages would run."""
+    calls: list[str] = []
+    for name in STAGES:
+        monkeypatch.setattr(pipeline, f"stage_{name}", lambda s, o, n=name: calls.append(n))
+    monkeypatch.setattr(pipeline, "stage_eval", lambda s, o, who: calls.append(f"{who}_eval"))
+    return calls
 
 
 def test_yaml_overrides_merge_into_sections_and_limit_overrides_humaneval(tmp_path) -> None:
     path = tmp_path / "c.yaml"
-    path.write_text("sft:\n  max_steps: 5\neval:\n  n: 2\n")
-    settings = load_settings(path, limit=3)
-    assert settings["sft"]["max_steps"] == 5 and settings["sft"]["lr"] == DEFAULTS["sft"]["lr"]
-    assert settings["eval"]["n"] == 2 and settings["eval"]["limit"]["humaneval"] == 3
-    assert DEFAULTS["eval"]["limit"]["humaneval"] != 3  # the defaults themselves are untouched
+    path.write_text("sft:\n  max_steps: 5\neval:\n  n: 2\nppo:\n  lr: 0.001\n")
+    settings = load_settings(PipelineConfig(out=tmp_path / "o", config=path, limit=3))
+    assert settings.sft.max_steps == 5 and settings.sft.lr == SFT_DEFAULTS["lr"]
+    assert settings.eval.n == 2 and settings.eval.limit == {"synth": 200, "humaneval": 3}
+    assert settings.ppo.preset == "cpu-tiny" and settings.ppo.iterations == 80 and settings.ppo.lr == 0.001
+    assert settings.sft.out == tmp_path / "o" / "sft" and settings.ppo.model == str(tmp_path / "o" / "sft")
+    assert EvalSettings().limit["humaneval"] != 3  # the defaults themselves are untouched
 
 
 @pytest.mark.parametrize(
     ("text", "named"),
-    [("modle: x\n", "modle"), ("eval: [1, 2\n", "not valid YAML")],
-    ids=["misspelt-top-level-key", "broken-yaml"],
+    [
+        ("modle: x\n", "unknown key 'modle'; did you mean 'model'?"),  # a misspelt top-level key
+        ("ppo:\n  learning_rate: 1.0e-5\n", "ppo: unknown key 'learning_rate'"),  # not a PPOConfig field
+        ("sft:\n  max_step: 5\n", "did you mean 'max_steps'?"),  # a near miss gets its suggestion
+        ("ppo:\n  reward: partail\n", "ppo.reward: 'partail' is not one of"),  # a Literal choice, misspelt
+        ("ppo:\n  preset: gpu\n", "ppo.preset: 'gpu'"),  # an unknown preset
+        ("eval:\n  n: four\n", "eval.n: expected int, got 'four'"),  # a value of the wrong type
+        ("eval:\n  benchmarks: [synth, humanevl]\n", "did you mean 'humaneval'?"),  # a benchmark name, misspelt
+        ("sft:\n  model: /elsewhere\n", "sft: unknown key 'model'"),  # the pipeline sets the stage folders
+        ("sft: 3\n", "section 'sft' must be a mapping"),  # a section that is not a mapping
+        ("eval: [1, 2\n", "not valid YAML"),  # broken YAML
+    ],
+    ids=[
+        "misspelt-top-level-key",
+        "unknown-ppo-key",
+        "near-miss-suggestion",
+        "misspelt-choice",
+        "unknown-preset",
+        "wrong-type",
+        "misspelt-benchmark",
+        "stage-folder-not-settable",
+        "section-not-a-mapping",
+        "broken-yaml",
+    ],
 )
-def test_bad_config_files_exit_2_naming_the_problem(tmp_path, capsys, text, named) -> None:
+def test_bad_config_files_exit_2_naming_the_problem_before_any_stage(
+    tmp_path, capsys, monkeypatch, text, named
+) -> None:
+    calls = _no_stages(monkeypatch)
     path = tmp_path / "c.yaml"
     path.write_text(text)
     assert main(["--out", str(tmp_path / "o"), "--config", str(path)]) == 2
-    assert named in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert named in err and len(err.strip().splitlines()) == 1, err
+    assert calls == []
 
 
 def test_missing_config_file_exits_2(tmp_path, capsys) -> None:
@@ -36,11 +80,39 @@ def test_missing_config_file_exits_2(tmp_path, capsys) -> None:
     assert "nope.yaml" in capsys.readouterr().err
 
 
+def test_a_benchmark_without_its_data_fails_in_seconds_before_any_training(tmp_path, capsys, monkeypatch) -> None:
+    # The real stages stay in place: were validation to come after them, SFT would start (and this test would
+    # take minutes and print stage lines); it must stop at once with one line and exit 2.
+    monkeypatch.delenv("EXECRL_DATA_DIR", raising=False)
+    path = tmp_path / "c.yaml"
+    path.write_text(f"eval:\n  benchmarks: [synth, mbpp]\n  data_dir: {tmp_path / 'no-data'}\n")
+    start = time.monotonic()
+    assert main(["--out", str(tmp_path / "o"), "--config", str(path)]) == 2
+    assert time.monotonic() - start < 5
+    err = capsys.readouterr().err
+    assert err.startswith("execrl pipeline: data directory") and "mbpp" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "model0").exists() and not (tmp_path / "o" / "stages").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("model: /no/such/model\n", "model '/no/such/model': no such model folder"),
+        ("sft:\n  data: /no/rows.jsonl\n", "sft.data /no/rows.jsonl: no such file"),
+        ("ppo:\n  reward_model_weight: 0.5\n", "--reward-model-weight 0.5 needs --reward-model DIR"),
+    ],
+    ids=["missing-model", "missing-sft-data", "weight-without-reward-model"],
+)
+def test_missing_inputs_are_refused_before_the_first_stage(tmp_path, capsys, monkeypatch, text, named) -> None:
+    calls = _no_stages(monkeypatch)
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    assert main(["--out", str(tmp_path / "o"), "--config", str(path)]) == 2
+    assert named in capsys.readouterr().err and calls == []
+
+
 def test_finished_stages_are_skipped_and_timings_written(tmp_path, monkeypatch) -> None:
-    calls: list[str] = []
-    for name in ("model0", "sft", "ppo", "report"):
-        monkeypatch.setattr(pipeline, f"stage_{name}", lambda s, o, n=name: calls.append(n))
-    monkeypatch.setattr(pipeline, "stage_eval", lambda s, o, who: calls.append(f"{who}_eval"))
+    calls = _no_stages(monkeypatch)
     run_pipeline(PipelineConfig(out=tmp_path))
     assert calls == ["model0", "sft", "ppo", "sft_eval", "ppo_eval", "report"]
     (tmp_path / "stages" / "ppo_eval.json").unlink()  # as if it had been interrupted
@@ -52,10 +124,9 @@ def test_finished_stages_are_skipped_and_timings_written(tmp_path, monkeypatch) 
 
 
 def test_rerun_with_other_settings_is_refused_without_force(tmp_path, monkeypatch) -> None:
-    for name in ("model0", "sft", "ppo", "report", "eval"):
-        monkeypatch.setattr(pipeline, f"stage_{name}", lambda *a: None)
+    _no_stages(monkeypatch)
     run_pipeline(PipelineConfig(out=tmp_path))
-    with pytest.raises(UsageError, match="--force"):
+    with pytest.raises(UserError, match="--force"):
         run_pipeline(PipelineConfig(out=tmp_path, limit=1))
     run_pipeline(PipelineConfig(out=tmp_path, limit=1, force=True))
 

@@ -10,8 +10,13 @@ import pytest
 import torch
 from execrl.benchmarks.synth import load_synth, sft_corpus
 from execrl.trainers.data import write_jsonl
-from execrl.trainers.ppo import PPOConfig, main, train_ppo
+from execrl.trainers.ppo import train_ppo
+from execrl.trainers.ppo_config import PPOConfig
 from execrl.trainers.tracking import read_metrics
+
+from tests.commands import command
+
+main = command("train", "ppo")
 
 FAMILY = "clamp"  # an easy synth family: `return max(lo, min(x, hi))`, its bug `hi - 1`
 METRIC_NAMES = (
@@ -99,7 +104,7 @@ def _cfg(model: Path, out: Path, **overrides) -> PPOConfig:
         workers=1,
         device="cpu",
     )
-    from execrl.trainers.ppo import PRESETS
+    from execrl.trainers.ppo_config import PRESETS
 
     return PPOConfig(model=str(model), out=out, **{**PRESETS["cpu-tiny"], **base, **overrides})
 
@@ -197,8 +202,23 @@ def test_bad_flag_values_exit_2_naming_the_flag(tmp_path, capsys, flags, named) 
     assert named in capsys.readouterr().err
 
 
+def test_every_reward_function_is_a_reward_choice() -> None:
+    from typing import get_args
+
+    from execrl.trainers.ppo_config import RewardName
+    from execrl.trainers.rewards import REWARDS
+
+    assert set(get_args(RewardName)) == set(REWARDS)
+
+
+def test_help_lists_the_preset_values(capsys) -> None:
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "cpu-tiny: iterations=80, batch_size=128" in out and "{coderl,partial,weighted,binary}" in out
+
+
 def test_preset_values_are_defaults_that_explicit_flags_override() -> None:
-    from execrl.trainers.ppo import PRESETS, parse_config
+    from execrl.trainers.ppo_config import PRESETS, parse_config
 
     cfg = parse_config(["--model", "m", "--out", "o", "--preset", "cpu-tiny", "--lr", "0.5"])
     assert cfg.lr == 0.5

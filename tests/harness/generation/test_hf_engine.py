@@ -174,10 +174,10 @@ def test_chat_messages_without_chat_mode_are_refused(generator: HFGenerator) -> 
     ("kwargs", "error"),
     [
         ({"model": "/no/such/model/folder"}, GenerationError),
-        ({"dtype": "float33"}, ValueError),
+        ({"precision": "float33"}, ValueError),
         ({"batch_size": 0}, ValueError),
     ],
-    ids=["missing-model-folder", "unknown-dtype-name", "zero-batch-size"],
+    ids=["missing-model-folder", "unknown-precision-name", "zero-batch-size"],
 )
 def test_bad_construction_raises_a_clear_error(model_dir: Path, kwargs: dict, error: type) -> None:
     args = {"model": str(model_dir), "local_files_only": True} | kwargs

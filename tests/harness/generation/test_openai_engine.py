@@ -142,7 +142,7 @@ def test_cli_runs_synth_through_the_openai_backend(server: tuple[str, Stub], tmp
     url, stub = server
     out = tmp_path / "run"
     argv = ["--model", "served", "--benchmark", "synth", "--limit", "2", "--n", "3", "--out", str(out)]
-    assert main([*argv, "--backend", "openai", "--base-url", url]) == 0
+    assert main([*argv, "--engine", "openai", "--base-url", url]) == 0
     rows = [json.loads(line) for line in (out / "samples.jsonl").read_text().splitlines()]
     assert len(rows) == 6 and len(stub.requests) == 2
     assert all(body["model"] == "served" and body["stop"] for _, body, _ in stub.requests)

@@ -1,0 +1,38 @@
+"""Flag groups the trainers share (the harness's groups, `execrl.harness.flags`, cover output, device, sandbox).
+
+Each trainer's config is one flat dataclass that inherits these groups (STYLE.md 4); a trainer whose tuned
+default differs (SFT's learning rate, PPO's gradient clipping) redeclares that one field, which keeps its
+place and its documentation here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(kw_only=True)
+class OptimiserFlags:
+    lr: float = 5e-4
+    """Peak learning rate (after warmup)."""
+    warmup_share: float = 0.05
+    """Share of steps spent warming the learning rate up linearly; cosine decay to 0 after."""
+    weight_decay: float = 0.0
+    """AdamW weight decay."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping by global norm; 0 disables it."""
+    seed: int = 0
+    """Seed of initialisation, data order and sampling."""
+
+
+@dataclass(kw_only=True)
+class EpochFlags:
+    """How long a supervised trainer (SFT, reward model, critic) runs, and on what batches."""
+
+    epochs: int = 3
+    """Passes over the training rows (ignored when --max-steps is set)."""
+    max_steps: int = 0
+    """Optimiser steps to run; 0 means run --epochs."""
+    batch_size: int = 16
+    """Rows per optimiser step (SFT: per micro-batch)."""
+    max_length: int = 256
+    """Tokens per row; a longer generation row loses its end, a longer scored text its start."""

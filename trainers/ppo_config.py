@@ -1,0 +1,204 @@
+"""`execrl train ppo`'s config: `PPOConfig`, its presets, and parsing them from flags.
+
+Kept apart from the training code so that the pipeline (and `--help`) read it without importing torch, and
+so that `execrl.trainers.ppo_setup` can type its `cfg`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from execrl.benchmarks.errors import UserError
+from execrl.harness.flags import DeviceFlags, OutputFlags, SandboxFlags, parse
+from execrl.trainers.data import config_record
+from execrl.trainers.flags import OptimiserFlags
+
+RewardName = Literal["coderl", "partial", "weighted", "binary"]
+"""The keys of `execrl.trainers.rewards.REWARDS` (a test keeps the two in step)."""
+
+
+@dataclass(kw_only=True)
+class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
+    """PPO on synth train problems with the sandbox verdict as reward."""
+
+    model: str
+    """Model folder (usually the SFT output) or hub id: the initial policy and the frozen reference."""
+    preset: Literal["none", "cpu-tiny"] = "none"
+    """cpu-tiny: the tuned settings for the embedded tiny model on CPU, listed above (explicit flags still win)."""
+    synth_seed: int = 0
+    """Seed of the synth benchmark (train prompts and held-out eval problems)."""
+    families: str = ""
+    """Comma-separated synth families to train on (e.g. `clamp,sum_cmp`); empty = all."""
+    reward: RewardName = "coderl"
+    """Reward function (trainers/rewards.py): CodeRL's scale, RLTF-style partial credit, weighted, or binary."""
+    reward_model: str = ""
+    """Optional reward model folder (execrl train rm) whose score is mixed into the reward."""
+    reward_model_weight: float = 0.0
+    """Weight of the reward model's score in the reward."""
+    critic: str = ""
+    """Optional CodeRL critic folder (execrl train critic) whose P(passed) is mixed into the reward."""
+    critic_weight: float = 0.0
+    """Weight of the critic's P(passed) in the reward (Le et al. 2022 use the critic for shaping)."""
+    iterations: int = 200
+    """Maximum PPO iterations (rollout + update)."""
+    batch_size: int = 256
+    """Sampled programs per iteration (B), = prompts x samples-per-prompt."""
+    samples_per_prompt: int = 4
+    """Programs sampled per prompt (G)."""
+    minibatch_size: int = 32
+    """Programs per gradient step."""
+    ppo_epochs: int = 4
+    """Passes over each iteration's batch."""
+    clip: float = 0.2
+    """Policy ratio clip range (epsilon)."""
+    vf_clip: float = 0.2
+    """Value clip range around the rollout's values."""
+    vf_coef: float = 0.5
+    """Weight of the value loss."""
+    ent_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    target_kl: float = 0.01
+    """Stop an iteration's update early once approx_kl to the rollout policy exceeds this (0: never)."""
+    gamma: float = 0.99
+    """Discount."""
+    lam: float = 0.95
+    """GAE lambda."""
+    kl_coef: float = 0.05
+    """Coefficient of the per-token KL penalty to the reference (initial value when adaptive)."""
+    adaptive_kl: bool = False
+    """Adapt the KL coefficient toward --kl-target (Ziegler et al. 2019)."""
+    kl_target: float = 6.0
+    """Target sequence KL (nats) for the adaptive controller."""
+    kl_horizon: int = 10000
+    """Horizon (samples) of the adaptive controller."""
+    kl_estimator: Literal["k1", "k3"] = "k1"
+    """Per-token KL estimator in the penalty: k1 or k3 (Schulman 2020)."""
+    whiten_rewards: bool = False
+    """Whiten per-token rewards before GAE."""
+    max_new_tokens: int = 128
+    """Longest response in tokens."""
+    max_prompt_tokens: int = 384
+    """Prompts longer than this keep their last tokens."""
+    temperature: float = 1.0
+    """Sampling temperature of rollouts (log-probs use the same temperature)."""
+    eval_every: int = 10
+    """Evaluate pass@1 on held-out synth test problems every N iterations (and at the end); 0 disables."""
+    eval_problems: int = 110
+    """Held-out synth test problems in the in-loop evaluation."""
+    eval_samples: int = 2
+    """Samples per problem in the in-loop evaluation."""
+    eval_temperature: float = 1.0
+    """Sampling temperature of the in-loop evaluation."""
+    patience: int = 0
+    """Stop when the mean reward (moving average) has not improved for this many iterations; 0 disables."""
+    plateau_window: int = 5
+    """Iterations in the moving average that --patience watches."""
+    min_improvement: float = 0.01
+    """Improvement of the moving-average reward that resets --patience."""
+    save_every: int = 10
+    """Write a checkpoint every N iterations (always at the end)."""
+    stop_after: int = 0
+    """Stop this invocation after N iterations (checkpointed), to be continued with --resume; 0 = run to the end."""
+    # PPO's tuned defaults where they differ from the groups' (documented in the groups).
+    lr: float = 1e-5
+    max_grad_norm: float = 0.5
+    workers: int | None = 2
+    max_sandbox_errors: float = 0.05
+    """Stop when more than this share of a batch ends in sandbox_error: those samples get no reward, so a
+    policy that learned to cause one would escape its penalty."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass to save memory."""
+    resume: bool = False
+    """Continue the run in --out from its last checkpoint."""
+
+
+# Tuned for the embedded tiny model on 2 CPU cores (see BENCHMARKS.md); used by `execrl pipeline`.
+# Measured from the pipeline's SFT model (in-loop pass@1, 110 held-out problems x 2 at T=1, after 60 iterations):
+# lr 3e-4 / KL 0.02 / batch 64 swung into high-entropy episodes (sequence KL 30-50 nats, syntax rate 0.5);
+# lr 1e-4 with 4 epochs, and lr 2e-4 at batch 64, did too. Batch 128 (32 prompts x 4), minibatch 32,
+# KL 0.1 and grad norm 0.5 stayed stable: 0.56 at lr 1e-4, 0.60 at lr 2e-4 (the SFT model: about 0.41).
+# With 80 iterations, `execrl pipeline` (200 test problems x 4, T=1): SFT 0.409 -> PPO 0.638, and with seed 1
+# everywhere 0.506 -> 0.781; syntax rate unchanged (0.95).
+PRESETS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "cpu-tiny": {
+        "iterations": 80,
+        "batch_size": 128,
+        "samples_per_prompt": 4,
+        "minibatch_size": 32,
+        "ppo_epochs": 2,
+        "lr": 2e-4,
+        "warmup_share": 0.05,
+        "kl_coef": 0.1,
+        "target_kl": 0.05,
+        "ent_coef": 0.0,
+        "gamma": 1.0,
+        "max_new_tokens": 64,
+        "max_prompt_tokens": 128,
+        "timeout": 1.0,
+        "eval_every": 20,
+        "eval_problems": 110,
+        "eval_samples": 2,
+        "save_every": 20,
+        "max_grad_norm": 0.5,
+    },
+}
+# Flags that do not change what the run computes: a resumed run may differ in them.
+RUN_CONTROL = ("resume", "force", "stop_after")
+
+
+def run_config(cfg: PPOConfig) -> dict[str, Any]:
+    return config_record(cfg, RUN_CONTROL)
+
+
+def preset_text() -> str:
+    """The presets' values, for `--help`."""
+    return "; ".join(
+        f"{name}: " + ", ".join(f"{k}={v}" for k, v in values.items()) for name, values in PRESETS.items() if values
+    )
+
+
+def _given_preset(argv: list[str]) -> str:
+    """The --preset value in `argv` ("none" when absent)."""
+    for i, arg in enumerate(argv):
+        if arg == "--preset" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--preset="):
+            return arg.split("=", 1)[1]
+    return "none"
+
+
+def parse_config(argv: list[str]) -> PPOConfig:
+    """Parse flags, with `--preset`'s values as defaults (explicit flags win; `--preset X --help` shows them)."""
+    import tyro
+
+    description = f"{PPOConfig.__doc__} Presets: {preset_text()}."
+    preset = _given_preset(argv)
+    if preset not in PRESETS:
+        raise UserError(f"--preset {preset}: expected one of {', '.join(PRESETS)}")
+    default = PPOConfig(model=tyro.MISSING, out=tyro.MISSING, **{**PRESETS[preset], "preset": preset})
+    return parse(PPOConfig, argv, description=description, default=default)
+
+
+def check_config(cfg: PPOConfig) -> None:
+    """Refuse flag values that cannot work together, naming the flag (tyro checks the choices)."""
+    for folder, weight, flag in (
+        (cfg.reward_model, cfg.reward_model_weight, "reward-model"),
+        (cfg.critic, cfg.critic_weight, "critic"),
+    ):
+        if weight and not folder:
+            raise UserError(f"--{flag}-weight {weight} needs --{flag} DIR")
+        if folder and not Path(folder).is_dir():
+            raise UserError(f"--{flag} {folder}: no such folder")
+    if not 0 <= cfg.max_sandbox_errors <= 1:
+        raise UserError(f"--max-sandbox-errors {cfg.max_sandbox_errors}: a share, from 0 to 1")
+    if cfg.samples_per_prompt < 1 or cfg.batch_size < cfg.samples_per_prompt:
+        raise UserError(f"--batch-size {cfg.batch_size}: must be at least --samples-per-prompt (>= 1)")
+    if cfg.minibatch_size < 1 or cfg.ppo_epochs < 1 or cfg.iterations < 1:
+        raise UserError("--minibatch-size, --ppo-epochs and --iterations must be >= 1")
+    if cfg.temperature <= 0:
+        raise UserError(f"--temperature {cfg.temperature}: PPO samples, so it must be > 0")
+    if cfg.save_every < 1:
+        raise UserError(f"--save-every {cfg.save_every}: must be >= 1")
