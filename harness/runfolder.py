@@ -82,7 +82,9 @@ def claim(
     config = json.loads(json.dumps(config, default=str))  # as it reads back from the stamp (paths as strings)
     stamp_path = out / stamp
     shared = read_json(stamp_path)
-    previous = shared.get(section) if section else (shared or None)
+    # Without a section the stamp is the file's top level, less the sections other stages keep in it.
+    others = {k: v for k, v in shared.items() if isinstance(v, dict) and k not in config} if not section else {}
+    previous = shared.get(section) if section else ({k: v for k, v in shared.items() if k not in others} or None)
     if force:
         for name in (*outputs, *([] if section else [stamp])):
             _remove(out / name)
@@ -105,7 +107,7 @@ def claim(
         if section:
             record = {**shared, section: record}
         else:  # sections other stages keep in the same file survive (generate and evaluate share config.json)
-            record = {**{k: v for k, v in shared.items() if isinstance(v, dict) and k not in config}, **record}
+            record = {**others, **record}
         write_json(stamp_path, record)
     return previous is not None
 
