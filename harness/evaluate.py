@@ -161,7 +161,7 @@ def _calibrated_timeouts(
 ) -> dict[str, float]:
     """Per-test timeout per problem from its reference solution's slowest test (evalplus's rule:
     max(floor, factor x reference time)); problems whose reference does not pass keep the default."""
-    timeouts: dict[str, float] = json.loads(path.read_text()) if path.exists() else {}
+    timeouts: dict[str, float] = runfolder.read_json(path)
     generous = Limits(timeout=60.0, program_timeout=300.0, retry_timeouts=False)
     jobs = [
         Job(p.task_id, p, p.program(p.solutions[0]), generous)

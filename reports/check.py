@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import tyro
+from execrl.harness.flags import parse
 from execrl.reports.compare import LOWER_IS_BETTER, paired_permutation_p, problem_values
 from execrl.reports.runs import BenchmarkRun, RunError, load_run
 
@@ -122,7 +122,7 @@ def run_check(cfg: CheckConfig) -> tuple[int, str]:
 
 
 def main(argv: list[str]) -> int:
-    cfg = tyro.cli(CheckConfig, args=argv, description="Fail (exit 1) when a candidate run regresses on a metric.")
+    cfg = parse(CheckConfig, argv, description="Fail (exit 1) when a candidate run regresses on a metric.")
     if cfg.max_drop < 0 or not 0 < cfg.alpha < 1 or cfg.permutations < 1:
         raise RunError("--max-drop must be >= 0, --alpha in (0, 1), --permutations >= 1")
     code, line = run_check(cfg)

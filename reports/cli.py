@@ -18,6 +18,7 @@ from typing import Annotated
 
 import tyro
 from execrl.harness.cli import dispatch
+from execrl.harness.flags import OutputFlags, parse
 from execrl.reports import plots
 from execrl.reports.compare import SIGNIFICANCE_TEST, Comparison, compare_runs
 from execrl.reports.render import Block, Heading, Image, Table, Text, claim_output, write_report
@@ -34,20 +35,18 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-@dataclass
-class CompareConfig:
+@dataclass(kw_only=True)
+class CompareConfig(OutputFlags):
+    """Compare two evaluated runs problem by problem: --out gets report.md, report.html, comparison.json, plots."""
+
     runs: Annotated[tuple[Path, Path], tyro.conf.Positional]
     """The baseline run folder, then the candidate run folder."""
-    out: Path
-    """Folder for report.md, report.html, comparison.json and the PNG plots."""
     names: tuple[str, str] | None = None
     """Display names of the baseline and the candidate (default: the folder names)."""
     bootstrap: int = 2000
     """Bootstrap resamples for the 95% CIs (also the number of permutations of the significance test)."""
     seed: int = 0
     """Seed of the bootstrap and permutation draws."""
-    force: bool = False
-    """Recompute everything in --out even when it holds a report made from other inputs."""
 
 
 PLOTS = {
@@ -111,7 +110,7 @@ def comparison_blocks(comparison: Comparison, runs: list[Run], images: list[Imag
 
 
 def compare_main(argv: list[str]) -> int:
-    cfg = tyro.cli(CompareConfig, args=argv, description="Compare two evaluated runs problem by problem.")
+    cfg = parse(CompareConfig, argv)
     if cfg.bootstrap < 1:
         raise RunError("--bootstrap must be >= 1")
     names = cfg.names or (None, None)

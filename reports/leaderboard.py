@@ -16,6 +16,7 @@ from typing import Annotated
 
 import pandas as pd
 import tyro
+from execrl.harness.flags import OutputFlags, parse
 from execrl.reports.compare import LOWER_IS_BETTER
 from execrl.reports.render import Heading, Table, Text, claim_output, write_report
 from execrl.reports.runs import Run, RunError, load_run
@@ -23,14 +24,12 @@ from execrl.reports.runs import Run, RunError, load_run
 PRIMARY = "pass@1"
 
 
-@dataclass
-class LeaderboardConfig:
+@dataclass(kw_only=True)
+class LeaderboardConfig(OutputFlags):
+    """Rank evaluated runs per benchmark and metric: --out gets leaderboard.md, leaderboard.html, leaderboard.csv."""
+
     runs: Annotated[tuple[Path, ...], tyro.conf.Positional]
     """Run folders (or metrics.json files) to rank."""
-    out: Path
-    """Folder for leaderboard.md, leaderboard.html and leaderboard.csv."""
-    force: bool = False
-    """Rewrite --out even when it holds a leaderboard of other runs."""
 
 
 def leaderboard_frame(runs: list[Run]) -> pd.DataFrame:
@@ -93,7 +92,7 @@ def leaderboard_blocks(frame: pd.DataFrame) -> list:
 
 
 def main(argv: list[str]) -> int:
-    cfg = tyro.cli(LeaderboardConfig, args=argv, description="Rank evaluated runs per benchmark and metric.")
+    cfg = parse(LeaderboardConfig, argv)
     if not cfg.runs:
         raise RunError("name at least one run folder")
     return write_leaderboard(cfg)

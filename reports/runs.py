@@ -13,7 +13,6 @@ Every problem a user can cause (missing file, bad JSON line) raises `RunError` n
 
 from __future__ import annotations
 
-import json
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 
 from execrl.benchmarks import datafiles
 from execrl.benchmarks.errors import UserError
+from execrl.harness import runfolder
 from execrl.harness.scoring.quality import quality_many
 
 
@@ -32,15 +32,10 @@ class RunError(UserError):
 
 
 def read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise RunError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise RunError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(data, dict):
-        raise RunError(f"{path}: expected a JSON object")
-    return data
+    """A JSON object file the run must have (`runfolder.read_json` names a broken one)."""
+    if not path.is_file():
+        raise RunError(f"{path}: no such file")
+    return runfolder.read_json(path)
 
 
 def as_program(text: str) -> str:

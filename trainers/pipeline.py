@@ -16,6 +16,7 @@ settings (keys documented in `trainers/example-gpu.yaml`).
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import shutil
 import sys
@@ -33,17 +34,6 @@ from execrl.harness.flags import SandboxFlags, check_keys, coerce, from_mapping,
 from execrl.trainers.data import FINISHED
 from execrl.trainers.ppo_config import PRESETS, PPOConfig, check_config
 from execrl.trainers.sft import SFTConfig
-
-
-@dataclass(kw_only=True)
-class TinySettings:
-    """The embedded tiny GPT-2 (`execrl.trainers.tiny.build_tiny_model`), used with `model: tiny`."""
-
-    vocab_size: int = 512
-    n_layer: int = 2
-    n_head: int = 4
-    d_model: int = 128
-    max_positions: int = 256
 
 
 @dataclass(kw_only=True)
@@ -70,7 +60,8 @@ class PipelineSettings:
     """"tiny" builds the embedded model; else a model folder or hub id to start SFT from."""
     device: str = "auto"
     """Default `device` of the sft and ppo sections."""
-    tiny: TinySettings
+    tiny: dict[str, int]
+    """Keyword arguments of `execrl.trainers.tiny.build_tiny_model` (vocab_size, n_layer, ...), for `model: tiny`."""
     sft: SFTConfig
     ppo: PPOConfig
     eval: EvalSettings
@@ -133,7 +124,7 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
     return PipelineSettings(
         model=model,
         device=device,
-        tiny=from_mapping(TinySettings, given.get("tiny", {}), f"{where}: tiny"),
+        tiny=_tiny_settings(given.get("tiny", {}), f"{where}: tiny"),
         sft=from_mapping(
             SFTConfig,
             {"device": device, **SFT_DEFAULTS, **given.get("sft", {})},
@@ -150,6 +141,15 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
         ),
         eval=from_mapping(EvalSettings, {**eval_given, "limit": limit}, f"{where}: eval"),
     )
+
+
+def _tiny_settings(given: dict[str, Any], where: str) -> dict[str, int]:
+    """The `tiny` section, checked against `build_tiny_model`'s keyword arguments (their defaults are its own)."""
+    from execrl.trainers.tiny import build_tiny_model
+
+    params = inspect.signature(build_tiny_model).parameters.values()
+    check_keys([p.name for p in params if p.kind is p.KEYWORD_ONLY], given, where)
+    return {key: coerce(int, value, f"{where}.{key}") for key, value in given.items()}
 
 
 def validate(settings: PipelineSettings) -> None:
@@ -182,7 +182,7 @@ def stage_model0(settings: PipelineSettings, out: Path) -> Path:
 
     rows = sft_corpus(load_synth("train"), wrong_share=settings.sft.wrong_share)
     corpus = [r["prompt"] + r["completion"] for r in rows]
-    return build_tiny_model(out / "model0", corpus, **dataclasses.asdict(settings.tiny))
+    return build_tiny_model(out / "model0", corpus, **settings.tiny)
 
 
 def stage_sft(settings: PipelineSettings, out: Path) -> Path:

@@ -23,6 +23,10 @@ RewardName = Literal["coderl", "partial", "weighted", "binary"]
 class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     """PPO on synth train problems with the sandbox verdict as reward."""
 
+    # PPO's tuned defaults where they differ from the groups' (documented in the groups).
+    lr: float = 1e-5
+    max_grad_norm: float = 0.5
+    workers: int | None = 2
     model: str
     """Model folder (usually the SFT output) or hub id: the initial policy and the frozen reference."""
     preset: Literal["none", "cpu-tiny"] = "none"
@@ -101,10 +105,6 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     """Write a checkpoint every N iterations (always at the end)."""
     stop_after: int = 0
     """Stop this invocation after N iterations (checkpointed), to be continued with --resume; 0 = run to the end."""
-    # PPO's tuned defaults where they differ from the groups' (documented in the groups).
-    lr: float = 1e-5
-    max_grad_norm: float = 0.5
-    workers: int | None = 2
     max_sandbox_errors: float = 0.05
     """Stop when more than this share of a batch ends in sandbox_error: those samples get no reward, so a
     policy that learned to cause one would escape its penalty."""

@@ -47,6 +47,9 @@ class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
     where about 30% of samples fail like the corpus's wrong share, leaving PPO room to improve.
     """
 
+    # SFT's tuned defaults where they differ from the groups' (documented in execrl.trainers.flags).
+    epochs: int = 10
+    lr: float = 2e-3
     model: str
     """Model folder or hub id to start from."""
     data: str = "synth"
@@ -57,9 +60,6 @@ class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
     """With --data synth: seed of the synth benchmark and corpus."""
     grad_accum: int = 1
     """Micro-batches per optimiser step."""
-    # The tuned defaults above, where SFT's differ from the groups' (documented in execrl.trainers.flags).
-    epochs: int = 10
-    lr: float = 2e-3
     lora_r: int = 0
     """LoRA rank; 0 trains all weights."""
     lora_alpha: int = 16

@@ -11,6 +11,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from execrl.benchmarks.datafiles import read_jsonl
+
 METRICS_FILE = "metrics.jsonl"
 
 
@@ -48,8 +50,6 @@ def _plain(value: float) -> float | None:
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:
-    """The rows of a metrics.jsonl file (empty when there is none)."""
+    """The rows of a metrics.jsonl file (empty when there is none; a torn last line, a killed run's, is dropped)."""
     path = Path(path)
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_jsonl(path) if path.is_file() else []
