@@ -185,7 +185,7 @@ RENAMED = {"--backend": "--sandbox (local, subprocess or docker)"}
 
 
 @dataclass(kw_only=True)
-class Config(SandboxFlags, OutputFlags, BenchmarkFlags):  # flags listed in reverse order: benchmark first
+class Config(SandboxFlags, OutputFlags, BenchmarkFlags):  # --help lists the groups last base first
     """Run a samples file through the sandbox; write results.jsonl, metrics.json, config.json to --out."""
 
     samples: Path

@@ -50,7 +50,7 @@ VLLM_DTYPE = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16", "fp16": "fl
 
 
 @dataclass(kw_only=True)
-class Config(DeviceFlags, OutputFlags, BenchmarkFlags):  # --help lists the groups' flags last group first
+class Config(DeviceFlags, OutputFlags, BenchmarkFlags):  # --help lists the groups last base first
     """Sample completions for a benchmark from a model into RUN/samples.jsonl and RUN/config.json (resumable)."""
 
     model: str

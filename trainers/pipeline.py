@@ -118,7 +118,7 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
     ppo_given = {**PPO_DEFAULTS, **given.get("ppo", {})}
     preset = PRESETS.get(ppo_given["preset"], {})  # an unknown preset is named by from_mapping below
     eval_given = given.get("eval", {})
-    limit = {**EvalSettings().limit, **eval_given.get("limit", {})}
+    limit = dict(eval_given.get("limit", EvalSettings().limit))  # a given limit replaces the default one whole
     if cfg.limit is not None:
         limit["humaneval"] = cfg.limit
     return PipelineSettings(
@@ -242,7 +242,6 @@ def stage_eval(settings: PipelineSettings, out: Path, name: str) -> None:
             ks=[1, ev.n],
             sandbox=ev.sandbox,
             config={"model": str(out / name), **protocol, "limit": limit},
-            hidden=[data_dir] if data_dir else [],
         )
 
 

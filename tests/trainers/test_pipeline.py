@@ -34,6 +34,8 @@ def test_yaml_overrides_merge_into_sections_and_limit_overrides_humaneval(tmp_pa
     assert settings.ppo.preset == "cpu-tiny" and settings.ppo.iterations == 80 and settings.ppo.lr == 0.001
     assert settings.sft.out == tmp_path / "o" / "sft" and settings.ppo.model == str(tmp_path / "o" / "sft")
     assert EvalSettings().limit["humaneval"] != 3  # the defaults themselves are untouched
+    path.write_text("eval:\n  limit: {synth: 5}\n")  # a limit given replaces the default one: humaneval whole
+    assert load_settings(PipelineConfig(out=tmp_path, config=path)).eval.limit == {"synth": 5}
 
 
 @pytest.mark.parametrize(
