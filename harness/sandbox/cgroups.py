@@ -92,15 +92,15 @@ class SlotCgroup:
     def remove(self, timeout: float = 2.0) -> None:
         """Kill what is left in the slot and delete its groups (best effort: a stale one is reused later)."""
         for d in self.dirs():
-            _remove(d, timeout)
+            remove_group(d, timeout)
 
 
 def create(uid: int) -> tuple[SlotCgroup | None, list[str]]:
     """The cgroups of the slot whose sandbox uid is `uid`, or None; and why each missing part is missing."""
     errors: list[str] = []
-    mounts = _mounts()
-    own = _own_groups()
-    v1 = {c: mounts["v1"][c] for c in ("memory", "pids", "cpuacct") if c in mounts["v1"]}
+    found = mounts()
+    own = own_groups()
+    v1 = {c: found["v1"][c] for c in ("memory", "pids", "cpuacct") if c in found["v1"]}
     if "memory" in v1:
         group = SlotCgroup(1)
         for controller, attr in (("memory", "memory"), ("pids", "pids"), ("cpuacct", "cpu")):
@@ -109,13 +109,16 @@ def create(uid: int) -> tuple[SlotCgroup | None, list[str]]:
                 continue
             mountpoint, root = v1[controller]
             try:
-                setattr(group, attr, _make(_below(mountpoint, root, own.get(controller, "/")), uid))
+                setattr(group, attr, _make(folder_of(mountpoint, root, own.get(controller, "/")), uid))
             except OSError as exc:
                 errors.append(f"cannot make a {controller} cgroup: {exc}")
-        return (group if group.memory else None), errors
-    if "v2" in mounts:
-        mountpoint, root = mounts["v2"]
-        parent = _below(mountpoint, root, own.get("", "/"))
+        if group.memory is None:
+            group.remove()
+            return None, errors
+        return group, errors
+    if "v2" in found:
+        mountpoint, root = found["v2"]
+        parent = folder_of(mountpoint, root, own.get("", "/"))
         try:
             return _create_v2(parent, uid), errors
         except OSError as exc:
@@ -127,11 +130,11 @@ def create(uid: int) -> tuple[SlotCgroup | None, list[str]]:
 
 def sweep(uid_is_free) -> None:  # noqa: ANN001 - a callable (int -> bool)
     """Delete the empty slot groups of runs that are gone (their uid lease is free), next to ours."""
-    mounts = _mounts()
-    own = _own_groups()
-    parents = [_below(m, r, own.get(c, "/")) for c, (m, r) in mounts["v1"].items()]
-    if "v2" in mounts:
-        parents.append(_below(*mounts["v2"], own.get("", "/")))
+    found = mounts()
+    own = own_groups()
+    parents = [folder_of(m, r, own.get(c, "/")) for c, (m, r) in found["v1"].items()]
+    if "v2" in found:
+        parents.append(folder_of(*found["v2"], own.get("", "/")))
     for parent in parents:
         try:
             names = [n for n in os.listdir(parent) if n.startswith(PREFIX)]
@@ -187,7 +190,7 @@ def _set_v1_memory(path: str, limit: int) -> None:
         _write(path, "memory.memsw.limit_in_bytes", str(limit))
 
 
-def _remove(path: str, timeout: float) -> None:
+def remove_group(path: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         _kill_members(path)
@@ -214,15 +217,19 @@ def _kill_members(path: str) -> None:
             pass
 
 
-def _mounts() -> dict:
-    """{"v1": {controller: (mount point, mount root)}, "v2": (mount point, mount root)} from mountinfo."""
-    found: dict = {"v1": {}}
+def mounts() -> dict:
+    """The cgroup file systems mounted here (see `parse_mountinfo`)."""
     try:
         with open("/proc/self/mountinfo") as f:
-            lines = f.read().splitlines()
+            return parse_mountinfo(f.read())
     except OSError:
-        return found
-    for line in lines:
+        return {"v1": {}}
+
+
+def parse_mountinfo(text: str) -> dict:
+    """{"v1": {controller: (mount point, mount root)}, "v2": (mount point, mount root)} of a mountinfo text."""
+    found: dict = {"v1": {}}
+    for line in text.splitlines():
         # proc(5): id parent major:minor root mountpoint options [optional...] - fstype source superoptions
         left, _, right = line.partition(" - ")
         fields, tail = left.split(), right.split()
@@ -238,7 +245,7 @@ def _mounts() -> dict:
     return found
 
 
-def _own_groups() -> dict[str, str]:
+def own_groups() -> dict[str, str]:
     """{controller: path} of this process from /proc/self/cgroup ("" is the v2 hierarchy)."""
     groups: dict[str, str] = {}
     try:
@@ -252,7 +259,7 @@ def _own_groups() -> dict[str, str]:
     return groups
 
 
-def _below(mountpoint: str, mount_root: str, path: str) -> str:
+def folder_of(mountpoint: str, mount_root: str, path: str) -> str:
     """The folder of cgroup `path` in a hierarchy mounted at `mountpoint` (which shows `mount_root`)."""
     if mount_root != "/" and (path == mount_root or path.startswith(mount_root + "/")):
         path = path[len(mount_root) :]

@@ -260,7 +260,9 @@ def hold_together(n, allocate):
     return len(got) == n and all(os.waitpid(p, 0)[1] == 0 for p in pids)
 """
 FORKS = HOLD_TOGETHER + "worked = hold_together(FORKS, lambda: bytearray(MB * 1024**2))\n"
-THREADS_IN_FORKS = HOLD_TOGETHER + """
+THREADS_IN_FORKS = (
+    HOLD_TOGETHER
+    + """
 import threading
 def two_threads():
     store = []
@@ -272,6 +274,7 @@ def two_threads():
     return store if len(store) == 2 else None
 worked = hold_together(3, two_threads)
 """
+)
 FORK_CHAIN = """
 import os, time
 def grow(depth):  # each process forks the next, then holds 250 MB: a chain of grandchildren, no two siblings
@@ -297,7 +300,9 @@ worked = True
 for fd in fds:  # every test calls the probe again
     os.close(fd)
 """
-SCRATCH_AND_SHM = HOLD_TOGETHER + """
+SCRATCH_AND_SHM = (
+    HOLD_TOGETHER
+    + """
 import mmap
 # Fill the scratch tmpfs and the private /dev/shm (tmpfs pages, charged to the writer's cgroup, outside
 # RLIMIT_AS unless mapped), then add forks that each stay under the address-space limit.
@@ -310,6 +315,7 @@ with open('/dev/shm/fill', 'r+b') as f:
     shared[:] = bytes(len(shared))
 worked = hold_together(3, lambda: bytearray(300 * 1024**2))
 """
+)
 THREAD_BOMB = """
 import threading, time
 threads = []
