@@ -58,6 +58,30 @@ class SlotCgroup:
     def dirs(self) -> list[str]:
         return sorted({d for d in (self.memory, self.pids, self.cpu) if d})
 
+    def zygote_dirs(self) -> list[str]:
+        """The groups the zygote itself joins, so that its children start there at no cost: v1's pids and
+        cpuacct (the zygote is one idle task), never the memory group (its OOM killer must only see the
+        program). In v2 one group holds every controller, so the zygote joins none."""
+        return [d for d in (self.pids, self.cpu) if d and d != self.memory] if self.version == 1 else []
+
+    def child_dirs(self) -> list[str]:
+        """The groups each child writes itself into before the program runs (one write each, ~25 us)."""
+        return [d for d in self.dirs() if d not in self.zygote_dirs()]
+
+    def adopt(self, pid: int) -> list[str]:
+        """Move the zygote `pid` into `zygote_dirs()`; what failed (that controller is then not used)."""
+        errors = []
+        for attr in ("pids", "cpu"):
+            d = getattr(self, attr)
+            if d in self.zygote_dirs():
+                try:
+                    _write(d, "cgroup.procs", str(pid))
+                except OSError as exc:
+                    errors.append(f"cannot move the zygote into {d}: {exc}")
+                    remove_group(d, 1.0)
+                    setattr(self, attr, None)
+        return errors
+
     def set_limits(self, memory: int, tasks: int) -> None:
         """The memory limit (bytes, swap included) and the task cap; written only when they change."""
         if self.memory and self.limits.get("memory") != memory:
@@ -68,7 +92,8 @@ class SlotCgroup:
                 _write_if_there(self.memory, "memory.swap.max", "0")
             self.limits["memory"] = memory
         if self.pids and self.limits.get("tasks") != tasks:
-            _write(self.pids, "pids.max", str(tasks))
+            zygote = 1 if self.pids in self.zygote_dirs() else 0
+            _write(self.pids, "pids.max", str(tasks + zygote))
             self.limits["tasks"] = tasks
 
     def oom_kills(self) -> int:
@@ -77,6 +102,15 @@ class SlotCgroup:
             return -1
         name = "memory.oom_control" if self.version == 1 else "memory.events"
         return _field(_read(self.memory, name), "oom_kill")
+
+    def tasks(self) -> list[int]:
+        """Every task (thread) of the program: the memory group holds the program alone."""
+        if not self.memory:
+            return []
+        try:
+            return [int(t) for t in _read(self.memory, "tasks" if self.version == 1 else "cgroup.threads").split()]
+        except (OSError, ValueError):
+            return []
 
     def cpu_ns(self) -> int:
         """CPU time used by every process of the slot so far, in nanoseconds (-1 if unknown)."""
@@ -279,8 +313,12 @@ def _field(text: str, key: str) -> int:
 
 
 def _read(directory: str, name: str) -> str:
-    with open(os.path.join(directory, name)) as f:
-        return f.read()
+    # os.read, not open(): half the cost (8 us against 19 us for memory.oom_control), paid once per program.
+    fd = os.open(os.path.join(directory, name), os.O_RDONLY)
+    try:
+        return os.read(fd, 1 << 16).decode()
+    finally:
+        os.close(fd)
 
 
 def _write(directory: str, name: str, value: str) -> None:

@@ -385,8 +385,11 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
     # A machine-wide OOM killer (no memory cgroup, or the machine itself short of memory) must pick the
     # program first, not the judge or a trainer. Raised while still privileged: with CAP_SYS_RESOURCE that also
     # raises the floor, so the program cannot lower it again (proc(5), oom_score_adj_min).
-    with open("/proc/self/oom_score_adj", "w") as f:
-        f.write("1000")
+    adj = os.open("/proc/self/oom_score_adj", os.O_WRONLY)  # os.open: a text-mode open() costs 0.15 ms here
+    try:
+        os.write(adj, b"1000")
+    finally:
+        os.close(adj)
     os.chdir(setup.scratch)  # the environment and signal dispositions were set once, in the zygote
     if uid is not None or setup.userns:
         # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues

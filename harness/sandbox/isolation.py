@@ -25,6 +25,7 @@ warning is logged once per slot. Nothing is silently off.
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -288,7 +289,10 @@ def _start_zygote(slot: int, hidden: list[str]) -> _Zygote:
                  "pids_cgroup": group is not None and group.pids is not None}  # fmt: skip
     zygote = _Zygote(proc, ours, isolation, owner=os.getpid(), uid=uid, lease=lease, cgroup=group)
     zygote.host_pid = _only_child(proc.pid) or proc.pid
-    zygote.oom_kills = group.oom_kills() if group is not None else -1
+    if group is not None:
+        cgroup_errors += group.adopt(zygote.host_pid)
+        zygote.isolation["pids_cgroup"] = group.pids is not None
+        zygote.oom_kills = group.oom_kills()
     for error in [*ready["errors"], *cgroup_errors]:
         log.warning("sandbox slot %d: %s", slot, error)
     return zygote
@@ -308,7 +312,7 @@ def _slot_cgroup(uid: int) -> tuple[SlotCgroup | None, list[int], list[str]]:
         try:
             if group.oom_kills() < 0:
                 raise OSError("the memory cgroup has no oom_kill counter (kernel < 4.13)")
-            joins = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for d in group.dirs()]
+            joins = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for d in group.child_dirs()]
         except OSError as exc:
             errors.append(f"cannot use the slot's cgroup: {exc}")
             for fd in joins:
@@ -322,6 +326,17 @@ def _slot_cgroup(uid: int) -> tuple[SlotCgroup | None, list[int], list[str]]:
             "use many times Limits.memory, and the machine's OOM killer may act"
         )
     return group, joins, errors
+
+
+def _main_task(zygote: _Zygote, pid: int) -> list[int]:
+    """Without a cgroup: the pid here of the zygote's child `pid`, its one child (without root, `pid` is in the
+    zygote's own pid namespace). Looked up only when a test runs long enough to need it."""
+    here = _only_child(zygote.host_pid) or (pid if zygote.host_pid == zygote.proc.pid else 0)
+    return [here] if here else []
+
+
+def _unknown() -> int:
+    return -1
 
 
 def _only_child(pid: int) -> int:
@@ -400,7 +415,6 @@ class Child:
         self.isolation = dict(zygote.isolation)
         self.memory_exceeded = False
         """Set by `close()`: the OOM killer acted in the slot's cgroup while this program ran."""
-        self._pid_here = -1
         self.stdout = bytearray()
         self._stdin = memoryview(stdin or b"")
         self._buffer = bytearray()
@@ -419,7 +433,6 @@ class Child:
             os.set_blocking(self._stdin_w, False)
         sent = [rpc_in_r, rpc_out_w, stdin_r, stdout_w]
         group = zygote.cgroup
-        self.stretch = Stretch(lambda: self._host_pid(zygote), group.cpu_ns if group else lambda: -1)
         child_limits = {"cpu": limits.program_timeout, "memory": limits.memory, "file_size": limits.file_size,
                         "open_files": limits.open_files, "processes": limits.processes}  # fmt: skip
         try:
@@ -436,6 +449,9 @@ class Child:
             for fd in set(sent):
                 os.close(fd)
         zygote.current = self
+        # No reference back to self (a cycle would keep every Child for the garbage collector).
+        tasks = group.tasks if group else functools.partial(_main_task, zygote, self.pid)
+        self.stretch = Stretch(tasks, group.cpu_ns if group else _unknown)
         if self._stdin_w >= 0 and not self._stdin:
             os.close(self._stdin_w)
             self._stdin_w = -1
@@ -489,13 +505,6 @@ class Child:
                 if not chunk:
                     raise ChildDied("the child ended without answering")
                 self._buffer += chunk
-
-    def _host_pid(self, zygote: _Zygote) -> int:
-        """The child's pid here: the zygote's one child (without root, `self.pid` is in the zygote's pid
-        namespace). Looked up once, when a test first runs long enough to need it."""
-        if self._pid_here < 0:
-            self._pid_here = _only_child(zygote.host_pid) or (self.pid if zygote.host_pid == zygote.proc.pid else 0)
-        return self._pid_here
 
     def _take_frame(self) -> dict[str, Any] | None:
         if len(self._buffer) < 4:

@@ -97,13 +97,15 @@ def test_the_slot_has_its_cgroup_with_the_programs_limits_and_only_the_program_i
     with Child(SLOT, limits) as child:
         child.request({"op": "load", "source": "import os", "name": "m"}, time.monotonic() + 5)
         members = {int(p) for p in Path(group.memory, "cgroup.procs").read_text().split()}
+        tasks = {int(p) for p in Path(group.pids, "cgroup.procs").read_text().split()}
         program_pid = isolation._only_child(zygote_pid)
         reply = child.request({"op": "call", "target": "eval", "args": ["open('/proc/self/oom_score_adj').read()"]},
                               time.monotonic() + 5)  # fmt: skip
     assert members == {program_pid} and program_pid != zygote_pid  # the child, not the zygote
+    assert tasks == {program_pid, zygote_pid}  # v1: the zygote sits in the pids group, so children start there
     assert reply == {"ok": "1000\n"}  # the machine's OOM killer too picks the program first
     assert int(Path(group.memory, "memory.limit_in_bytes").read_text()) == limits.memory + HEADROOM
-    assert Path(group.pids, "pids.max").read_text().strip() == "12"
+    assert Path(group.pids, "pids.max").read_text().strip() == "13"  # the program's 12 and the zygote
     folders = group.dirs()
     shutdown_worker(SLOT)
     assert not any(os.path.exists(d) for d in folders)  # removed with the worker
@@ -149,7 +151,7 @@ def stretch_with(monkeypatch: pytest.MonkeyPatch, readings: list[tuple[int, int]
     """A Stretch whose main process reads `readings` (run, wait ns) and whose program reads `cpu` ns, in turn."""
     sched, used = iter(readings), iter(cpu)
     monkeypatch.setattr(charged_time, "schedstat", lambda pid: next(sched))
-    return Stretch(lambda: 1234, lambda: next(used))
+    return Stretch(lambda: [1234], lambda: next(used))
 
 
 def test_a_test_that_waited_for_a_cpu_is_given_that_time_back(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -159,6 +161,28 @@ def test_a_test_that_waited_for_a_cpu_is_given_that_time_back(monkeypatch: pytes
     stretch.observe(9.05)
     assert not stretch.expired(10.0)
     assert stretch.effective(10.0, 10.0) == pytest.approx(10.55)
+
+
+def test_a_program_whose_forks_waited_while_it_slept_is_credited_its_most_delayed_task(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The main process (1) sleeps; fork 2 waited 0.3 s, fork 3 (born after the first reading) 0.5 s.
+    waits = {
+        (1, 0): (0, 0),
+        (2, 0): (0, 100_000_000),
+        (1, 1): (0, 0),
+        (2, 1): (0, 400_000_000),
+        (3, 1): (0, 5 * 10**8),
+    }
+    reading = iter([0, 0, 1, 1, 1])
+    monkeypatch.setattr(charged_time, "schedstat", lambda tid: waits[(tid, next(reading))])
+    listed = iter([[1, 2], [1, 2, 3]])
+    cpu = iter([0, 400_000_000])
+    stretch = Stretch(lambda: next(listed), lambda: next(cpu))
+    stretch.effective(10.0, 9.0)
+    stretch.observe(9.05)
+    assert not stretch.expired(10.0)
+    assert stretch.credit == pytest.approx(0.5)
 
 
 def test_a_sleeping_program_gets_no_credit(monkeypatch: pytest.MonkeyPatch) -> None:
