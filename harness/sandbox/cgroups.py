@@ -6,15 +6,17 @@ in scratch and /dev/shm, which are charged to the cgroup of the process that wro
 out-of-memory killer then ends that program alone. A pids cgroup caps its tasks (threads included).
 
 One cgroup per slot, made by the trusted judge (never by the sandbox), below the judge's own cgroup in each
-hierarchy so that a delegated subtree (rootless) works too. The judge opens its `cgroup.procs` and hands the
-descriptor to the zygote, and each child writes itself in before anything of the program runs (then the
-descriptor is closed). The zygote stays outside: its pages are not counted against the program and the
-cgroup's OOM killer can only pick the program's processes; nothing in the zygote's mount namespace has to
-show the cgroup filesystem. A slot runs one program at a time, so the slot's limit is the program's limit
-(plus `HEADROOM`). Whether a program was killed is read from the cgroup's `oom_kill` counter (v1
-`memory.oom_control`, v2 `memory.events`) after it is reaped: one small read per program; between programs
-nothing runs in the slot's cgroup, so the value after one is the value before the next. Joining costs the
-child about 25 us per hierarchy (measured: fork + exit 0.68 ms, 0.74 ms with two joins).
+hierarchy so that a delegated subtree (rootless) works too. The judge opens the memory group's
+`cgroup.procs` and hands the descriptor to the zygote, and each child writes itself in before anything of
+the program runs (then the descriptor is closed). The zygote stays outside the memory group: its pages are
+not counted against the program and the group's OOM killer can only pick the program's processes; nothing
+in the zygote's mount namespace has to show the cgroup filesystem. In v1 the zygote itself sits in the slot's
+pids and cpuacct groups (it is one idle task there), so its children start in them at no cost; joining one
+group costs a child about 25 us (measured: fork + exit 0.68 ms, 0.74 ms with two joins). A slot runs one
+program at a time, so the slot's limit is the program's limit (plus `HEADROOM`). Whether a program was killed
+is read from the memory group's `oom_kill` counter (v1 `memory.oom_control`, v2 `memory.events`) after it
+is reaped: one small read per program; between programs nothing runs in that group, so the value after
+one is the value before the next.
 
 Both layouts seen in the wild are handled: cgroup v1 (a hierarchy per controller: `memory`, `pids`,
 `cpuacct`) and v2 (one unified hierarchy, where the judge's cgroup must let `memory` and `pids` through
