@@ -150,6 +150,8 @@ def prepare_worker(slot: int, hidden: tuple[str, ...] | list[str] = ()) -> dict[
 def shutdown_worker(slot: int) -> None:
     """Stop the zygote of `slot` (a later `execute` starts a new one)."""
     zygote = _zygotes.pop(slot, None)
+    if zygote is not None and zygote.owner != os.getpid():
+        return  # inherited through fork: its parent's, to stop there (and its cgroup with it)
     if zygote is not None:
         zygote.sock.close()
         zygote.proc.kill()

@@ -233,3 +233,19 @@ def test_under_load_a_test_that_needs_less_cpu_than_its_budget_does_not_time_out
     result = execute(problem, program, limits, slot=SLOT)
     assert result.verdict is Verdict.PASSED, result.error
     assert result.tests[0].duration > limits.timeout, "the machine was not loaded enough to test anything"
+
+
+@needs_cgroup
+def test_a_forked_worker_closing_its_backend_leaves_its_parents_zygote_and_cgroup_alone() -> None:
+    # The local backend's close() stops its slot's zygote; in a worker forked from a process that has a zygote
+    # for the same slot number, that zygote and its cgroup are the parent's.
+    prepare_worker(SLOT)
+    zygote = isolation._zygotes[SLOT]
+    pid = os.fork()
+    if pid == 0:
+        shutdown_worker(SLOT)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert zygote.proc.poll() is None
+    assert all(os.path.isdir(d) for d in zygote.cgroup.dirs())
+    assert execute(ADD, "def add(a, b):\n    return a + b\n", Limits(), slot=SLOT).passed
