@@ -46,14 +46,16 @@ class Limits:
     program_timeout: float = 20.0
     """Wall-clock limit for the whole program, all tests together."""
     memory: int = 2 * 1024**3
-    """Address-space limit (RLIMIT_AS)."""
+    """Address-space limit per process (RLIMIT_AS), and the limit of all of a program's processes together
+    (plus `cgroups.HEADROOM`) where the sandbox has a memory cgroup."""
     output: int = 1024**2
     """Cap on captured stdout + stderr; past it the run ends as output_exceeded."""
     file_size: int = 16 * 1024**2
     """Largest file the program may write (RLIMIT_FSIZE)."""
     open_files: int = 64
     processes: int = 32
-    """RLIMIT_NPROC for the sandbox user (each worker slot has its own uid)."""
+    """RLIMIT_NPROC for the sandbox user (each worker slot has its own uid), and the cap on the program's tasks
+    (threads included) where the sandbox has a pids cgroup."""
     retry_timeouts: bool = True
     """Run a program that timed out once more before the timeout counts (load spikes)."""
 

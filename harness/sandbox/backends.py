@@ -67,7 +67,10 @@ class LocalBackend:
         return self._executor.execute(problem, program, limits or self.limits, slot=self.slot)
 
     def close(self) -> None:
-        pass
+        # The zygote would die with the worker anyway; its slot's cgroup must be removed by someone.
+        from execrl.harness.sandbox.isolation import shutdown_worker
+
+        shutdown_worker(self.slot)
 
 
 def child_main() -> None:

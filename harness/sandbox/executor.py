@@ -35,9 +35,12 @@ reports `mount: False`) or without Landlock (`landlock: False`). Without root, t
 made inside a user namespace of the zygote's own, but there is no uid drop: children run as the user
 (root of that user namespace, with every capability cleared, the bounding set emptied and
 `SECBIT_NOROOT` locked), so `ExecResult.isolation["uid"]` is False; a kernel that refuses unprivileged
-user namespaces leaves such a run with no namespaces at all, and it says so. Memory is limited by
-address space, not by cgroup, so page cache and tmpfs use count against the machine, capped only by
-the scratch tmpfs size.
+user namespaces leaves such a run with no namespaces at all, and it says so. Memory is limited per process by
+address space and, where a memory cgroup can be made (`cgroups`), for all of a program's processes together:
+an out-of-memory kill there is that program's `memory_exceeded`. Without one (rootless without a delegated
+cgroup: `isolation["memory_cgroup"]` is False) a program's forks together may use many times the limit.
+Per-test deadlines are wall-clock, moved out by the time the program waited for a CPU (`charged_time`), so
+load does not decide a verdict; CPU time itself is capped by RLIMIT_CPU.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from typing import Any
 from execrl.benchmarks.problem import Problem, TestKind
 from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict, worst
 from execrl.harness.sandbox import judge
+from execrl.harness.sandbox.cgroups import HEADROOM
 from execrl.harness.sandbox.isolation import Child, SandboxError, prepare_worker, probe_isolation
 from execrl.harness.sandbox.judge import Abort, Link, Remote
 from execrl.harness.sandbox.matching import call_output_matches, stdout_matches
@@ -143,6 +147,8 @@ def _run(problem: Problem, program: str, limits: Limits, slot: int) -> ExecResul
                 tests = _run_calls(problem, program, link)
             else:
                 tests = _run_asserts(problem, program, link)
+        if child.memory_exceeded:
+            tests = _out_of_memory(tests, limits)
     if not tests:
         raise SandboxError(f"{problem.task_id} has no tests")
     verdict = worst([t.verdict for t in tests])
@@ -206,8 +212,23 @@ def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadli
             link = Link(child, limits, deadline)
             link.start_test()
             verdict, error = _stdio_test(link, program, expected, i)
+        if child.memory_exceeded:
+            verdict, error = Verdict.MEMORY_EXCEEDED, f"test {i}: {_oom_error(limits)}"
         tests.append(TestOutcome(verdict, time.monotonic() - begin, error))
+        # The program's budget moves out by what load took from it, as each test's does (charged_time).
+        deadline += child.stretch.starved + child.stretch.credit
     return tests
+
+
+def _out_of_memory(tests: list[TestOutcome], limits: Limits) -> list[TestOutcome]:
+    """The outcomes of a program whose processes the OOM killer acted on: each test becomes memory_exceeded
+    (it is not known which test the kill hit, and a program over its memory limit has no passing tests)."""
+    return [TestOutcome(Verdict.MEMORY_EXCEEDED, t.duration, _oom_error(limits)) for t in tests]
+
+
+def _oom_error(limits: Limits) -> str:
+    return (f"the program's processes together went past the memory limit ({limits.memory} bytes + "
+            f"{HEADROOM} for files and the kernel): killed by the OOM killer")  # fmt: skip
 
 
 def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdict, str]:

@@ -12,12 +12,20 @@ deadline while pumping stdin and capturing (capped) stdout; `close()` kills the 
 namespace and returns its exit status. Anything that goes wrong on the harness side raises
 `SandboxError`; what the child does raises `ChildTimeout`, `ChildDied` or `OutputExceeded`.
 
+Memory, tasks and CPU time are accounted per slot in a control group of its own (`cgroups`): the
+program's processes together are held to `Limits.memory`, and an out-of-memory kill there ends that program
+alone as `memory_exceeded` (`Child.memory_exceeded`). Per-test deadlines are wall-clock, stretched by the
+time the program waited for a CPU (`charged_time`), so a busy machine does not turn a verdict into a
+timeout.
+
 Where the kernel or user refuses a protection, the zygote reports it and `isolation` says so; a
 warning is logged once per slot. Nothing is silently off.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import logging
 import os
@@ -34,7 +42,9 @@ from pathlib import Path
 from typing import Any
 
 from execrl.harness.records import Limits
-from execrl.harness.sandbox import wire
+from execrl.harness.sandbox import cgroups, wire
+from execrl.harness.sandbox.cgroups import SlotCgroup
+from execrl.harness.sandbox.charged_time import Stretch
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +60,7 @@ ZYGOTE_TIMEOUT = 30.0
 """Seconds the judge waits for the zygote to start or answer."""
 REPO_ROOT = str(Path(__file__).resolve().parents[2])
 """The folder holding ours (the checkout, or `site-packages/execrl`): hidden from every child."""
-ISOLATION_KEYS = ("net", "mount", "pid", "uid", "seccomp", "landlock")
+ISOLATION_KEYS = ("net", "mount", "pid", "uid", "seccomp", "landlock", "memory_cgroup", "pids_cgroup")
 _ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 
@@ -98,6 +108,11 @@ class _Zygote:
     uid: int = -1
     lease: int = -1
     """The open lock-file descriptor that reserves `uid`; closing it (or dying) releases the uid."""
+    host_pid: int = -1
+    """The zygote's pid here (without root the started process is a waiter, the zygote its child)."""
+    cgroup: SlotCgroup | None = None
+    oom_kills: int = -1
+    """The slot cgroup's OOM-kill count after the last program (nothing runs in the slot between two)."""
 
 
 _zygotes: dict[int, _Zygote] = {}
@@ -135,11 +150,23 @@ def prepare_worker(slot: int, hidden: tuple[str, ...] | list[str] = ()) -> dict[
 def shutdown_worker(slot: int) -> None:
     """Stop the zygote of `slot` (a later `execute` starts a new one)."""
     zygote = _zygotes.pop(slot, None)
+    if zygote is not None and zygote.owner != os.getpid():
+        return  # inherited through fork: its parent's, to stop there (and its cgroup with it)
     if zygote is not None:
         zygote.sock.close()
         zygote.proc.kill()
         zygote.proc.wait()
+        if zygote.cgroup is not None:  # before the lease goes: the group is named for the leased uid
+            zygote.cgroup.remove()
         os.close(zygote.lease)
+
+
+@atexit.register
+def _shutdown_all() -> None:
+    """Remove this process's slot cgroups at exit (zygotes die with us anyway, by their parent-death signal)."""
+    for slot, zygote in list(_zygotes.items()):
+        if zygote.owner == os.getpid():
+            shutdown_worker(slot)
 
 
 def sandbox_uid(slot: int) -> int:
@@ -202,7 +229,17 @@ def probe_isolation() -> dict[str, bool]:
     with os.fdopen(r, "rb") as f:
         data = f.read()
     os.waitpid(pid, 0)
-    return json.loads(data) if data else dict.fromkeys(ISOLATION_KEYS, False)
+    result = json.loads(data) if data else dict.fromkeys(ISOLATION_KEYS, False)
+    return {**result, **_probe_cgroups()}
+
+
+def _probe_cgroups() -> dict[str, bool]:
+    """Whether a slot cgroup can be made here: one is made and removed at once, under a name no slot uses."""
+    group, _ = cgroups.create(-os.getpid())
+    found = {"memory_cgroup": group is not None, "pids_cgroup": group is not None and group.pids is not None}
+    if group is not None:
+        group.remove()
+    return found
 
 
 def _fallback_scratch(uid: int) -> str:
@@ -227,25 +264,111 @@ def _start_zygote(slot: int, hidden: list[str]) -> _Zygote:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     uid, lease = _lease_uid()
     fallback = _fallback_scratch(uid)
+    group, joins, cgroup_errors = _slot_cgroup(uid)
     config = {"slot": slot, "uid": uid, "hidden": hidden, "scratch_bytes": SCRATCH_BYTES,
-              "fallback_scratch": fallback, "parent": os.getpid()}  # fmt: skip
+              "fallback_scratch": fallback, "parent": os.getpid(), "cgroup_fds": joins}  # fmt: skip
     boot = (import_prelude(repr(REPO_ROOT)) + "from execrl.harness.sandbox.child import zygote_main\n"
             f"zygote_main({theirs.fileno()}, {json.dumps(config)!r})")  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-I", "-S", "-c", boot], pass_fds=[theirs.fileno()], env=_ENV, cwd="/",
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    theirs.close()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-I", "-S", "-c", boot], pass_fds=[theirs.fileno(), *joins], env=_ENV, cwd="/",
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+    finally:
+        theirs.close()
+        for fd in joins:
+            os.close(fd)
     try:
         ready = wire.read_frame(ours.fileno(), time.monotonic() + ZYGOTE_TIMEOUT)
     except (EOFError, TimeoutError, OSError, wire.WireError) as exc:
         proc.kill()
         proc.wait()
+        if group is not None:
+            group.remove()
         os.close(lease)
         raise SandboxError(f"sandbox zygote for slot {slot} did not start: {exc}") from None
-    for error in ready["errors"]:
+    isolation = {**ready["isolation"], "memory_cgroup": group is not None,
+                 "pids_cgroup": group is not None and group.pids is not None}  # fmt: skip
+    zygote = _Zygote(proc, ours, isolation, owner=os.getpid(), uid=uid, lease=lease, cgroup=group)
+    zygote.host_pid = _only_child(proc.pid) or proc.pid
+    if group is not None:
+        cgroup_errors += group.adopt(zygote.host_pid)
+        zygote.isolation["pids_cgroup"] = group.pids is not None
+        zygote.oom_kills = group.oom_kills()
+    for error in [*ready["errors"], *cgroup_errors]:
         log.warning("sandbox slot %d: %s", slot, error)
-    return _Zygote(proc, ours, ready["isolation"], owner=os.getpid(), uid=uid, lease=lease)
+    return zygote
+
+
+def _slot_cgroup(uid: int) -> tuple[SlotCgroup | None, list[int], list[str]]:
+    """The slot's cgroups, one descriptor per hierarchy to join them by (each child writes itself in before it
+    runs the program, `child._confine`), and what is missing, and why.
+
+    The zygote itself stays outside: the cgroup's OOM killer can only ever pick the program's processes, and
+    the zygote's own pages are never counted against the program.
+    """
+    cgroups.sweep(_uid_is_free)
+    group, errors = cgroups.create(uid)
+    joins: list[int] = []
+    if group is not None:
+        try:
+            if group.oom_kills() < 0:
+                raise OSError("the memory cgroup has no oom_kill counter (kernel < 4.13)")
+            joins = [os.open(os.path.join(d, "cgroup.procs"), os.O_WRONLY | os.O_CLOEXEC) for d in group.child_dirs()]
+        except OSError as exc:
+            errors.append(f"cannot use the slot's cgroup: {exc}")
+            for fd in joins:
+                os.close(fd)
+            joins = []
+            group.remove()
+            group = None
+    if group is None:
+        errors.append(
+            "no memory cgroup: memory is limited per process only (RLIMIT_AS), so a program's forks together may "
+            "use many times Limits.memory, and the machine's OOM killer may act"
+        )
+    return group, joins, errors
+
+
+def _main_task(zygote: _Zygote, pid: int) -> list[int]:
+    """Without a cgroup: the pid here of the zygote's child `pid`, its one child (without root, `pid` is in the
+    zygote's own pid namespace). Looked up only when a test runs long enough to need it."""
+    here = _only_child(zygote.host_pid) or (pid if zygote.host_pid == zygote.proc.pid else 0)
+    return [here] if here else []
+
+
+def _unknown() -> int:
+    return -1
+
+
+def _only_child(pid: int) -> int:
+    """The one child of `pid` (the zygote, below the waiter started without root), else 0."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = f.read().split()
+    except OSError:
+        return 0
+    return int(children[0]) if len(children) == 1 else 0
+
+
+def _uid_is_free(uid: int) -> bool:
+    """No live zygote holds the lease of sandbox uid `uid` (see `_lease_uid`)."""
+    import fcntl
+
+    n = uid - SANDBOX_UID_BASE
+    if not 0 <= n < SANDBOX_UIDS:
+        return False
+    try:
+        fd = os.open(UID_LOCKS / f"{n}.lock", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # releases the lock if we took it
 
 
 def _zygote_for(slot: int) -> _Zygote:
@@ -269,6 +392,19 @@ def _zygote_call(slot: int, message: dict[str, Any], fds: list[int] | None = Non
     return reply
 
 
+def _oom_killed(zygote: _Zygote) -> bool:
+    """Whether the kernel's OOM killer acted in the slot since the last look (one small read)."""
+    if zygote.cgroup is None:
+        return False
+    try:
+        kills = zygote.cgroup.oom_kills()
+    except (OSError, ValueError):
+        return False
+    killed = kills > zygote.oom_kills >= 0
+    zygote.oom_kills = kills
+    return killed
+
+
 class Child:
     """One sandboxed child process serving calls (see `harness/child.py`)."""
 
@@ -279,6 +415,8 @@ class Child:
         if zygote.current is not None:  # a caller forgot close(): reap it before the next spawn
             zygote.current.close()
         self.isolation = dict(zygote.isolation)
+        self.memory_exceeded = False
+        """Set by `close()`: the OOM killer acted in the slot's cgroup while this program ran."""
         self.stdout = bytearray()
         self._stdin = memoryview(stdin or b"")
         self._buffer = bytearray()
@@ -296,10 +434,16 @@ class Child:
             self._stdout_r, stdout_w = os.pipe()
             os.set_blocking(self._stdin_w, False)
         sent = [rpc_in_r, rpc_out_w, stdin_r, stdout_w]
+        group = zygote.cgroup
         child_limits = {"cpu": limits.program_timeout, "memory": limits.memory, "file_size": limits.file_size,
                         "open_files": limits.open_files, "processes": limits.processes}  # fmt: skip
         try:
+            if group is not None:  # one per slot, and a slot runs one program at a time: the program's limits
+                group.set_limits(limits.memory + cgroups.HEADROOM, limits.processes)
             self.pid = _zygote_call(slot, {"op": "spawn", "limits": child_limits}, sent)["pid"]
+        except OSError as exc:
+            self._close_fds()
+            raise SandboxError(f"cannot set the slot's cgroup limits: {exc}") from None
         except BaseException:
             self._close_fds()
             raise
@@ -307,6 +451,9 @@ class Child:
             for fd in set(sent):
                 os.close(fd)
         zygote.current = self
+        # No reference back to self (a cycle would keep every Child for the garbage collector).
+        tasks = group.tasks if group else functools.partial(_main_task, zygote, self.pid)
+        self.stretch = Stretch(tasks, group.cpu_ns if group else _unknown)
         if self._stdin_w >= 0 and not self._stdin:
             os.close(self._stdin_w)
             self._stdin_w = -1
@@ -344,10 +491,13 @@ class Child:
                 return frame
             readers = [self._rpc_out] + ([self._stdout_r] if self._stdout_r >= 0 else [])
             writers = [self._stdin_w] if self._stdin_w >= 0 else []
-            left = deadline - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            end = self.stretch.effective(deadline, now)  # the deadline, later by what load took from the program
+            self.stretch.observe(now)
+            if now >= end and self.stretch.expired(now):
                 raise ChildTimeout("no reply before the deadline")
-            readable, writable, _ = select.select(readers, writers, [], left)
+            left = min(self.stretch.effective(deadline, now), self.stretch.wake_by(now)) - now
+            readable, writable, _ = select.select(readers, writers, [], max(0.0, left))
             if writable:
                 self._pump_stdin()
             if self._stdout_r in readable:
@@ -414,7 +564,9 @@ class Child:
         if zygote is None or zygote.current is not self:
             return 0  # the zygote was restarted since: it took its children with it
         zygote.current = None
-        return int(_zygote_call(self.slot, {"op": "reap", "grace": grace})["status"])
+        status = int(_zygote_call(self.slot, {"op": "reap", "grace": grace})["status"])
+        self.memory_exceeded = _oom_killed(zygote)
+        return status
 
     def _close_fds(self) -> None:
         for name in ("_rpc_in", "_rpc_out", "_stdin_w", "_stdout_r"):

@@ -17,7 +17,8 @@ from execrl.benchmarks.problem import Problem, TestKind
 from execrl.harness.records import Limits, Verdict
 from execrl.harness.sandbox.isolation import REPO_ROOT
 
-FULL_ISOLATION = {"net": True, "mount": True, "pid": True, "uid": True, "seccomp": True, "landlock": True}
+FULL_ISOLATION = {"net": True, "mount": True, "pid": True, "uid": True, "seccomp": True, "landlock": True,
+                  "memory_cgroup": True, "pids_cgroup": True}  # fmt: skip
 """Every protection, as a root set-up on a kernel with Landlock and libseccomp reports it."""
 LIMITS = Limits(timeout=1.0, program_timeout=6.0, memory=512 * 1024**2, retry_timeouts=False)
 SECRET = os.environ.get("EXECRL_ADVERSARIAL_TABLE_SECRET") or "s3cret-" + secrets.token_hex(8)
@@ -222,3 +223,121 @@ def with_names(program: str, port: int, data_secret: str) -> str:
     names = {"PORT": port, "OUTSIDE": OUTSIDE, "SECRET": SECRET, "HOME_SECRET": str(HOME_SECRET),
              "REPO_SECRET": str(REPO_SECRET), "DATA_SECRET": data_secret, "OPEN_SECRET": str(OPEN_SECRET)}  # fmt: skip
     return "".join(f"{k} = {v!r}\n" for k, v in names.items()) + program
+
+
+# --- cgroups (issue 17 item 5): memory per program, not per process; tasks per program ---
+# Each stays under the per-process address-space limit (RLIMIT_AS, LIMITS.memory = 512 MB) and together goes
+# well past the slot's memory cgroup (LIMITS.memory + cgroups.HEADROOM = 768 MB), so only the cgroup stops it;
+# its OOM killer ends that program alone. Probe style: right only if every allocation succeeded. Without a
+# memory cgroup (rootless without a delegated one) these rows would pass: test_degraded.py skips them there.
+HOLD_TOGETHER = """
+import os
+def hold_together(n, allocate):
+    # n forks, each runs allocate() and holds what it returns until all n have: the memory is resident at once
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
+    pids = []
+    for _ in range(n):
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            try:
+                held = allocate()
+                os.write(ready_w, b'.')
+                os.read(go_r, 1)  # until the parent closes its end
+                os._exit(0 if held is not None else 1)
+            except BaseException:
+                os._exit(1)
+        pids.append(pid)
+    os.close(ready_w)
+    got = b''
+    while len(got) < n:
+        chunk = os.read(ready_r, n)
+        if not chunk:
+            break
+        got += chunk
+    os.close(go_w)
+    return len(got) == n and all(os.waitpid(p, 0)[1] == 0 for p in pids)
+"""
+FORKS = HOLD_TOGETHER + "worked = hold_together(FORKS, lambda: bytearray(MB * 1024**2))\n"
+THREADS_IN_FORKS = (
+    HOLD_TOGETHER
+    + """
+import threading
+def two_threads():
+    store = []
+    threads = [threading.Thread(target=lambda: store.append(bytearray(150 * 1024**2))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return store if len(store) == 2 else None
+worked = hold_together(3, two_threads)
+"""
+)
+FORK_CHAIN = """
+import os, time
+def grow(depth):  # each process forks the next, then holds 250 MB: a chain of grandchildren, no two siblings
+    child = os.fork() if depth > 0 else -1
+    if child == 0:
+        grow(depth - 1)
+    x = bytearray(250 * 1024**2)
+    ok = child < 0 or os.waitpid(child, 0)[1] == 0
+    if depth < 4:
+        os._exit(0 if ok else 1)
+    return ok
+worked = grow(4)
+"""
+MEMFD = """
+import os
+fds = []
+for i in range(55):  # 55 x 15 MB of tmpfs pages: files, so no address space, each under RLIMIT_FSIZE (16 MB)
+    fd = os.memfd_create(f'm{i}')
+    for _ in range(15):
+        os.write(fd, bytes(1024**2))
+    fds.append(fd)
+worked = True
+for fd in fds:  # every test calls the probe again
+    os.close(fd)
+"""
+SCRATCH_AND_SHM = (
+    HOLD_TOGETHER
+    + """
+import mmap
+# Fill the scratch tmpfs and the private /dev/shm (tmpfs pages, charged to the writer's cgroup, outside
+# RLIMIT_AS unless mapped), then add forks that each stay under the address-space limit.
+for path in ('/dev/shm/fill', 'fill0', 'fill1', 'fill2', 'fill3'):  # 15 MB each: under RLIMIT_FSIZE
+    with open(path, 'wb') as f:
+        for _ in range(15):
+            f.write(bytes(1024**2))
+with open('/dev/shm/fill', 'r+b') as f:
+    shared = mmap.mmap(f.fileno(), 0)
+    shared[:] = bytes(len(shared))
+worked = hold_together(3, lambda: bytearray(300 * 1024**2))
+"""
+)
+THREAD_BOMB = """
+import threading, time
+threads = []
+while True:  # stopped at LIMITS.processes tasks (RLIMIT_NPROC counts threads, so does the pids cgroup)
+    t = threading.Thread(target=time.sleep, args=(30,), daemon=True)
+    t.start()
+    threads.append(t)
+"""
+CGROUP_ROWS = [
+    ("four forks each under the address-space limit, together past it", ADD,
+     probe(FORKS.replace("FORKS", "4").replace("MB", "400")), Verdict.MEMORY_EXCEEDED),
+    ("sixteen small forks (64 MB each) past the limit together", ADD,
+     probe(FORKS.replace("FORKS", "16").replace("MB", "64")), Verdict.MEMORY_EXCEEDED),
+    ("two threads in each of three forks, every process under the limit", ADD, probe(THREADS_IN_FORKS),
+     Verdict.MEMORY_EXCEEDED),
+    ("a chain of forked grandchildren, 250 MB each", ADD, probe(FORK_CHAIN), Verdict.MEMORY_EXCEEDED),
+    ("825 MB in memfd files (tmpfs pages, no address space)", ADD, probe(MEMFD), Verdict.MEMORY_EXCEEDED),
+    ("files in scratch and /dev/shm (one mapped) plus forks under the limit", ADD, probe(SCRATCH_AND_SHM),
+     Verdict.MEMORY_EXCEEDED),
+    ("thread bomb", ADD, THREAD_BOMB, Verdict.RUNTIME_ERROR),
+]  # fmt: skip
+NEEDS_MEMORY_CGROUP = {row[0] for row in CGROUP_ROWS if row[3] is Verdict.MEMORY_EXCEEDED}
+"""Rows only a memory cgroup stops (they pass without one: per-process limits cannot see them)."""
+ATTACKS += CGROUP_ROWS
+# --- end of cgroups rows ---
