@@ -194,10 +194,20 @@ class SandboxPool:
                         if job is None:
                             exhausted = True
                             break
-                        self._send(w, job)
+                        try:
+                            self._send(w, job)
+                        except OSError:
+                            # It died after its last answer (the pipe is gone before its sentinel is seen): the
+                            # job never reached it, so it goes back to the front, and the worker is replaced now.
+                            w.inflight.pop()
+                            pending.appendleft(job)
+                            yield from self._replace(w, "died while running this program", pending)
+                            break
                 busy = [w for w in self._workers if w.inflight]
                 if exhausted and not pending and not any(job for w in busy for _, job in w.inflight):
                     return
+                if not busy:
+                    continue  # every worker was just replaced: feed the fresh ones
                 # 2. wait for a result, a death, or the oldest running job to overstay
                 oldest = min(w.head_since for w in busy)
                 ready = set(

@@ -73,6 +73,16 @@ def test_a_worker_that_dies_fails_only_its_job_and_is_restarted(scripted: None) 
     assert len(pids_before & pids_after) == 1, "exactly one worker was replaced"
 
 
+def test_a_worker_found_dead_when_fed_is_replaced_and_its_new_job_still_runs(scripted: None) -> None:
+    with SandboxPool(workers=1) as pool:
+        dead = pool._workers[0].process
+        dead.kill()
+        dead.join()  # its pipe is closed: the next send fails before any sentinel is waited on
+        results = execute_many([_problem()] * 3, ["ok", "fail", "ok"], pool=pool)
+        assert pool._workers[0].process.pid != dead.pid
+    assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.FAILED, Verdict.PASSED]
+
+
 def test_a_harness_exception_is_a_sandbox_error_not_a_crash(scripted: None) -> None:
     results = execute_many([_problem()] * 3, ["ok", "raise", "ok"], workers=1)
     assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.SANDBOX_ERROR, Verdict.PASSED]
