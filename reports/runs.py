@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from execrl.benchmarks import datafiles
+from execrl.harness.records import Verdict
 from execrl.harness.scoring.quality import quality_many
 
 
@@ -86,7 +87,7 @@ class BenchmarkRun:
     @cached_property
     def verdicts(self) -> dict[str, int]:
         if self.results:
-            return dict(Counter(row.get("verdict", "sandbox_error") for row in self.results))
+            return dict(Counter(row.get("verdict", Verdict.SANDBOX_ERROR.value) for row in self.results))
         return dict(self.metrics.get("verdicts", {}))
 
     def per_sample(self, key: str) -> dict[str, list[float]]:
@@ -99,7 +100,7 @@ class BenchmarkRun:
         out: dict[str, list[float]] = defaultdict(list)
         for row in self.results:
             if key == "syntax_ok":
-                value = float(row.get("verdict") != "syntax_error")
+                value = float(row.get("verdict") != Verdict.SYNTAX_ERROR.value)
             elif key == "chars":
                 value = float(len(self.programs.get((row["task_id"], int(row.get("completion_id", 0))), "")))
             else:
