@@ -38,13 +38,18 @@ def read_json(path: Path) -> dict[str, Any]:
         raise RunError(f"{path}: no such file") from None
     except json.JSONDecodeError as exc:
         raise RunError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    except (RecursionError, ValueError) as exc:  # nested too deeply; an integer past the 4,300-digit limit
+        raise RunError(f"{path}: unreadable JSON ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise RunError(f"{path}: expected a JSON object")
     return data
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return datafiles.read_jsonl(path, error=RunError)
+    try:
+        return datafiles.read_jsonl(path, error=RunError)
+    except (RecursionError, ValueError) as exc:  # as read_json; datafiles names only JSONDecodeError's line
+        raise RunError(f"{path}: unreadable JSON ({type(exc).__name__})") from None
 
 
 def as_program(text: str) -> str:
@@ -113,7 +118,8 @@ class BenchmarkRun:
         keys = [(row["task_id"], int(row.get("completion_id", 0))) for row in self.results]
         if not all(key in self.programs for key in keys):
             return {}
-        scores = [q.score for q in quality_many([as_program(self.programs[key]) for key in keys])]
+        qualities = quality_many([as_program(self.programs[key]) for key in keys])
+        scores = [q.score if q.computed else math.nan for q in qualities]  # not computed: left out, not a 0
         out: dict[str, list[float]] = defaultdict(list)
         for (task_id, _), value in zip(keys, scores, strict=True):
             out[task_id].append(value)

@@ -132,3 +132,23 @@ def test_compare_usage_errors_exit_2_naming_the_flag_or_path(make_run, tmp_path,
     b = a if extra[0] == "--bootstrap" else tmp_path / "missing"
     assert report_main(["compare", str(a), str(b), "--out", str(tmp_path / "o"), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_hostile_text_in_a_run_folder_still_gives_both_reports(make_run, tmp_path, monkeypatch) -> None:
+    # Samples and config come from a model and a user: a lone surrogate (JSON can spell one, UTF-8 cannot
+    # hold it) in the model name and in programs, and programs that stall or crash a static analyser.
+    from execrl.harness.scoring import quality
+
+    monkeypatch.setattr(quality, "SAMPLE_TIMEOUT", 1.0)
+    tasks = [f"synth/{i}" for i in range(6)]
+    base = make_run("base", {t: [True, False] for t in tasks}, config={"model": "tiny\ud800"})
+    cand = make_run("cand", {t: [False, True] for t in tasks}, program="x = '\udfff'\n")
+    hostile = ["x = [\n" + "    1,\n" * 6000 + "]\n", "x = " + "-" * 100000 + "1\n", "\x00", "pass\n" * 100000]
+    rows = [json.loads(line) for line in (cand / "samples.jsonl").read_text().splitlines()]
+    for row, program in zip(rows, hostile, strict=False):
+        row["completion"] = program
+    (cand / "samples.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "report"
+    assert report_main(["compare", str(base), str(cand), "--out", str(out), "--bootstrap", "50"]) == 0
+    assert "tiny\\ud800" in (out / "report.html").read_text(encoding="utf-8")
+    assert "tiny\\ud800" in (out / "report.md").read_text(encoding="utf-8")
