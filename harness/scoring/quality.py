@@ -143,21 +143,28 @@ class _Ruff:
         self.folder, self.names = folder, names
         self.proc = self._start(names, 0) if names else None
 
-    def _start(self, names: list[str], part: int) -> subprocess.Popen[bytes]:
+    def _start(self, names: list[str], part: int) -> subprocess.Popen[bytes] | None:
         from ruff import find_ruff_bin  # the ruff wheel ships its binary and this locator
 
         cmd = [find_ruff_bin(), "check", "--isolated", "--no-cache", "--exit-zero", "--output-format", "concise",
                "--select", RUFF_RULES, "--line-length", str(RUFF_LINE_LENGTH), *names]  # fmt: skip
         with open(self.folder / f"ruff-{part}.out", "wb") as out:  # a file, not a pipe: never blocks ruff
-            return subprocess.Popen(cmd, cwd=self.folder, stdout=out, stderr=subprocess.DEVNULL)
+            try:
+                return subprocess.Popen(cmd, cwd=self.folder, stdout=out, stderr=subprocess.DEVNULL)
+            except OSError:  # no process to be had: no lint figures
+                return None
 
     def counts(self, deadline: float) -> list[float]:
         """Findings per file, in order; waits for ruff until `deadline` (time.monotonic())."""
-        if self.proc is None:
+        if not self.names:
             return []
         return self._finish(self.proc, self.names, 0, deadline)
 
-    def _finish(self, proc: subprocess.Popen[bytes], names: list[str], part: int, deadline: float) -> list[float]:
+    def _finish(
+        self, proc: subprocess.Popen[bytes] | None, names: list[str], part: int, deadline: float
+    ) -> list[float]:
+        if proc is None:
+            return [math.nan] * len(names)
         try:
             proc.wait(timeout=max(deadline - time.monotonic(), 0.0))
         except subprocess.TimeoutExpired:

@@ -152,10 +152,13 @@ class RadonWorker:
                 return True
             self.close()  # died since the last batch: reap it
         self._proc, self._buffer = None, b""
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", __name__], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        except OSError:  # no process to be had (EAGAIN at the process limit, ENOMEM): no figures, no crash
+            return False
         self._pid = os.getpid()
         if self._read_line(min(deadline, time.monotonic() + STARTUP_TIMEOUT)) == b'{"ready": true}':
             return True

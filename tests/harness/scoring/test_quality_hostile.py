@@ -152,3 +152,13 @@ def test_the_worker_is_reused_across_batches() -> None:
     pid = quality._WORKER._proc.pid
     quality_many(["y = 2\n", "def f():\n    pass\n"])
     assert quality._WORKER._proc.pid == pid
+
+
+def test_when_no_process_can_be_started_programs_get_a_reason_not_an_exception(monkeypatch) -> None:
+    def refuse(*args, **kwargs):
+        raise BlockingIOError(11, "Resource temporarily unavailable")  # fork at RLIMIT_NPROC
+
+    quality._WORKER.close()
+    monkeypatch.setattr(quality.subprocess, "Popen", refuse)
+    (q,) = quality_many(["x = 1\n"])
+    assert q.reason == "crashed" and q.score == 0.0
