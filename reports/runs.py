@@ -52,6 +52,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         raise RunError(f"{path}: unreadable JSON ({type(exc).__name__})") from None
 
 
+def printable(text: str) -> str:
+    """`text` with lone surrogates written as escapes (`\\udcff`): a folder name that is not UTF-8 decodes
+    to one, JSON can spell one, and neither UTF-8 files nor matplotlib's text rendering accept them."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def as_program(text: str) -> str:
     """A parseable program for quality figures: a human-eval style body (indented) goes under a `def`."""
     first = next((line for line in text.splitlines() if line.strip()), "")
@@ -84,7 +90,7 @@ class BenchmarkRun:
     @cached_property
     def difficulty(self) -> dict[str, str]:
         return {
-            task_id: str(v["difficulty"])
+            task_id: printable(str(v["difficulty"]))
             for task_id, v in self.metrics.get("per_problem", {}).items()
             if v.get("difficulty") is not None
         }
@@ -144,7 +150,7 @@ class Run:
 
     @property
     def model(self) -> str:
-        return str(self.setting("model", "model_name", "checkpoint") or "?")
+        return printable(str(self.setting("model", "model_name", "checkpoint") or "?"))
 
     @property
     def date(self) -> str:
@@ -182,7 +188,7 @@ def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun
             completion_id = int(row.get("completion_id", seen[row["task_id"]]))
             seen[row["task_id"]] += 1
             programs[(row["task_id"], completion_id)] = str(row.get("solution", row.get("completion", "")))
-    return BenchmarkRun(str(benchmark), folder, config, metrics, results, programs)
+    return BenchmarkRun(printable(str(benchmark)), folder, config, metrics, results, programs)
 
 
 def load_run(path: Path, name: str | None = None) -> Run:
@@ -190,8 +196,8 @@ def load_run(path: Path, name: str | None = None) -> Run:
     path = Path(path)
     if path.is_file():
         bench = BenchmarkRun(benchmark="", folder=path.parent, config={}, metrics=read_json(path))
-        bench.benchmark = str(bench.metrics.get("benchmark") or path.parent.name)
-        return Run(name or path.parent.name, path.parent, {}, {bench.benchmark: bench})
+        bench.benchmark = printable(str(bench.metrics.get("benchmark") or path.parent.name))
+        return Run(printable(name or path.parent.name), path.parent, {}, {bench.benchmark: bench})
     if not path.is_dir():
         raise RunError(f"{path}: no such run folder or metrics.json")
     config = read_json(path / "config.json") if (path / "config.json").exists() else {}
@@ -204,4 +210,4 @@ def load_run(path: Path, name: str | None = None) -> Run:
         benches = [_load_benchmark(p, config) for p in subfolders]
     train_file = path / "train" / "metrics.jsonl"
     train_log = read_jsonl(train_file) if train_file.exists() else []
-    return Run(name or path.name, path, config, {b.benchmark: b for b in benches}, train_log)
+    return Run(printable(name or path.name), path, config, {b.benchmark: b for b in benches}, train_log)

@@ -48,7 +48,7 @@ def test_hostile_completions_end_within_a_bound_and_every_run_writes_metrics(
 ) -> None:
     from execrl.harness.scoring import quality
 
-    monkeypatch.setattr(quality, "SAMPLE_TIMEOUT", 2.0)
+    monkeypatch.setattr(quality, "SAMPLE_TIMEOUT", 3.0)
     samples = tmp_path / "s.jsonl"
     with open(samples, "wb") as f:
         for _, completion, _, _ in HOSTILE:
