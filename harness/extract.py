@@ -9,7 +9,10 @@ nothing at all. The result is a Sample's payload:
   models do): the prompt is kept in front of it so its imports and helper functions stay defined.
 
 Nothing here judges the code; a repair is taken only when it makes the program parse, and otherwise the
-text goes through unchanged so the sandbox reports the syntax error it really has.
+text goes through unchanged so the sandbox reports the syntax error it really has. Raw output is also
+untrusted text handled in the trusted process: parse errors of every kind (deep nesting raises
+RecursionError or MemoryError, not SyntaxError) only mean "does not parse", and the one search that is
+quadratic in the text's lines (`_trim_chatter`) stops at a budget.
 """
 
 from __future__ import annotations
@@ -29,6 +32,12 @@ PYTHON_TAGS = ("", "python", "py", "python3", "py3")
 CODE_START = re.compile(
     r"^(?:async def |def |class |import |from |@|if |for |while |with |try:|[A-Za-z_][\w.]*\s*[=(\[])"
 )
+TRIM_BUDGET = 2_000_000
+"""Characters `_trim_chatter` may parse while it looks for code in prose; past it the text goes through
+unchanged. Normal answers use a few hundred kB at most; 1,000 lines that never parse took 6 s unbounded."""
+# Everything ast.parse raises on text it cannot take: SyntaxError, ValueError (NUL bytes, surrogates),
+# RecursionError (deep nesting in ast construction), MemoryError (the parser's own stack).
+PARSE_ERRORS = (SyntaxError, ValueError, RecursionError, MemoryError)
 
 
 def extract(problem: Problem, raw: str, *, chat: bool = False) -> dict[str, str]:
@@ -154,9 +163,13 @@ def _trim_chatter(code: str) -> str:
         return code
     lines = code.split("\n")
     starts = [k for k, line in enumerate(lines) if CODE_START.match(line)][:10]
+    budget = TRIM_BUDGET
     for start in starts:
         for end in range(len(lines), start, -1):
             span = "\n".join(lines[start:end])
+            budget -= len(span)
+            if budget < 0:
+                return code
             if _is_code(span):
                 return span
     return code
@@ -168,7 +181,7 @@ def _is_code(text: str) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             tree = ast.parse(textwrap.dedent(text))
-    except (SyntaxError, ValueError):
+    except PARSE_ERRORS:
         return False
     return any(not isinstance(stmt, ast.Expr) or isinstance(stmt.value, ast.Call | ast.Await) for stmt in tree.body)
 
@@ -179,7 +192,7 @@ def _n_statements(text: str) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             return len(ast.parse(text).body)
-    except (SyntaxError, ValueError):
+    except PARSE_ERRORS:
         return -1
 
 
@@ -188,6 +201,6 @@ def _parses(text: str) -> bool:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ast.parse(text)
-    except (SyntaxError, ValueError):
+    except PARSE_ERRORS:
         return False
     return True

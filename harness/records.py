@@ -1,11 +1,13 @@
-"""Records that cross stage boundaries: verdicts, execution results, limits, samples.
+"""Records of one program's run that cross stage boundaries: the `Verdict` Enum and its severity order,
+the resource `Limits`, per-test `TestOutcome`s and the program's `ExecResult`.
 
-A `Result` line in `results.jsonl` is `ExecResult.to_json()` plus `task_id` and `completion_id`.
+A `Result` line in `results.jsonl` is `ExecResult.to_json()` plus `task_id` and `completion_id`. Samples
+(the programs) are `execrl.harness.samples`; problems are `execrl.benchmarks.problem`.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -119,7 +121,3 @@ def worst(verdicts: list[Verdict]) -> Verdict:
     if not verdicts:
         raise ValueError("no test verdicts")
     return min(verdicts, key=VERDICT_SEVERITY.index)
-
-
-def limits_dict(limits: Limits) -> dict[str, Any]:
-    return asdict(limits)

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from execrl.benchmarks.datafiles import iter_jsonl
+from execrl.benchmarks.datafiles import iter_jsonl, json_problem
 from execrl.benchmarks.errors import UserError
 
 
@@ -34,8 +34,8 @@ def read_json(path: Path) -> dict[str, Any]:
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"{path}: not valid JSON ({e})") from None
+    except (ValueError, RecursionError) as e:
+        raise UserError(f"{path}: not valid JSON ({json_problem(e)})") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: expected a JSON object")
     return data
@@ -137,7 +137,7 @@ def repair_tail(path: Path) -> None:
         start = data.rfind(b"\n") + 1
         try:
             whole = isinstance(json.loads(data[start:]), dict)
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (ValueError, RecursionError):
             whole = False
         if whole:
             f.write(b"\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import reprlib
 import sys
 from collections import Counter
 from collections.abc import Callable, Container, Iterator
@@ -94,6 +95,10 @@ class SamplesReader:
             row = json.loads(text)
         except json.JSONDecodeError as e:
             raise self._error(number, f"malformed JSON ({e.msg}, column {e.colno})") from None
+        except RecursionError:  # json's C decoder recurses once per nested array or object
+            raise self._error(number, "JSON nested too deeply") from None
+        except ValueError as e:  # an integer past Python's 4,300-digit conversion limit
+            raise self._error(number, f"unreadable JSON ({_clipped(str(e))})") from None
         if not isinstance(row, dict):
             raise self._error(number, "expected a JSON object")
         if "task_id" not in row:
@@ -105,14 +110,14 @@ class SamplesReader:
         try:
             task_id = self.normalize(str(row["task_id"]))
         except Exception as e:  # the loaders' own error types; the message is what matters
-            raise self._error(number, f"bad task_id {row['task_id']!r}: {e}") from None
+            raise self._error(number, f"bad task_id {_shown(row['task_id'])}: {_clipped(str(e))}") from None
         if task_id not in self.task_ids:
-            raise self._error(number, f"unknown task_id {row['task_id']!r} (not among the loaded problems)")
+            raise self._error(number, f"unknown task_id {_shown(row['task_id'])} (not among the loaded problems)")
         completion_id = row.get("completion_id")
         if completion_id is None:
             completion_id = next_id[task_id]
         elif isinstance(completion_id, bool) or not isinstance(completion_id, int) or completion_id < 0:
-            raise self._error(number, f"completion_id must be a non-negative integer, got {completion_id!r}")
+            raise self._error(number, f"completion_id must be a non-negative integer, got {_shown(completion_id)}")
         next_id[task_id] += 1
         return Sample(task_id, completion_id, code, number, whole_program)
 
@@ -120,9 +125,23 @@ class SamplesReader:
 def _is_json(raw: bytes) -> bool:
     try:
         json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # bad JSON, bad UTF-8, a 5,000-digit integer, nesting too deep
         return False
     return True
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxstring = _SHOWN.maxother = 80
+
+
+def _shown(value: object) -> str:
+    """A bounded repr for messages: a skipped line's message is kept (`skipped`), and a hostile file may
+    hold thousands of lines with megabyte-long task ids."""
+    return _SHOWN.repr(value)
+
+
+def _clipped(text: str, keep: int = 160) -> str:
+    return text if len(text) <= keep else f"{text[: keep // 2]}...{text[-keep // 2 :]}"
 
 
 def file_digest(path: Path) -> str:

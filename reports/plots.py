@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from execrl.harness.records import Verdict
-from execrl.reports.runs import Run
+from execrl.reports.runs import Run, printable
 from matplotlib.figure import Figure
 
 TRAIN_PREFIXES = ("ppo/", "code/")
@@ -134,7 +134,7 @@ def plot_difficulty(runs: Sequence[Run], path: Path) -> Path | None:
         for i, (name, values) in enumerate(per_run.items()):
             x = np.arange(len(levels)) + (i - (len(per_run) - 1) / 2) * width
             ax.bar(x, [values.get(d, math.nan) for d in levels], width, label=name)
-        ax.set_xticks(range(len(levels)), levels)
+        ax.set_xticks(range(len(levels)), [printable(d) for d in levels])  # metrics.json's own keys
         ax.set(title=f"{benchmark}: pass@1 by difficulty", ylabel="pass@1", ylim=(0, 1.02))
         ax.legend(fontsize="small")
     return _save(fig, path)
@@ -149,7 +149,7 @@ def plot_training(run: Run, path: Path) -> Path | None:
     for ax, key in zip(axes, keys, strict=True):
         rows = [row for row in run.train_log if isinstance(row.get(key), (int, float))]
         ax.plot([row.get("step", i) for i, row in enumerate(rows)], [row[key] for row in rows])
-        ax.set(title=key, xlabel="step")
+        ax.set(title=printable(key), xlabel="step")
         ax.grid(alpha=0.3)
     fig.suptitle(f"Training: {run.name}")
     return _save(fig, path)

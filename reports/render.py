@@ -131,6 +131,9 @@ def write_report(out: Path, stem: str, blocks: Sequence[Block], title: str) -> l
     for path, render in ((out / f"{stem}.md", render_markdown), (out / f"{stem}.html", None)):
         if path.exists():
             continue
-        path.write_text(render(blocks) if render else render_html(blocks, title), encoding="utf-8")
+        # Names and ids come from run folders, so a lone surrogate (JSON "\ud800", a non-UTF-8 path) is
+        # possible; it is written as its escape instead of failing the whole report.
+        text = render(blocks) if render else render_html(blocks, title)
+        path.write_text(text, encoding="utf-8", errors="backslashreplace")
         written.append(path)
     return written

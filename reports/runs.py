@@ -24,6 +24,7 @@ from typing import Any
 from execrl.benchmarks import datafiles
 from execrl.benchmarks.errors import UserError
 from execrl.harness import runfolder
+from execrl.harness.records import Verdict
 from execrl.harness.scoring.quality import quality_many
 
 
@@ -36,6 +37,12 @@ def read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise RunError(f"{path}: no such file")
     return runfolder.read_json(path)
+
+
+def printable(text: str) -> str:
+    """`text` with lone surrogates written as escapes (`\\udcff`): a folder name that is not UTF-8 decodes
+    to one, JSON can spell one, and neither UTF-8 files nor matplotlib's text rendering accept them."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def as_program(text: str) -> str:
@@ -70,7 +77,7 @@ class BenchmarkRun:
     @cached_property
     def difficulty(self) -> dict[str, str]:
         return {
-            task_id: str(v["difficulty"])
+            task_id: printable(str(v["difficulty"]))
             for task_id, v in self.metrics.get("per_problem", {}).items()
             if v.get("difficulty") is not None
         }
@@ -78,7 +85,7 @@ class BenchmarkRun:
     @cached_property
     def verdicts(self) -> dict[str, int]:
         if self.results:
-            return dict(Counter(row.get("verdict", "sandbox_error") for row in self.results))
+            return dict(Counter(row.get("verdict", Verdict.SANDBOX_ERROR.value) for row in self.results))
         return dict(self.metrics.get("verdicts", {}))
 
     def per_sample(self, key: str) -> dict[str, list[float]]:
@@ -91,7 +98,7 @@ class BenchmarkRun:
         out: dict[str, list[float]] = defaultdict(list)
         for row in self.results:
             if key == "syntax_ok":
-                value = float(row.get("verdict") != "syntax_error")
+                value = float(row.get("verdict") != Verdict.SYNTAX_ERROR.value)
             elif key == "chars":
                 value = float(len(self.programs.get((row["task_id"], int(row.get("completion_id", 0))), "")))
             else:
@@ -104,7 +111,8 @@ class BenchmarkRun:
         keys = [(row["task_id"], int(row.get("completion_id", 0))) for row in self.results]
         if not all(key in self.programs for key in keys):
             return {}
-        scores = [q.score for q in quality_many([as_program(self.programs[key]) for key in keys])]
+        qualities = quality_many([as_program(self.programs[key]) for key in keys])
+        scores = [q.score if q.computed else math.nan for q in qualities]  # not computed: left out, not a 0
         out: dict[str, list[float]] = defaultdict(list)
         for (task_id, _), value in zip(keys, scores, strict=True):
             out[task_id].append(value)
@@ -129,7 +137,7 @@ class Run:
 
     @property
     def model(self) -> str:
-        return str(self.setting("model", "model_name", "checkpoint") or "?")
+        return printable(str(self.setting("model", "model_name", "checkpoint") or "?"))
 
     @property
     def date(self) -> str:
@@ -167,7 +175,7 @@ def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun
             completion_id = int(row.get("completion_id", seen[row["task_id"]]))
             seen[row["task_id"]] += 1
             programs[(row["task_id"], completion_id)] = str(row.get("solution", row.get("completion", "")))
-    return BenchmarkRun(str(benchmark), folder, config, metrics, results, programs)
+    return BenchmarkRun(printable(str(benchmark)), folder, config, metrics, results, programs)
 
 
 def load_run(path: Path, name: str | None = None) -> Run:
@@ -175,8 +183,8 @@ def load_run(path: Path, name: str | None = None) -> Run:
     path = Path(path)
     if path.is_file():
         bench = BenchmarkRun(benchmark="", folder=path.parent, config={}, metrics=read_json(path))
-        bench.benchmark = str(bench.metrics.get("benchmark") or path.parent.name)
-        return Run(name or path.parent.name, path.parent, {}, {bench.benchmark: bench})
+        bench.benchmark = printable(str(bench.metrics.get("benchmark") or path.parent.name))
+        return Run(printable(name or path.parent.name), path.parent, {}, {bench.benchmark: bench})
     if not path.is_dir():
         raise RunError(f"{path}: no such run folder or metrics.json")
     config = read_json(path / "config.json") if (path / "config.json").exists() else {}
@@ -189,4 +197,4 @@ def load_run(path: Path, name: str | None = None) -> Run:
         benches = [_load_benchmark(p, config) for p in subfolders]
     train_file = path / "train" / "metrics.jsonl"
     train_log = datafiles.read_jsonl(train_file) if train_file.exists() else []
-    return Run(name or path.name, path, config, {b.benchmark: b for b in benches}, train_log)
+    return Run(printable(name or path.name), path, config, {b.benchmark: b for b in benches}, train_log)

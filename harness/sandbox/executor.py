@@ -58,7 +58,7 @@ from execrl.harness.sandbox.isolation import Child, SandboxError, prepare_worker
 from execrl.harness.sandbox.judge import Abort, Link, Remote
 from execrl.harness.sandbox.matching import call_output_matches, stdout_matches
 
-__all__ = ["execute", "prepare_worker", "probe_isolation", "calibrate_timeout", "n_tests"]
+__all__ = ["execute", "prepare_worker", "probe_isolation", "n_tests"]
 
 _ERROR_CHARS = 2000
 
@@ -94,18 +94,6 @@ def n_tests(problem: Problem) -> int:
         except (SyntaxError, ValueError):
             return 1
     return problem.n_tests
-
-
-def calibrate_timeout(problem: Problem, factor: float = 4.0, floor: float = 1.0, *, slot: int = 0) -> float:
-    """A per-test timeout scaled from the reference solution's slowest test (evalplus-style):
-    `max(floor, factor * slowest)`. Raises ValueError if the reference does not pass."""
-    if not problem.solutions:
-        raise ValueError(f"{problem.task_id} has no reference solution")
-    program = problem.program(problem.solutions[0])
-    result = execute(problem, program, Limits(timeout=60.0, program_timeout=300.0, retry_timeouts=False), slot=slot)
-    if not result.passed:
-        raise ValueError(f"{problem.task_id}: the reference solution is judged {result.verdict.value}")
-    return max(floor, factor * max((t.duration for t in result.tests), default=0.0))
 
 
 def _compilable(program: str, kind: TestKind) -> str | None:

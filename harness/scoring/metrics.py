@@ -58,8 +58,10 @@ def compute_metrics(problems: Sequence[Problem], rows: Iterable[dict[str, Any]],
 
     benchmark, n_problems (problems with at least one sample), n_problems_without_samples, n_samples,
     samples_per_problem {min, max}, metrics {pass@k..., syntax_rate, mean_completion_chars, quality_score},
-    verdicts {all 8 names}, by_difficulty {d: {n_problems, metrics, verdicts}}, quality {...},
-    per_problem {task_id: {n, c, difficulty}}, notes [...]. NaN (nothing to average) is written as null.
+    verdicts {all 8 names}, by_difficulty {d: {n_problems, metrics, verdicts}}, quality {the means of
+    `quality.summarize`, n_programs, unscored {reason: n}, lint_unavailable}, per_problem {task_id: {n, c,
+    difficulty}}, notes [...]. NaN (nothing to average) is written as null. Quality scoring is bounded in
+    time (`quality.SAMPLE_TIMEOUT`, a budget per batch) and never raises on program text.
     Rows are consumed once, streaming; only distinct programs (for quality) are kept.
     """
     by_id = {p.task_id: p for p in problems}

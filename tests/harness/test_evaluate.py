@@ -335,3 +335,28 @@ def test_timeouts_calibrated_on_the_reference_let_a_slow_honest_program_pass(tmp
     assert calibrated["verdicts"]["passed"] == 1
     timeouts = json.loads((tmp_path / "calibrated" / "timeouts.json").read_text())
     assert 4 * 0.3 <= timeouts["synth/slow"] < 4 * 2.0
+
+
+def test_calibration_floors_fast_references_skips_failing_ones_and_reuses_timeouts_json(tmp_path: Path) -> None:
+    # The live calibration (evaluate's, the only one): max(floor, factor x slowest test of the reference);
+    # a problem whose reference fails or that has none keeps the default; timeouts.json is read back, not redone.
+    from execrl.benchmarks.problem import Problem, TestKind
+    from execrl.harness.evaluate import _calibrated_timeouts
+    from execrl.harness.sandbox.pool import SandboxPool
+
+    def problem(task_id: str, solutions: tuple[str, ...]) -> Problem:
+        return Problem(
+            task_id=task_id, benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f", fn_name="f",
+            inputs=([1],), outputs=(2,), solutions=solutions,
+        )  # fmt: skip
+
+    fast = problem("synth/fast", ("def f(x):\n    return x + 1\n",))
+    wrong = problem("synth/wrong", ("def f(x):\n    return x\n",))
+    bare = problem("synth/bare", ())
+    kept = problem("synth/kept", ("def f(x):\n    return x + 1\n",))
+    path = tmp_path / "timeouts.json"
+    path.write_text(json.dumps({"synth/kept": 7.5}))
+    with SandboxPool(1, Limits()) as pool:
+        timeouts = _calibrated_timeouts(pool, [fast, wrong, bare, kept], path, 4.0, 0.5, progress=False)
+    assert timeouts == {"synth/fast": 0.5, "synth/kept": 7.5}
+    assert json.loads(path.read_text()) == timeouts

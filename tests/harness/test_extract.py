@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import textwrap
+import time
 
 import pytest
 from execrl.benchmarks.problem import Problem
@@ -170,3 +172,29 @@ def test_synth_completion_is_cut_at_its_stops_and_put_under_its_def_line():
 def test_unparseable_output_goes_through_unchanged_for_an_honest_syntax_error():
     raw = "def add(a, b)\n    return a +\n"
     assert extract(MBPP_ADD, raw) == {"solution": raw}
+
+
+_junk = random.Random(2)
+HOSTILE_OUTPUTS = [
+    # (id, raw output, why): extraction runs in the trusted process on a model's (a policy's) text
+    ("deep-unary", "-" * 100_000 + "1\n", "the parser's stack overflows: MemoryError, not SyntaxError"),
+    ("deep-unary-fenced", "```python\n" + "not " * 100_000 + "x\n```\n", "the same inside a fence, in chat mode"),
+    ("deep-attributes", "x" + ".a" * 60_000 + "\n", "ast construction hits the recursion limit"),
+    ("unclosed-brackets", "x = (\n" * 10 + "1,\n" * 3000, "never parses: the chatter search is quadratic in lines"),
+    ("prose-100k-lines", "x = the answer is\n" * 100_000, "100,000 lines that look like code and never parse"),
+    ("fence-spam", "```python\n" * 50_000, "50,000 fences, none closed"),
+    ("lone-surrogates", "def add(a, b):\n    return a + b  # \ud800\nsure\udfff\n", "text no UTF-8 file can hold"),
+    ("nul-bytes", "def add(a, b):\n    return a\x00 + b\nok\n", "NUL bytes: ast raises ValueError"),
+    ("binary-junk", bytes(_junk.randrange(256) for _ in range(200_000)).decode("latin-1"), "200 kB of junk"),
+    ("one-huge-line", "x = " + "1 + " * 200_000 + "1 oops", "an 800 kB line that never parses"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("raw", [row[1] for row in HOSTILE_OUTPUTS], ids=[row[0] for row in HOSTILE_OUTPUTS])
+@pytest.mark.parametrize("chat", [False, True], ids=["completion", "chat"])
+def test_hostile_output_is_extracted_within_a_bound_without_raising(humaneval_problems, raw: str, chat: bool):
+    for problem in (humaneval_problems[0], MBPP_ADD):
+        start = time.monotonic()
+        payload = extract(problem, raw, chat=chat)
+        assert time.monotonic() - start < 10.0  # TRIM_BUDGET parses ~1 s at most; unbounded, minutes
+        assert len(payload) == 1 and isinstance(next(iter(payload.values())), str)

@@ -53,6 +53,8 @@ BAD_LINES = [
     (b"[1, 2]\n", "expected a JSON object"),
     (b'{"task_id": 1, "completion": "x", "completion_id": -1}\n', "completion_id must be a non-negative integer"),
     (b'{"task_id": 1, "completion": "x", "completion_id": 0}\n', "duplicate completion_id 0"),
+    (b'{"task_id": ' + b"[" * 100_000 + b"]" * 100_000 + b', "completion": "x"}\n', "JSON nested too deeply"),
+    (b'{"task_id": 1, "completion": "x", "completion_id": ' + b"9" * 5000 + b"}\n", "unreadable JSON"),
 ]
 
 
@@ -69,6 +71,8 @@ BAD_LINES = [
         "not an object",
         "negative completion id",
         "same key twice",
+        "100,000 nested arrays (RecursionError in json)",
+        "a 5,000-digit integer (past int's conversion limit)",
     ],
 )
 def test_a_bad_line_names_file_and_line_number(tmp_path: Path, bad: bytes, message: str) -> None:
@@ -89,3 +93,24 @@ def test_file_digest_changes_with_content(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(b"x" * 3_000_000)
     (tmp_path / "b").write_bytes(b"x" * 2_999_999 + b"y")
     assert file_digest(tmp_path / "a") != file_digest(tmp_path / "b")
+
+
+def test_a_megabyte_task_id_gives_a_message_of_bounded_length(tmp_path: Path) -> None:
+    # skip_bad keeps every message: thousands of such lines must not keep their ids whole (nor print them)
+    line = _lines({"task_id": "Mbpp/" + "9" * 1_000_000, "completion": "x"}, {"task_id": "x" * 1_000_000})
+    reader = _reader(tmp_path, line * 3, skip_bad=True)
+    assert list(reader) == []
+    assert len(reader.skipped) == 6 and all(len(message) < 500 for message in reader.skipped)
+
+
+@pytest.mark.parametrize(
+    "completion",
+    ["x = '\ud800'\n", "# \udfff\n", "\ud83d", "\x00\x01\x7f", "\udcff\udcfe"],
+    ids=["lone high surrogate", "lone low surrogate", "half a pair at the end", "NUL and control bytes",
+         "surrogateescape bytes"],
+)  # fmt: skip
+def test_text_json_can_carry_is_read_as_is_for_the_sandbox_to_judge(tmp_path: Path, completion: str) -> None:
+    # JSON escapes can spell code points no UTF-8 file can hold; the sample keeps them (the sandbox calls it a
+    # syntax error, quality scoring says `unencodable`), and nothing downstream may assume they encode.
+    (sample,) = _reader(tmp_path, _lines({"task_id": 1, "completion": completion}))
+    assert sample.completion == completion

@@ -134,3 +134,30 @@ def test_compare_usage_errors_exit_2_naming_the_flag_or_path(make_run, tmp_path,
     b = a if extra[0] == "--bootstrap" else tmp_path / "missing"
     assert report_main(["compare", str(a), str(b), "--out", str(tmp_path / "o"), *extra]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_hostile_text_in_a_run_folder_still_gives_both_reports(make_run, tmp_path, monkeypatch) -> None:
+    # Samples and config come from a model and a user: a lone surrogate (JSON can spell one, UTF-8 cannot
+    # hold it) in the model name and in programs, a folder name that is not UTF-8 (it decodes to one), and
+    # programs that stall or crash a static analyser.
+    import os
+
+    from execrl.harness.scoring import quality
+
+    monkeypatch.setattr(quality, "SAMPLE_TIMEOUT", 1.0)
+    tasks = [f"synth/{i}" for i in range(6)]
+    difficulty = {t: ("easy", "hard\udfff")[i % 2] for i, t in enumerate(tasks)}
+    outcomes = {t: [True, False] for t in tasks}
+    base = make_run(os.fsdecode(b"base\xff"), outcomes, config={"model": "tiny\ud800"}, difficulty=difficulty)
+    cand = make_run("cand", {t: [False, True] for t in tasks}, program="x = '\udfff'\n")
+    hostile = ["x = [\n" + "    1,\n" * 6000 + "]\n", "x = " + "-" * 100000 + "1\n", "\x00", "pass\n" * 100000]
+    rows = [json.loads(line) for line in (cand / "samples.jsonl").read_text().splitlines()]
+    for row, program in zip(rows, hostile, strict=False):
+        row["completion"] = program
+    (cand / "samples.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "report"
+    assert report_main(["compare", str(base), str(cand), "--out", str(out), "--bootstrap", "50"]) == 0
+    assert "tiny\\ud800" in (out / "report.html").read_text(encoding="utf-8")
+    assert "tiny\\ud800" in (out / "report.md").read_text(encoding="utf-8")
+    assert "base\\udcff" in (out / "report.md").read_text(encoding="utf-8")
+    assert {"pass_at_k.png", "verdicts.png", "quality.png", "difficulty.png"} <= {p.name for p in out.glob("*.png")}

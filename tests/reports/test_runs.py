@@ -46,8 +46,22 @@ def test_samples_are_read_from_the_path_evaluate_records_in_config(make_run, tmp
         (lambda f: (f / "metrics.json").unlink(), "no metrics.json"),
         (lambda f: (f / "samples.jsonl").write_text('{"completion": "x"}\n'), "row 1 has no task_id"),
         (lambda f: (f / "metrics.json").write_text("[1, 2]"), "expected a JSON object"),
+        (lambda f: (f / "metrics.json").write_text("[" * 100_000 + "]" * 100_000), "metrics.json: unreadable JSON"),
+        (
+            lambda f: (f / "results.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n"),
+            "results.jsonl: unreadable",
+        ),
+        (lambda f: (f / "samples.jsonl").write_text('{"task_id": ' + "9" * 5000 + "}\n"), "samples.jsonl: unreadable"),
     ],
-    ids=["bad-json-line-is-named-by-file-and-line", "no-metrics", "sample-without-task-id", "metrics-not-an-object"],
+    ids=[
+        "bad-json-line-is-named-by-file-and-line",
+        "no-metrics",
+        "sample-without-task-id",
+        "metrics-not-an-object",
+        "metrics-nested-too-deeply-for-json",
+        "results-line-nested-too-deeply",
+        "sample-with-a-5000-digit-integer",
+    ],  # fmt: skip
 )
 def test_broken_run_folder_raises_an_error_naming_the_file(make_run, damage, message) -> None:
     folder = make_run("run", {"synth/1": [True]})

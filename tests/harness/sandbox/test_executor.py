@@ -7,7 +7,7 @@ import textwrap
 import pytest
 from execrl.benchmarks.problem import Problem, TestKind
 from execrl.harness.records import Limits, Verdict
-from execrl.harness.sandbox.executor import calibrate_timeout, execute, n_tests
+from execrl.harness.sandbox.executor import execute, n_tests
 
 LIMITS = Limits(timeout=1.0, program_timeout=5.0, retry_timeouts=False)
 HE = Problem(
@@ -79,12 +79,6 @@ def test_a_timeout_is_retried_once_when_asked() -> None:
     result = execute(HE, slow_once, limits)
     assert result.verdict is Verdict.TIMEOUT
     assert result.duration < 1.0  # retries are excluded from the reported duration
-
-
-def test_calibrate_timeout_scales_the_reference_runtime_with_a_floor() -> None:
-    assert calibrate_timeout(HE, factor=4.0, floor=0.5) == pytest.approx(0.5)
-    with pytest.raises(ValueError, match="no reference"):
-        calibrate_timeout(CALL)
 
 
 def test_a_harness_fault_is_a_sandbox_error_not_an_exception() -> None:

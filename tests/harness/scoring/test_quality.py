@@ -107,11 +107,17 @@ def test_score_maps_each_term_between_its_stated_thresholds(figures: tuple, expe
 def test_batch_runs_ruff_once_and_matches_one_by_one(monkeypatch: pytest.MonkeyPatch) -> None:
     programs = [CLEAN, MESSY, THREE_IFS, "def broken(:\n"] * 5
     singles = [quality_many([p])[0] for p in programs[:4]]
-    calls = []
-    real_run = subprocess.run
-    monkeypatch.setattr(quality.subprocess, "run", lambda *a, **k: calls.append(a) or real_run(*a, **k))
+    ruff_runs = []
+    real_popen = subprocess.Popen
+
+    def popen(cmd, *args, **kwargs):
+        if "check" in cmd:
+            ruff_runs.append(cmd)
+        return real_popen(cmd, *args, **kwargs)
+
+    monkeypatch.setattr(quality.subprocess, "Popen", popen)
     batch = quality_many(programs)
-    assert len(calls) == 1
+    assert len(ruff_runs) == 1
     for got, want in zip(batch, singles * 5, strict=True):
         assert _as_tuple(got) == pytest.approx(_as_tuple(want), nan_ok=True)
 
@@ -129,30 +135,34 @@ def test_summary_is_the_mean_over_programs_with_unparseable_counting_zero_score(
         "ruff_per_100_lines",
         "docstring_coverage",
         "quality_score",
+        "unscored",
+        "lint_unavailable",
     }
     assert summary["quality_score"] == pytest.approx(clean.score / 2)
+    assert summary["unscored"] == {"syntax_error": 1} and summary["lint_unavailable"] == 0
     assert summary["maintainability_index"] == pytest.approx(clean.maintainability)
 
 
 def test_empty_batch_gives_nothing_and_nan_summary() -> None:
     assert quality_many([]) == []
-    assert all(math.isnan(v) for v in quality_summary([]).values())
+    summary = quality_summary([])
+    assert summary.pop("unscored") == {} and summary.pop("lint_unavailable") == 0
+    assert all(math.isnan(v) for v in summary.values())
 
 
 def test_a_program_that_kills_ruff_gets_nan_findings_and_the_rest_are_still_counted(tmp_path, monkeypatch) -> None:
     """Ruff can die on a hostile program (a stack overflow on thousands of nested operators). The batch is
     split until that program is alone: one program must not crash the metrics or the quality reward."""
-    import math
     import stat
 
     import ruff
-    from execrl.harness.scoring.quality import _ruff_counts
 
     real = ruff.find_ruff_bin()
     fake = tmp_path / "ruff"
     fake.write_text(f'#!/bin/sh\nfor f in "$@"; do grep -qs KILL-RUFF "$f" && kill -ABRT $$; done\nexec {real} "$@"\n')
     fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setattr(ruff, "find_ruff_bin", lambda: str(fake))
-    counts = _ruff_counts(["import os\n", "# KILL-RUFF\n", "x = 1\n", "import sys\n"])
-    assert counts[0] == 1 and counts[2] == 0 and counts[3] == 1
-    assert math.isnan(counts[1])
+    qualities = quality_many(["import os\n", "x = 2  # KILL-RUFF\n", "x = 1\n", "import sys\n"])
+    assert [q.ruff_per_100_lines for q in qualities] == pytest.approx([100.0, math.nan, 0.0, 100.0], nan_ok=True)
+    assert qualities[1].reason is None and qualities[1].score > 0  # scored without its lint term
+    assert quality.summarize(qualities)["lint_unavailable"] == 1
