@@ -83,7 +83,7 @@ JSONL_CASES = [
     ("malformed-middle-line", ROW + b"{oops\n" + ROW, None, ":2: not valid JSON"),  # names file and line
     ("malformed-last-line-with-newline", ROW + b"{oops\n", None, ":2: not valid JSON"),  # not torn: written so
     ("not-an-object", ROW + b"[1, 2]\n", None, ":2: expected a JSON object"),
-    ("latin-1-middle-line", ROW + b'{"x": "\xe9"}\n' + ROW, None, ":2: not valid JSON (not UTF-8)"),
+    ("latin-1-middle-line", ROW + b'{"x": "\xe9"}\n' + ROW, None, ":2: not valid JSON (not UTF-8 at byte 7)"),
 ]
 
 

@@ -46,12 +46,18 @@ def test_samples_are_read_from_the_path_evaluate_records_in_config(make_run, tmp
         (lambda f: (f / "metrics.json").unlink(), "no metrics.json"),
         (lambda f: (f / "samples.jsonl").write_text('{"completion": "x"}\n'), "row 1 has no task_id"),
         (lambda f: (f / "metrics.json").write_text("[1, 2]"), "expected a JSON object"),
-        (lambda f: (f / "metrics.json").write_text("[" * 100_000 + "]" * 100_000), "metrics.json: unreadable JSON"),
+        (
+            lambda f: (f / "metrics.json").write_text("[" * 100_000 + "]" * 100_000),
+            "metrics.json: not valid JSON (nested too deeply)",
+        ),
         (
             lambda f: (f / "results.jsonl").write_text("[" * 100_000 + "]" * 100_000 + "\n"),
-            "results.jsonl: unreadable",
+            "results.jsonl:1: not valid JSON (nested too deeply)",
         ),
-        (lambda f: (f / "samples.jsonl").write_text('{"task_id": ' + "9" * 5000 + "}\n"), "samples.jsonl: unreadable"),
+        (
+            lambda f: (f / "samples.jsonl").write_text('{"task_id": ' + "9" * 5000 + "}\n"),
+            "samples.jsonl:1: not valid JSON (an integer past",
+        ),
     ],
     ids=[
         "bad-json-line-is-named-by-file-and-line",
