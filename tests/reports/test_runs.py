@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from execrl.benchmarks.errors import UserError
@@ -72,7 +73,7 @@ def test_samples_are_read_from_the_path_evaluate_records_in_config(make_run, tmp
 def test_broken_run_folder_raises_an_error_naming_the_file(make_run, damage, message) -> None:
     folder = make_run("run", {"synth/1": [True]})
     damage(folder)
-    with pytest.raises(UserError, match=message.replace("(", r"\(")):
+    with pytest.raises(UserError, match=re.escape(message)):
         load_run(folder)
 
 
