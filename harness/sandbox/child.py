@@ -70,8 +70,8 @@ class _Setup(NamedTuple):
 
     scratch: str
     scratch_tmpfs: str | None
-    """The mount options of the scratch dir's own tmpfs, or None when it is a plain folder (no mount
-    namespace)."""
+    """The mount options of the scratch dir's own tmpfs, mounted by each child in a mount namespace of its
+    own, or None when it is a plain folder (no mount namespace)."""
     uid: int | None
     """The leased sandbox uid to drop to (root set-up), or None."""
     own_ns: int
@@ -81,6 +81,8 @@ class _Setup(NamedTuple):
     seccomp: syscall_filter.Filter | None
     landlock: int
     """A Landlock ruleset fd the child joins (the files it may touch), or -1."""
+    own_proc: bool
+    """Each child mounts a procfs of its own pid namespace (`kernel.mount_per_program`)."""
 
 
 def _exit(code: object = None) -> None:
@@ -125,20 +127,22 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     isolation["seccomp"] = seccomp is not None
     builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]  # `site` is off (-S), programs use them
     scratch = f"/tmp/slot{config['slot']}"
+    stdlib = os.path.dirname(os.__file__)
     try:
-        kernel.setup_mounts(config["hidden"], config["scratch_bytes"], scratch)
+        kernel.setup_mounts(config["hidden"], scratch, [sys.base_prefix, stdlib])
         isolation["mount"] = True
     except OSError as exc:
         isolation["mount"] = False
-        errors.append(str(exc))
+        errors.append(f"no minimal root, so host paths and sockets stay visible: {exc}")
         scratch = os.path.join(config["fallback_scratch"], f"slot{config['slot']}")
         os.makedirs(scratch, 0o700, exist_ok=True)
-    if root:
-        os.chown(scratch, config["uid"], config["uid"])
-    try:  # after the mounts: the rules name the zygote's own /tmp and standard library
-        shm = [kernel.SHM] if isolation["mount"] and os.path.isdir(kernel.SHM) else []
-        writable = [os.path.dirname(scratch), *shm]
-        ruleset = landlock.build([os.path.dirname(os.__file__)], writable=writable)
+        if root:
+            os.chown(scratch, config["uid"], config["uid"])
+    try:  # after the mounts: the rules name the zygote's own /tmp, /dev and standard library
+        if isolation["mount"]:  # the minimal root is the allow-list of what may be read
+            ruleset = landlock.build(writable=["/tmp", "/dev"], read_anywhere=True)
+        else:
+            ruleset = landlock.build([stdlib], writable=[os.path.dirname(scratch)])
     except OSError as exc:
         ruleset = -1
         errors.append(f"no Landlock ruleset: {exc}")
@@ -151,6 +155,15 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     if not isolation["pid"]:
         errors.append("unshare(CLONE_NEWPID) refused: survivors are killed by uid instead" if root else
                       "unshare(CLONE_NEWPID) refused: survivors are killed by process group only")  # fmt: skip
+    tmpfs = None
+    own_proc = False
+    if isolation["mount"]:
+        tmpfs = kernel.scratch_options(config["scratch_bytes"]) + (f",uid={config['uid']},gid={config['uid']}"
+                                                                    if root else "")  # fmt: skip
+        refused = kernel.probe_per_program_mounts(own_ns if isolation["pid"] else -1, scratch, tmpfs)
+        own_proc = refused is None
+        if refused is not None:
+            errors.append(f"children share the zygote's /proc (its pids, machine-wide counters): {refused}")
     kernel.libc.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     # What every child needs, set once here and inherited through fork (cheaper than per child).
     os.environ.clear()
@@ -164,9 +177,8 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     gc.collect()
     gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
-    tmpfs = kernel.scratch_options(config["scratch_bytes"]) if isolation["mount"] else None
     uid = config["uid"] if root else None
-    setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp, ruleset)
+    setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp, ruleset, own_proc)
     _serve_judge(sock, setup)
 
 
@@ -260,33 +272,23 @@ def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
 def _reset_scratch(setup: _Setup) -> None:
     """Give the next program a scratch dir as it would find it on a fresh machine.
 
-    With a mount namespace the scratch dir is a tmpfs of its own, replaced by a fresh one every time:
-    that takes the same time for any depth or size (deleting by path fails past PATH_MAX, so a program
-    nesting 20 folders of 250-character names kept files, and a full disk, for the next program), and it
-    drops what an empty folder still carries (extended attributes, timestamps). Without one, the folder
-    is emptied by walking it (`kernel.empty_by_walking`), or set aside if that fails.
+    With a mount namespace there is nothing to do: each child mounts a fresh tmpfs for its scratch dir and
+    /dev/shm in a mount namespace of its own, gone with it. That takes the same time for any depth or size
+    (deleting by path fails past PATH_MAX, so a program nesting 20 folders of 250-character names kept
+    files, and a full disk, for the next program), and it drops what an emptied one still carries (extended
+    attributes, timestamps, the tmpfs's count of inodes handed out). Without one, the folder is emptied by
+    walking it (`kernel.empty_by_walking`), or set aside if that fails.
     """
     scratch = setup.scratch
     if setup.scratch_tmpfs is not None:
-        kernel.check(kernel.libc.umount2(scratch.encode(), kernel.MNT_DETACH), "umount2(scratch)")
-        kernel.mount("tmpfs", scratch, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, setup.scratch_tmpfs)
-    elif kernel.empty_by_walking(scratch):
+        return
+    if kernel.empty_by_walking(scratch):
         os.chmod(scratch, 0o700)  # the program owned it
     else:
         os.rename(scratch, f"{scratch}.left-by-a-program.{time.monotonic_ns()}")
         os.mkdir(scratch, 0o700)
     if setup.uid is not None:
         os.chown(scratch, setup.uid, setup.uid)
-    if setup.scratch_tmpfs is not None and os.path.isdir(kernel.SHM):
-        # Not remounted: Landlock's rule names this mount. A program may own it (without root), so what it
-        # could leave on the folder itself goes too. If it cannot be emptied, the zygote stops (and is
-        # restarted) rather than hand its state to the next program.
-        if not kernel.empty_by_walking(kernel.SHM):
-            raise OSError(f"cannot empty {kernel.SHM}")
-        os.chmod(kernel.SHM, 0o1777)
-        os.utime(kernel.SHM, (0, 0))
-        for name in os.listxattr(kernel.SHM):
-            os.removexattr(kernel.SHM, name)
 
 
 def _spawn(request: dict[str, Any], fds: list[int], setup: _Setup) -> int:
@@ -376,11 +378,15 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(rlimit, (value, value))
-    os.chdir(setup.scratch)  # the environment and signal dispositions were set once, in the zygote
-    if uid is not None or setup.userns:
-        # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues
-        # would otherwise outlive the program, hold host memory and carry state to the next program.
+    if setup.scratch_tmpfs is not None:
+        # Fresh IPC and mount namespaces, gone with the child: SysV shared memory, semaphores and message
+        # queues, and the scratch, /dev/shm and /proc mounts (see `kernel.mount_per_program`) would
+        # otherwise outlive the program, hold host memory and carry state to the next program.
+        kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC | kernel.CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        kernel.mount_per_program(setup.scratch, setup.scratch_tmpfs, setup.own_proc)
+    elif uid is not None or setup.userns:
         kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
+    os.chdir(setup.scratch)  # the environment and signal dispositions were set once, in the zygote
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)

@@ -68,8 +68,17 @@ def _rights(abi: int) -> tuple[int, int]:
     return fs, scoped
 
 
-def build(extra_read_only: list[str] | tuple[str, ...] = (), writable: list[str] | tuple[str, ...] = ("/tmp",)) -> int:
-    """A ruleset fd for children (inherited through fork); OSError if the kernel has no Landlock."""
+def build(
+    extra_read_only: list[str] | tuple[str, ...] = (),
+    writable: list[str] | tuple[str, ...] = ("/tmp",),
+    read_anywhere: bool = False,
+) -> int:
+    """A ruleset fd for children (inherited through fork); OSError if the kernel has no Landlock.
+
+    `read_anywhere`: reading and executing are allowed everywhere, for a zygote whose root is already the
+    minimal one (`kernel.setup_mounts`): it holds nothing else to keep out, and each child's own /proc is a
+    mount the zygote cannot name in a rule (a rule on a mount point's parent covers a mount made there
+    later; one on the folder a mount covers does not, as Landlock skips covered mount points)."""
     abi = abi_version()
     if abi < 1:
         raise OSError(errno.EOPNOTSUPP, "the kernel has no Landlock (Linux >= 5.13 with the LSM enabled)")
@@ -82,9 +91,9 @@ def build(extra_read_only: list[str] | tuple[str, ...] = (), writable: list[str]
         raise OSError(code, f"landlock_create_ruleset: {os.strerror(code)}")
     try:
         read = EXECUTE | READ_FILE | READ_DIR
-        for path in (*READ_ONLY, *extra_read_only):
+        for path in ("/",) if read_anywhere else (*READ_ONLY, *extra_read_only):
             _allow(fd, path, read)
-        for top in WORLD_READABLE_ONLY:
+        for top in () if read_anywhere else WORLD_READABLE_ONLY:
             for path in _world_readable(top):
                 _allow(fd, path, read)
         for device in DEVICES:
