@@ -2,19 +2,21 @@
 
 The zygote is a fresh `python -I -S` started by `execrl.harness.sandbox.isolation` with a scrubbed environment,
 so its memory never held a test, an expected output or a secret (a child forked from the judge
-could read those out of its own copy of the heap). At start-up it enters new network and mount
-namespaces as configured (root read-only, tmpfs over the scratch area, the home dirs and the data
-the child must not read, a procfs that hides other users' processes), pre-imports common modules,
-then serves two requests from the judge over a unix socket: `spawn` (fork a child wired to the
-pipes passed along) and `reap` (kill the child's whole pid namespace, collect its status, remove
-its scratch dir).
+could read those out of its own copy of the heap). At start-up it enters a new network namespace and a
+mount namespace whose root is a minimal one of its own (`kernel.setup_mounts`: read-only binds of the
+system folders, the interpreter, a few /etc files and five devices; no host socket, checkout, home or
+data dir in it), pre-imports common modules, then serves two requests from the judge over a unix socket:
+`spawn` (fork a child wired to the pipes passed along) and `reap` (kill the child's whole pid namespace,
+collect its status, clean its scratch dir where it is a plain folder).
 
 Per program, one fork: the zygote points its next child at a fresh pid namespace (setns back to
 its own, then unshare(CLONE_NEWPID)) and forks. The child is the init of that namespace, so
 SIGKILL to it kills every descendant (the kernel's guarantee), and a daemon cannot outlive it. Only
 the zygote reaps it, so its pid stays valid until then; killing it by pid can never hit a recycled
-pid. The child drops to the slot's unprivileged uid with rlimits, `no_new_privs` and a parent-death
-signal, then only serves calls: it runs the candidate program and answers RPCs (`load`, `call`,
+pid. The child makes mount and IPC namespaces of its own, with fresh scratch, /dev/shm and /proc mounts
+(`kernel.mount_per_program`: nothing a program leaves, counted or stored, reaches the next), drops to
+the slot's unprivileged uid with rlimits, `no_new_privs` and a parent-death signal, then only serves
+calls: it runs the candidate program and answers RPCs (`load`, `call`,
 `getattr`, ...) with plain values or opaque handles. Whatever it answers is a claim; the judge
 decides.
 
@@ -160,9 +162,12 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     if isolation["mount"]:
         tmpfs = kernel.scratch_options(config["scratch_bytes"]) + (f",uid={config['uid']},gid={config['uid']}"
                                                                     if root else "")  # fmt: skip
-        refused = kernel.probe_per_program_mounts(own_ns if isolation["pid"] else -1, scratch, tmpfs)
+        mounts, refused = kernel.probe_per_program_mounts(own_ns if isolation["pid"] else -1, scratch, tmpfs)
         own_proc = refused is None
-        if refused is not None:
+        if not mounts:
+            errors.append(f"children cannot mount their own scratch dir and /dev/shm, so every program will "
+                          f"end as a sandbox_error: {refused}")  # fmt: skip
+        elif refused is not None:
             errors.append(f"children share the zygote's /proc (its pids, machine-wide counters): {refused}")
     kernel.libc.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     # What every child needs, set once here and inherited through fork (cheaper than per child).

@@ -206,25 +206,28 @@ def probe_pid_namespace(own_ns: int) -> bool:
     return os.waitpid(pid, 0)[1] == 0
 
 
-def probe_per_program_mounts(own_ns: int, scratch: str, scratch_tmpfs: str) -> str | None:
-    """Whether a child may mount its own procfs (`mount_per_program`), tried in a throwaway child as the
-    zygote forks them; None if so, else the kernel's refusal."""
+def probe_per_program_mounts(own_ns: int, scratch: str, scratch_tmpfs: str) -> tuple[bool, str | None]:
+    """What `mount_per_program` may do here, tried in a throwaway child forked as the zygote forks them:
+    (its tmpfs mounts work, None or the kernel's refusal of a procfs of the child's own)."""
     r, w = os.pipe()
     pid = fork_in_new_pid_namespace(own_ns) if own_ns >= 0 else os.fork()
     if pid == 0:
+        code = 2
         try:
             os.close(r)
             check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(CLONE_NEWNS)")
-            mount_per_program(scratch, scratch_tmpfs, own_proc=True)
+            mount_per_program(scratch, scratch_tmpfs, own_proc=False)
+            code = 1
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, PROC_OPTIONS)
             os._exit(0)
         except BaseException as exc:  # noqa: BLE001 - reported to the zygote
             os.write(w, str(exc).encode()[:1000])
-            os._exit(1)
+            os._exit(code)
     os.close(w)
     with os.fdopen(r, "rb") as f:
         message = f.read().decode(errors="replace")
-    status = os.waitpid(pid, 0)[1]
-    return None if status == 0 else message or f"wait status {status}"
+    status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    return status in (0, 1), None if status == 0 else message or f"exit status {status}"
 
 
 def enter_user_namespace() -> None:

@@ -1,14 +1,16 @@
 """A Landlock ruleset for sandboxed children: the files a program may touch, by allow-list.
 
-The mount namespace hides the folders we know hold secrets (the checkout, home dirs, the data dir); the
-uid drop keeps a root set-up's children out of other users' files. Neither covers a world-readable
-dataset in /srv or /data, nor, without root, any file of the user's own (children then run as the
-user). Landlock, the kernel's unprivileged access-control layer (Linux >= 5.13, `landlock(7)`), closes
-that: a child may read and execute only beneath the system folders and the Python standard library,
+With a mount namespace, the zygote's root is a minimal one (`kernel.setup_mounts`) that holds only what a
+program may read, so the ruleset allows reading anywhere in it, and writing only beneath /tmp (where only
+the child's scratch dir is a writable mount) and /dev (its /dev/shm, and the five devices). Without one,
+the host's whole tree is in view: the uid drop keeps a root set-up's children out of other users' files,
+but not out of a world-readable dataset in /srv or /data, nor, without root, out of the user's own files.
+There Landlock, the kernel's unprivileged access-control layer (Linux >= 5.13, `landlock(7)`), is the
+allow-list: a child may read and execute only beneath the system folders and the Python standard library,
 open five device files (null, zero, full, random, urandom), read only the world-readable files of /etc,
-and do anything beneath /tmp, where only its scratch dir is writable (the rest of /tmp is a read-only
-mount), and in /dev/shm, a private tmpfs emptied after each program. Where the kernel's Landlock ABI
-allows it, abstract unix sockets and signals are also scoped to the child's own domain.
+and write only in its scratch dir. Where the kernel's Landlock ABI allows it, abstract unix sockets and
+signals are also scoped to the child's own domain. Landlock does not mediate connect(2) on pathname unix
+sockets (ABI 7, Linux 6.18, does not): only the minimal root keeps the host's out of reach.
 
 The zygote builds the ruleset once (`build`, an fd); each child joins it with one syscall (`restrict`).
 Syscall numbers are the same on x86_64 and aarch64. Stdlib only: the zygote imports this module before the
