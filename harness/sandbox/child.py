@@ -128,7 +128,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         errors.append(f"no seccomp filter: {exc}")
     isolation["seccomp"] = seccomp is not None
     builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]  # `site` is off (-S), programs use them
-    scratch = f"/tmp/slot{config['slot']}"
+    scratch = f"/tmp/slot{config['slot']}/home"  # on the program's own tmpfs (see kernel.mount_per_program)
     stdlib = os.path.dirname(os.__file__)
     try:
         kernel.setup_mounts(config["hidden"], scratch, [sys.base_prefix, stdlib])
@@ -142,7 +142,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
             os.chown(scratch, config["uid"], config["uid"])
     try:  # after the mounts: the rules name the zygote's own /tmp, /dev and standard library
         if isolation["mount"]:  # the minimal root is the allow-list of what may be read
-            ruleset = landlock.build(writable=["/tmp", "/dev"], read_anywhere=True)
+            ruleset = landlock.build(writable=["/tmp"], read_anywhere=True)
         else:
             ruleset = landlock.build([stdlib], writable=[os.path.dirname(scratch)])
     except OSError as exc:
@@ -160,8 +160,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     tmpfs = None
     own_proc = False
     if isolation["mount"]:
-        tmpfs = kernel.scratch_options(config["scratch_bytes"]) + (f",uid={config['uid']},gid={config['uid']}"
-                                                                    if root else "")  # fmt: skip
+        tmpfs = kernel.scratch_options(config["scratch_bytes"], mode=0o755)
         mounts, refused = kernel.probe_per_program_mounts(own_ns if isolation["pid"] else -1, scratch, tmpfs)
         own_proc = refused is None
         if not mounts:
@@ -388,7 +387,7 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
         # queues, and the scratch, /dev/shm and /proc mounts (see `kernel.mount_per_program`) would
         # otherwise outlive the program, hold host memory and carry state to the next program.
         kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC | kernel.CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-        kernel.mount_per_program(setup.scratch, setup.scratch_tmpfs, setup.own_proc)
+        kernel.mount_per_program(setup.scratch, setup.scratch_tmpfs, uid, setup.own_proc)
     elif uid is not None or setup.userns:
         kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
     os.chdir(setup.scratch)  # the environment and signal dispositions were set once, in the zygote

@@ -14,6 +14,7 @@ import ctypes
 import os
 import resource
 import signal
+import stat
 
 CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWNET, CLONE_NEWIPC = 0x00020000, 0x20000000, 0x40000000, 0x08000000
 SCRATCH_INODES = 16384
@@ -44,8 +45,6 @@ DEV_LINKS = {"fd": "/proc/self/fd", "stdin": "/proc/self/fd/0", "stdout": "/proc
              "stderr": "/proc/self/fd/2"}  # fmt: skip
 ALWAYS_HIDDEN = ("/root", "/home", "/run", "/var/tmp")
 """Covered wherever they fall inside what the minimal root binds (as the `hidden` paths are)."""
-SHM, SHM_OPTIONS = "/dev/shm", "size=16m,nr_inodes=1024,mode=1777"
-"""A private tmpfs for POSIX shared memory and semaphores (multiprocessing needs them), fresh per program."""
 PROC_OPTIONS = "hidepid=invisible,subset=pid"
 """A child's procfs: its own processes, and no machine-wide file (/proc/stat, /proc/sys, /proc/net, ...)."""
 
@@ -71,15 +70,16 @@ def mount(source: str | None, target: str, fstype: str | None, flags: int, data:
 def setup_mounts(hidden: list[str], scratch: str, read_only: list[str]) -> None:
     """A mount namespace whose root is a minimal one of its own (`build_root`, then pivot_root, as bubblewrap
     does): only the system folders, `read_only` (the interpreter's prefix and standard library), a few /etc
-    files and five devices, read-only; `hidden` paths inside them covered; /tmp holding the `scratch` mount
-    point; a procfs of the zygote's. Nothing else of the host is reachable, so neither are its pathname
-    sockets (/dev/log, /run, /var/lib: this kernel's Landlock does not mediate connect(2) on them), nor does
-    /proc/self/mountinfo name the checkout or the data dir. On failure the namespace is left as the host's."""
+    files and five devices, read-only; `hidden` paths inside them covered; /tmp holding the mount point of
+    each program's own tmpfs, whose `scratch` folder is the program's; a procfs of the zygote's. Nothing
+    else of the host is reachable, so neither are its pathname sockets (/dev/log, /run, /var/lib: this
+    kernel's Landlock does not mediate connect(2) on them), nor does /proc/self/mountinfo name the checkout
+    or the data dir. On failure the namespace is left as the host's."""
     check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     sources = _root_sources(read_only)  # opened before the new root's tmpfs covers /tmp
     try:
-        mount("tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,nr_inodes=4096,mode=0755")
+        mount("tmpfs", NEW_ROOT, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,nr_inodes=4096,mode=0755")
     except OSError:
         _close_all(sources)
         raise
@@ -98,24 +98,38 @@ def setup_mounts(hidden: list[str], scratch: str, read_only: list[str]) -> None:
 
 
 def _root_sources(read_only: list[str]) -> dict[str, int | str]:
-    """What the minimal root holds, by path: an O_PATH fd to bind from, or a symlink's target to recreate."""
+    """What the minimal root binds, by path: an O_PATH fd to bind from, or a symlink's target to recreate
+    (/etc's files are copied instead: fewer mounts make each child's copy of the namespace cheaper)."""
     wanted = [*SYSTEM_DIRS]
     for path in read_only:  # the prefix and standard library, unless a system folder holds them already
         if path != "/" and not any(path == d or path.startswith(d + "/") for d in wanted):
             wanted.append(path)
-    wanted += [f"/etc/{name}" for name in ETC_FILES] + [f"/dev/{name}" for name in DEVICES]
     sources: dict[str, int | str] = {}
-    for path in wanted:
+    for path in [*wanted, *(f"/dev/{name}" for name in DEVICES)]:
         try:
-            if os.path.islink(path) and (path.startswith("/etc/") or path in SYSTEM_DIRS):
-                sources[path] = os.readlink(path)  # /bin -> usr/bin, /etc/localtime -> zoneinfo
-            elif path.startswith("/etc/") and not os.stat(path).st_mode & 0o004:
-                continue  # only what every user may read
+            if path in SYSTEM_DIRS and os.path.islink(path):
+                sources[path] = os.readlink(path)  # /bin -> usr/bin on a merged /usr
             else:
                 sources[path] = os.open(path, os.O_PATH | os.O_CLOEXEC)
         except OSError:  # /lib32 and the like, absent on many machines
             continue
     return sources
+
+
+def _copy_world_readable(source: str, target: str) -> None:
+    """Copy `source` to `target`: links as links, folders and files only where every user may read them."""
+    info = os.lstat(source)
+    if stat.S_ISLNK(info.st_mode):
+        os.symlink(os.readlink(source), target)
+    elif not info.st_mode & 0o004:
+        return
+    elif stat.S_ISDIR(info.st_mode) and info.st_mode & 0o001:
+        os.mkdir(target, 0o755)
+        for name in os.listdir(source):
+            _copy_world_readable(f"{source}/{name}", f"{target}/{name}")
+    elif stat.S_ISREG(info.st_mode):
+        with open(source, "rb") as f, open(target, "xb") as out:
+            out.write(f.read())
 
 
 def _close_all(sources: dict[str, int | str]) -> None:
@@ -126,9 +140,10 @@ def _close_all(sources: dict[str, int | str]) -> None:
 
 def build_root(top: str, sources: dict[str, int | str], hidden: list[str], scratch: str) -> None:
     """Fill the tmpfs at `top` with the minimal root: read-only binds of `sources`, `hidden` paths beneath
-    them covered by empty read-only tmpfs, /dev with the devices and an empty shm folder, /tmp with the
-    `scratch` mount point, a procfs (mounted while the host's is still visible: a user namespace may only
-    mount one where a full one is, mount_namespaces(7)), then everything read-only."""
+    them covered by empty read-only tmpfs, copies of `ETC_FILES`, /dev with the devices and links, /tmp with
+    the mount point of the programs' tmpfs (`scratch`'s parent), a procfs (mounted while the host's is still
+    visible: a user namespace may only mount one where a full one is, mount_namespaces(7)), then everything
+    read-only."""
     for path, source in sources.items():
         target = top + path
         os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
@@ -149,36 +164,46 @@ def build_root(top: str, sources: dict[str, int | str], hidden: list[str], scrat
             if stdlib.startswith(path + "/") and isinstance(sources.get(stdlib), int):
                 os.makedirs(top + stdlib, exist_ok=True)  # a conda env in the checkout: its stdlib stays
                 mount(f"/proc/self/fd/{sources[stdlib]}", top + stdlib, None, MS_BIND | MS_REC)
-    for name, target in DEV_LINKS.items():
+    os.makedirs(top + "/etc", 0o755, exist_ok=True)
+    for name in ETC_FILES:
+        os.makedirs(os.path.dirname(f"{top}/etc/{name}"), 0o755, exist_ok=True)
+        try:
+            _copy_world_readable(f"/etc/{name}", f"{top}/etc/{name}")
+        except FileNotFoundError:
+            pass
+    # The program's tmpfs is mounted on /tmp/slotN, so that Landlock's rule on /tmp (its mount point's
+    # parent) covers it; /dev/shm links to a folder of it.
+    for name, target in {**DEV_LINKS, "shm": f"{os.path.dirname(scratch)}/shm"}.items():
         os.symlink(target, f"{top}/dev/{name}")
-    os.makedirs(top + SHM, 0o755, exist_ok=True)
+    os.makedirs(top + os.path.dirname(scratch), 0o755)
     os.mkdir(top + "/proc", 0o555)
-    os.mkdir(top + "/tmp", 0o755)
     attr = _MountAttr(MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID, 0, 0, 0)
     check(libc.syscall(SYS_MOUNT_SETATTR, -100, top.encode(), AT_RECURSIVE, ctypes.byref(attr), ctypes.sizeof(attr)),
           "mount_setattr(new root, RDONLY, AT_RECURSIVE)")  # fmt: skip
-    flags = MS_NOSUID | MS_NODEV
-    mount("tmpfs", top + "/tmp", "tmpfs", flags, "size=64k,mode=0755")
-    os.mkdir(top + scratch, 0o700)
-    mount(None, top + "/tmp", None, MS_REMOUNT | MS_BIND | MS_RDONLY | flags)
-    mount("proc", top + "/proc", "proc", flags | MS_NOEXEC, "hidepid=invisible")
+    mount("proc", top + "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=invisible")
 
 
-def mount_per_program(scratch: str, scratch_tmpfs: str, own_proc: bool) -> None:
-    """In a child, after unshare(CLONE_NEWNS): a fresh tmpfs for the scratch dir and for /dev/shm, and a
-    procfs of the child's own pid namespace showing its processes only (`subset=pid`). Each is new per
-    program and goes with the child's mount namespace, so nothing a program leaves reaches the next: not
-    files, nor what an emptied file system still counts (a tmpfs numbers its inodes per mount), nor the
-    pids the zygote's namespace hands out, nor the machine-wide counters in /proc/stat and the like."""
+def mount_per_program(scratch: str, scratch_tmpfs: str, uid: int | None, own_proc: bool) -> None:
+    """In a child, after unshare(CLONE_NEWNS): a fresh tmpfs holding the scratch dir (owned by `uid`) and
+    the folder /dev/shm links to, and a procfs of the child's own pid namespace showing its processes only
+    (`subset=pid`). Both are new per program and go with the child's mount namespace, so nothing a program
+    leaves reaches the next: not files, nor what an emptied file system still counts (a tmpfs numbers its
+    inodes per mount), nor the pids the zygote's namespace hands out, nor the machine-wide counters in
+    /proc/stat and the like."""
     flags = MS_NOSUID | MS_NODEV
-    mount("tmpfs", scratch, "tmpfs", flags, scratch_tmpfs)
-    mount("tmpfs", SHM, "tmpfs", flags | MS_NOEXEC, SHM_OPTIONS)
+    top = os.path.dirname(scratch)
+    mount("tmpfs", top, "tmpfs", flags, scratch_tmpfs)
+    os.mkdir(scratch, 0o700)
+    os.mkdir(f"{top}/shm")
+    os.chmod(f"{top}/shm", 0o1777)  # as a host's /dev/shm (mkdir's mode is cut by the umask)
+    if uid is not None:
+        os.chown(scratch, uid, uid)
     if own_proc:
         mount("proc", "/proc", "proc", flags | MS_NOEXEC, PROC_OPTIONS)
 
 
-def scratch_options(scratch_bytes: int) -> str:
-    return f"size={scratch_bytes},nr_inodes={SCRATCH_INODES},mode=0700"
+def scratch_options(scratch_bytes: int, mode: int = 0o700) -> str:
+    return f"size={scratch_bytes},nr_inodes={SCRATCH_INODES},mode={mode:o}"
 
 
 def fork_in_new_pid_namespace(own_ns: int) -> int:
@@ -216,7 +241,7 @@ def probe_per_program_mounts(own_ns: int, scratch: str, scratch_tmpfs: str) -> t
         try:
             os.close(r)
             check(libc.unshare(CLONE_NEWNS | CLONE_NEWIPC), "unshare(CLONE_NEWNS)")
-            mount_per_program(scratch, scratch_tmpfs, own_proc=False)
+            mount_per_program(scratch, scratch_tmpfs, None, own_proc=False)
             code = 1
             mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, PROC_OPTIONS)
             os._exit(0)
