@@ -7,16 +7,16 @@ mount namespace whose root is a minimal one of its own (`kernel.setup_mounts`: r
 system folders, the interpreter, a few /etc files and five devices; no host socket, checkout, home or
 data dir in it), pre-imports common modules, then serves two requests from the judge over a unix socket:
 `spawn` (fork a child wired to the pipes passed along) and `reap` (kill the child's whole pid namespace,
-collect its status, clean its scratch dir where it is a plain folder).
+collect its status, give the next program a fresh tmpfs).
 
 Per program, one fork: the zygote points its next child at a fresh pid namespace (setns back to
 its own, then unshare(CLONE_NEWPID)) and forks. The child is the init of that namespace, so
 SIGKILL to it kills every descendant (the kernel's guarantee), and a daemon cannot outlive it. Only
 the zygote reaps it, so its pid stays valid until then; killing it by pid can never hit a recycled
-pid. The child makes mount and IPC namespaces of its own, with fresh scratch, /dev/shm and /proc mounts
-(`kernel.mount_per_program`: nothing a program leaves, counted or stored, reaches the next), drops to
-the slot's unprivileged uid with rlimits, `no_new_privs` and a parent-death signal, then only serves
-calls: it runs the candidate program and answers RPCs (`load`, `call`,
+pid. The child makes an IPC namespace of its own, mounts a procfs of its pid namespace on the program's
+fresh tmpfs (`kernel.mount_own_proc`, `kernel.fresh_program_tmpfs`: nothing a program leaves, counted or
+stored, reaches the next), drops to the slot's unprivileged uid with rlimits, `no_new_privs` and a
+parent-death signal, then only serves calls: it runs the candidate program and answers RPCs (`load`, `call`,
 `getattr`, ...) with plain values or opaque handles. Whatever it answers is a claim; the judge
 decides.
 
@@ -72,8 +72,8 @@ class _Setup(NamedTuple):
 
     scratch: str
     scratch_tmpfs: str | None
-    """The mount options of the scratch dir's own tmpfs, mounted by each child in a mount namespace of its
-    own, or None when it is a plain folder (no mount namespace)."""
+    """The mount options of the tmpfs holding the scratch dir, fresh per program (`kernel.fresh_program_tmpfs`),
+    or None when it is a plain folder (no mount namespace)."""
     uid: int | None
     """The leased sandbox uid to drop to (root set-up), or None."""
     own_ns: int
@@ -84,7 +84,7 @@ class _Setup(NamedTuple):
     landlock: int
     """A Landlock ruleset fd the child joins (the files it may touch), or -1."""
     own_proc: bool
-    """Each child mounts a procfs of its own pid namespace (`kernel.mount_per_program`)."""
+    """Each child mounts a procfs of its own pid namespace (`kernel.mount_own_proc`)."""
 
 
 def _exit(code: object = None) -> None:
@@ -128,7 +128,7 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         errors.append(f"no seccomp filter: {exc}")
     isolation["seccomp"] = seccomp is not None
     builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]  # `site` is off (-S), programs use them
-    scratch = f"/tmp/slot{config['slot']}/home"  # on the program's own tmpfs (see kernel.mount_per_program)
+    scratch = f"/tmp/slot{config['slot']}/home"  # on the program's own tmpfs (kernel.fresh_program_tmpfs)
     stdlib = os.path.dirname(os.__file__)
     try:
         kernel.setup_mounts(config["hidden"], scratch, [sys.base_prefix, stdlib])
@@ -150,7 +150,8 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         errors.append(f"no Landlock ruleset: {exc}")
     isolation["landlock"] = ruleset >= 0
     try:
-        own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        proc = kernel.ZYGOTE_PROC if isolation["mount"] else "/proc"
+        own_ns = os.open(f"{proc}/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         own_ns = -1
     isolation["pid"] = own_ns >= 0 and kernel.probe_pid_namespace(own_ns)
@@ -161,13 +162,11 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     own_proc = False
     if isolation["mount"]:
         tmpfs = kernel.scratch_options(config["scratch_bytes"], mode=0o755)
-        mounts, refused = kernel.probe_per_program_mounts(own_ns if isolation["pid"] else -1, scratch, tmpfs)
+        kernel.fresh_program_tmpfs(scratch, tmpfs, None)
+        refused = kernel.probe_own_proc(own_ns if isolation["pid"] else -1, scratch)
         own_proc = refused is None
-        if not mounts:
-            errors.append(f"children cannot mount their own scratch dir and /dev/shm, so every program will "
-                          f"end as a sandbox_error: {refused}")  # fmt: skip
-        elif refused is not None:
-            errors.append(f"children share the zygote's /proc (its pids, machine-wide counters): {refused}")
+        if refused is not None:
+            errors.append(f"children have no /proc (they cannot mount their own): {refused}")
     kernel.libc.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     # What every child needs, set once here and inherited through fork (cheaper than per child).
     os.environ.clear()
@@ -276,15 +275,16 @@ def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
 def _reset_scratch(setup: _Setup) -> None:
     """Give the next program a scratch dir as it would find it on a fresh machine.
 
-    With a mount namespace there is nothing to do: each child mounts a fresh tmpfs for its scratch dir and
-    /dev/shm in a mount namespace of its own, gone with it. That takes the same time for any depth or size
-    (deleting by path fails past PATH_MAX, so a program nesting 20 folders of 250-character names kept
-    files, and a full disk, for the next program), and it drops what an emptied one still carries (extended
-    attributes, timestamps, the tmpfs's count of inodes handed out). Without one, the folder is emptied by
-    walking it (`kernel.empty_by_walking`), or set aside if that fails.
+    With a mount namespace the scratch dir, /dev/shm's folder and the child's procfs are on a tmpfs of the
+    program's own, replaced by a fresh one every time (`kernel.fresh_program_tmpfs`). That takes the same
+    time for any depth or size (deleting by path fails past PATH_MAX, so a program nesting 20 folders of
+    250-character names kept files, and a full disk, for the next program), and it drops what an emptied
+    one still carries (extended attributes, timestamps, the tmpfs's count of inodes handed out). Without
+    one, the folder is emptied by walking it (`kernel.empty_by_walking`), or set aside if that fails.
     """
     scratch = setup.scratch
     if setup.scratch_tmpfs is not None:
+        kernel.fresh_program_tmpfs(scratch, setup.scratch_tmpfs, setup.uid)
         return
     if kernel.empty_by_walking(scratch):
         os.chmod(scratch, 0o700)  # the program owned it
@@ -382,14 +382,12 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(rlimit, (value, value))
-    if setup.scratch_tmpfs is not None:
-        # Fresh IPC and mount namespaces, gone with the child: SysV shared memory, semaphores and message
-        # queues, and the scratch, /dev/shm and /proc mounts (see `kernel.mount_per_program`) would
-        # otherwise outlive the program, hold host memory and carry state to the next program.
-        kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC | kernel.CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-        kernel.mount_per_program(setup.scratch, setup.scratch_tmpfs, uid, setup.own_proc)
-    elif uid is not None or setup.userns:
+    if uid is not None or setup.userns:
+        # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues
+        # would otherwise outlive the program, hold host memory and carry state to the next program.
         kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
+    if setup.own_proc:
+        kernel.mount_own_proc(setup.scratch)
     os.chdir(setup.scratch)  # the environment and signal dispositions were set once, in the zygote
     if uid is not None:
         os.setgroups([])

@@ -23,7 +23,7 @@ from execrl.harness.sandbox.isolation import (
 from tests.harness.sandbox.adversarial_table import FULL_ISOLATION
 
 SLOT = 6
-ROOT_ENTRIES = ("bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr",
+ROOT_ENTRIES = (".zygote", "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr",
                 sys.base_prefix.split("/")[1])  # fmt: skip
 LIMITS = Limits(timeout=1.0, program_timeout=5.0)
 
@@ -61,7 +61,7 @@ FACTS = [
     ("runs under the seccomp filter", "[l.split()[1] for l in open('/proc/self/status') if l.startswith('Seccomp:')]",
      ["2"]),
     # The minimal root (kernel.setup_mounts): nothing of the host but what programs need.
-    ("the root holds only the system folders, /etc, /dev, /proc, /tmp and the interpreter's prefix",
+    ("the root holds only the system folders, /etc, /dev, /proc, /tmp, the interpreter's prefix and a closed /.zygote",
      f"sorted(set(os.listdir('/')) - {set(ROOT_ENTRIES)!r})", []),
     ("/dev holds five devices, shm and the links to /proc/self/fd", "sorted(os.listdir('/dev'))",
      ["fd", "full", "null", "random", "shm", "stderr", "stdin", "stdout", "urandom", "zero"]),
