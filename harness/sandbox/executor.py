@@ -16,8 +16,8 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
 - The child's memory is a fork of a zygote that never held tests or expected outputs, and the
   test data, the checkout and the home dirs are hidden from it by the mount namespace.
 - Containment (`isolation`, `child` and `kernel` of this room): per-slot network namespace (loopback down),
-  mount namespace (a minimal read-only root of its own, no host socket in it; per program, fresh scratch,
-  /dev/shm and /proc mounts in a mount namespace of the child's own), a pid namespace per program (SIGKILL of
+  mount namespace (a minimal read-only root of its own, no host socket in it; a fresh tmpfs per program
+  for scratch and /dev/shm, and a /proc of the child's own pid namespace), a pid namespace per program (SIGKILL of
   its init kills every descendant, so no daemon survives), an unprivileged uid/gid leased per zygote
   machine-wide (so concurrent processes never share one) with no
   supplementary groups and `no_new_privs`, rlimits (CPU, address space, file size, open files,

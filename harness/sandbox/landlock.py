@@ -2,7 +2,7 @@
 
 With a mount namespace, the zygote's root is a minimal one (`kernel.setup_mounts`) that holds only what a
 program may read, so the ruleset allows reading anywhere in it, and writing only beneath /tmp (where only
-the child's scratch dir is a writable mount) and /dev (its /dev/shm, and the five devices). Without one,
+the program's own tmpfs is writable: its scratch dir and the folder /dev/shm links to). Without one,
 the host's whole tree is in view: the uid drop keeps a root set-up's children out of other users' files,
 but not out of a world-readable dataset in /srv or /data, nor, without root, out of the user's own files.
 There Landlock, the kernel's unprivileged access-control layer (Linux >= 5.13, `landlock(7)`), is the
