@@ -4,9 +4,10 @@ for the program that follows it on the same worker, beyond what time alone chang
 From inside the sandbox, a reader program snapshots every file it can read under /proc (its own process
 as /proc/self, with /proc/self/net: the network namespace its zygote's children share; no other pid) and
 /sys, plus a few counters no file shows (the inode number a new file gets in scratch and /dev/shm, a
-new pipe's). Rounds alternate a quiet program and a noisy one (forks, files, sockets, packets, IPC, locks,
-many of each) between two snapshots; a file is reported when the noisy program moves it further than any
-quiet round does (`differences`). Stdlib and the project only: test_degraded.py runs it as `nobody`.
+new pipe's). Rounds alternate a noisy program (forks, files, sockets, packets, IPC, locks, many of each)
+and quiet ones, one of which sleeps as long as the noisy one ran, between two snapshots; a file is reported
+when the noisy program moves it further than any quiet round does (`differences`). Stdlib and the project
+only: test_degraded.py runs it as `nobody`.
 
     .venv/bin/python -m tests.harness.sandbox.state_sweep [--rounds 3]
 """
@@ -185,13 +186,19 @@ def _moves(path: str, pairs: list[tuple[dict[str, str], dict[str, str]]]) -> lis
 
 
 def sweep(run: Callable[[str], dict[str, str]], rounds: int = 3) -> dict[str, str]:
-    """`differences` over `rounds` quiet and `rounds` noisy programs; `run(program)` runs one program on the
-    worker under test, then the reader, and returns the reader's snapshot."""
+    """`differences` over `rounds` noisy programs and, for each, a quiet one that sleeps as long as the noisy
+    one ran (what the kernel frees or ages late, the next program sees alike after both: time alone), and a
+    quick quiet one; `run(program)` runs one program on the worker under test, then the reader, and returns
+    the reader's snapshot."""
     quiet, noisy = [], []
     for _ in range(rounds):
-        for program, pairs in ((QUIET, quiet), (NOISY.replace("REPEATS", str(REPEATS)), noisy)):
+        before = run(QUIET)
+        start = time.monotonic()
+        noisy.append((before, run(NOISY.replace("REPEATS", str(REPEATS)))))
+        slow = f"import time\ntime.sleep({time.monotonic() - start:.3f})\n{QUIET}"
+        for program in (slow, QUIET):
             before = run(QUIET)
-            pairs.append((before, run(program)))
+            quiet.append((before, run(program)))
     return differences(quiet, noisy)
 
 

@@ -58,8 +58,9 @@ def test_differences_reports_a_file_that_appears_after_every_noisy_program() -> 
 
 def test_a_noisy_program_moves_nothing_in_proc_or_sys_for_the_next_beyond_the_machine_wide_counters() -> None:
     # Found by a red-team review: inode numbers on /dev/shm and network counters in /proc/net carried marks.
-    # On the code before the fix this sweep reported 16 to 30 paths, run to run (pids, /proc/net/snmp,
-    # /proc/stat, /dev/shm inode numbers, cgroup counters under /sys, ...).
+    # On the code before the fix this sweep reported 10 paths: pids (/proc/self, its stat, status and sched),
+    # /proc/self/net/snmp, /proc/stat, /proc/softirqs, a cgroup's memory.stat under /sys, /dev/shm's inode
+    # numbers, and the autogroup id.
     assert prepare_worker(SLOT) == FULL_ISOLATION
     found = sweep(run_on_slot(SLOT), rounds=3)
     assert {path: why for path, why in found.items() if path not in MACHINE_WIDE} == {}
