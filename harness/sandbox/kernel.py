@@ -145,9 +145,9 @@ def _close_all(sources: dict[str, int | str]) -> None:
 def build_root(top: str, sources: dict[str, int | str], hidden: list[str], scratch: str) -> None:
     """Fill the tmpfs at `top` with the minimal root: read-only binds of `sources`, `hidden` paths beneath
     them covered by empty read-only tmpfs, copies of `ETC_FILES`, /dev with the devices and links, /tmp with
-    the mount point of the programs' tmpfs (`scratch`'s parent), a procfs (mounted while the host's is still
-    visible: a user namespace may only mount one where a full one is, mount_namespaces(7)), then everything
-    read-only."""
+    the mount point of the programs' tmpfs (`scratch`'s parent), /proc a link into it, everything read-only,
+    and the zygote's procfs at `ZYGOTE_PROC` (mounted while the host's is still visible: a user namespace may
+    only mount one where a full one is)."""
     for path, source in sources.items():
         target = top + path
         os.makedirs(os.path.dirname(target), 0o755, exist_ok=True)
