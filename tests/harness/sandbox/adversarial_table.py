@@ -341,3 +341,178 @@ NEEDS_MEMORY_CGROUP = {row[0] for row in CGROUP_ROWS if row[3] is Verdict.MEMORY
 """Rows only a memory cgroup stops (they pass without one: per-process limits cannot see them)."""
 ATTACKS += CGROUP_ROWS
 # --- end of cgroups rows ---
+
+
+# ==== containment (issue 17, items 3 and 4): no way out through unix sockets, no state between programs ====
+# Pathname sockets the tests listen on (`UnixListeners`), world-writable, the first and the datagram one in no
+# folder the old set-up hid: Landlock does not mediate connect(2) on them and the filter allows AF_UNIX, so
+# only a root of the sandbox's own (`kernel.setup_mounts`) keeps them out of reach.
+UNIX_STREAM_SOCKETS = [f"/srv/execrl-adversarial-{SECRET}.sock", f"/var/lib/execrl-adversarial-{SECRET}.sock",
+                       f"/var/tmp/execrl-adversarial-{SECRET}.sock",
+                       f"/tmp/execrl-adversarial-{SECRET}.sock"]  # fmt: skip
+UNIX_DGRAM_SOCKET = f"/opt/execrl-adversarial-{SECRET}.dgram"
+ABSTRACT_SOCKET = f"\0execrl-adversarial-{SECRET}"
+
+
+def _connects(path: str) -> str:
+    return f"import socket\ns = socket.socket(socket.AF_UNIX)\ns.settimeout(1)\ns.connect({path!r})\nworked = True"
+
+
+ATTACKS += [
+    ("connecting to a world-writable unix socket under /srv", ADD, probe(_connects(UNIX_STREAM_SOCKETS[0])),
+     Verdict.FAILED),
+    ("connecting to a world-writable unix socket under /var/lib", ADD, probe(_connects(UNIX_STREAM_SOCKETS[1])),
+     Verdict.FAILED),
+    ("connecting to a world-writable unix socket under /var/tmp", ADD, probe(_connects(UNIX_STREAM_SOCKETS[2])),
+     Verdict.FAILED),
+    ("connecting to a world-writable unix socket in the host's /tmp", ADD, probe(_connects(UNIX_STREAM_SOCKETS[3])),
+     Verdict.FAILED),
+    ("sending a datagram to a world-writable unix socket under /opt", ADD,
+     probe(f"import socket\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+           f"worked = s.sendto(b'x', {UNIX_DGRAM_SOCKET!r}) == 1"), Verdict.FAILED),
+    ("connecting to the host's syslog socket /dev/log (where the host has one)", ADD,
+     probe("import socket\nfor kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):\n    try:\n"
+           "        socket.socket(socket.AF_UNIX, kind).connect('/dev/log')\n        worked = True\n"
+           "    except OSError:\n        pass"), Verdict.FAILED),
+    ("connecting through a symlink made in scratch to a socket under /srv", ADD,
+     probe(f"import os\nos.symlink({UNIX_STREAM_SOCKETS[0]!r}, 'link')\n" + _connects("link")), Verdict.FAILED),
+    ("connecting through /proc/self/root to a socket under /srv", ADD,
+     probe(_connects(f"/proc/self/root{UNIX_STREAM_SOCKETS[0]}")), Verdict.FAILED),
+    ("connecting to an abstract unix socket the host listens on", ADD, probe(_connects(ABSTRACT_SOCKET)),
+     Verdict.FAILED),
+    ("walking the file system (breadth first, 0.5 s) for any pathname socket and connecting to each", ADD,
+     "import os, socket, stat, time\nWORKED, queue, deadline = False, ['/'], time.monotonic() + 0.5\n"
+     "while queue and time.monotonic() < deadline:\n    top = queue.pop(0)\n    try:\n"
+     "        entries = list(os.scandir(top))\n    except OSError:\n        continue\n    for e in entries:\n"
+     "        try:\n            if e.is_dir(follow_symlinks=False):\n"
+     "                if e.path not in ('/usr', '/proc', '/sys'):\n                    queue.append(e.path)\n"
+     "            elif stat.S_ISSOCK(e.stat(follow_symlinks=False).st_mode):\n"
+     "                s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM if 'dgram' in e.name else 1)\n"
+     "                s.settimeout(0.5)\n                s.connect(e.path)\n                WORKED = True\n"
+     "        except OSError:\n            pass\ndef add(a, b):\n    return a + b if WORKED else a - b\n",
+     Verdict.FAILED),
+    ("reading the checkout's and the data dir's paths in /proc/self/mountinfo", ADD,
+     probe("import os\nm = open('/proc/self/mountinfo').read()\n"
+           "worked = REPO_ROOT in m or os.path.dirname(DATA_SECRET) in m").replace(
+         "REPO_ROOT", repr(REPO_ROOT)), Verdict.FAILED),
+    ("listing the host's folders in the root (/srv, /opt, /var, /home, /run)", ADD,
+     probe("import os\nworked = bool({'srv', 'opt', 'var', 'home', 'run'} & set(os.listdir('/')))"), Verdict.FAILED),
+]  # fmt: skip
+
+# Writer/reader pairs, one channel per row: the writer runs, then the reader on the same worker, which is right
+# only if it finds the writer's mark. (name, writer, reader); the reader's verdict must be `failed`.
+_FORKS = (
+    "import os\nfor _ in range(300):\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n"
+    "    os.waitpid(pid, 0)\n"
+)
+_SNMP = ("def counter(path, name):\n    rows = [l.split() for l in open(path) if l.startswith(name.split(':')[0])]\n"
+         "    if len(rows[0]) == 2:\n        return int(dict(rows)[name.split(':')[1]])\n"
+         "    return int(dict(zip(rows[0], rows[1]))[name.split(':')[1]])\n")  # fmt: skip
+CHANNELS = [
+    ("inode numbers of an emptied /dev/shm (a tmpfs numbers its inodes per mount)",
+     "for i in range(500):\n    open(f'/dev/shm/n{i}', 'w').close()\n",
+     probe("import os\nopen('/dev/shm/probe', 'w').close()\nworked = os.stat('/dev/shm/probe').st_ino > 400")),
+    ("inode numbers of the scratch dir",
+     "for i in range(500):\n    open(f'n{i}', 'w').close()\n",
+     probe("import os\nopen('probe', 'w').close()\nworked = os.stat('probe').st_ino > 400")),
+    ("an extended attribute on /dev/shm itself",
+     "import os\nos.setxattr('/dev/shm', 'user.mark', b'1')\n",
+     probe("import os\nworked = 'user.mark' in os.listxattr('/dev/shm')")),
+    ("pids the zygote's pid namespace hands out, read as /proc/self", _FORKS,
+     probe("import os\nworked = int(os.readlink('/proc/self')) > 250")),
+    ("pids the zygote's pid namespace hands out, read in NSpid of /proc/self/status", _FORKS,
+     probe("line = [l for l in open('/proc/self/status') if l.startswith('NSpid')][0]\n"
+           "worked = int(line.split()[1]) > 250")),
+    ("the machine-wide fork counter in /proc/stat, set to a residue by the writer",
+     "import os\ndef count():\n"
+     "    return int([l for l in open('/proc/stat') if l.startswith('processes')][0].split()[1])\n"
+     "while count() % 1000 not in range(500, 520):\n    pid = os.fork()\n    if pid == 0:\n        os._exit(0)\n"
+     "    os.waitpid(pid, 0)\n",
+     probe("n = int([l for l in open('/proc/stat') if l.startswith('processes')][0].split()[1])\n"
+           "worked = n % 1000 in range(500, 700)")),
+    ("UDP datagrams the dead network refuses, counted in /proc/net/snmp (OutNoRoutes)",
+     "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\nfor _ in range(500):\n    try:\n"
+     "        s.sendto(b'x', ('10.11.12.13', 9))\n    except OSError:\n        pass\n",
+     probe(_SNMP + "worked = counter('/proc/self/net/snmp', 'Ip:OutNoRoutes') >= 500")),
+    ("TCP connects the dead network refuses, counted in /proc/net/snmp",
+     "import socket\nfor _ in range(300):\n    try:\n        socket.socket().connect(('127.0.0.1', 9))\n"
+     "    except OSError:\n        pass\n",
+     probe(_SNMP + "worked = counter('/proc/net/snmp', 'Ip:OutNoRoutes') >= 300")),
+    ("IPv6 datagrams counted in /proc/net/snmp6 (Ip6OutNoRoutes)",
+     "import socket\ns = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)\nfor _ in range(500):\n    try:\n"
+     "        s.sendto(b'x', ('2001:db8::1', 9))\n    except OSError:\n        pass\n",
+     probe(_SNMP + "worked = counter('/proc/self/net/snmp6', 'Ip6OutNoRoutes:Ip6OutNoRoutes') >= 500")),
+    ("unix sockets left in flight for the garbage collector, listed in /proc/net/unix",
+     "import socket\nfor _ in range(400):\n    a, b = socket.socketpair()\n"
+     "    socket.send_fds(a, [b'x'], [a.fileno(), b.fileno()])\n    a.close(), b.close()\n",
+     probe("worked = len(open('/proc/self/net/unix').readlines()) > 200")),
+    ("a POSIX message queue",
+     "import ctypes\nctypes.CDLL('librt.so.1').mq_open(b'/execrl-mark', 0o100 | 0o2, 0o666, None)\n",
+     probe("import ctypes\nworked = ctypes.CDLL('librt.so.1').mq_open(b'/execrl-mark', 0) >= 0")),
+]  # fmt: skip
+
+# Honest programs the containment must leave working: (name, program); each must be judged `passed` on ADD.
+STILL_WORKS = [
+    ("a multiprocessing pool (fork)",
+     "import multiprocessing\nwith multiprocessing.get_context('fork').Pool(2) as p:\n"
+     "    OK = p.map(abs, [-1, -2]) == [1, 2]\n"),
+    ("a multiprocessing manager (a unix socket listener in the scratch dir)",
+     "import multiprocessing\nwith multiprocessing.get_context('fork').Manager() as m:\n"
+     "    d = m.dict()\n    d['x'] = 1\n    OK = dict(d) == {'x': 1}\n"),
+    ("a multiprocessing queue, pipe and lock (a POSIX semaphore in /dev/shm)",
+     "import multiprocessing as mp\nctx = mp.get_context('fork')\n"
+     "q, (a, b), lock = ctx.Queue(), ctx.Pipe(), ctx.Lock()\n"
+     "def work():\n    with lock:\n        q.put(1)\n        b.send(2)\np = ctx.Process(target=work)\np.start()\n"
+     "OK = q.get(timeout=5) == 1 and a.recv() == 2\np.join()\n"),
+    ("a unix socket server and client in the scratch dir",
+     "import os, socket\nserver = socket.socket(socket.AF_UNIX)\nserver.bind('srv.sock')\nserver.listen(1)\n"
+     "if os.fork() == 0:\n    c = socket.socket(socket.AF_UNIX)\n    c.connect('srv.sock')\n    c.sendall(b'hi')\n"
+     "    os._exit(0)\nconn, _ = server.accept()\nOK = conn.recv(2) == b'hi'\n"),
+    ("a subprocess from /bin, and ctypes finding libm through the linker cache",
+     "import ctypes.util, subprocess\n"
+     "OK = subprocess.run(['sh', '-c', 'echo hi'], capture_output=True).stdout == b'hi\\n' and "
+     "bool(ctypes.util.find_library('m'))\n"),
+    ("local time, user names and /dev/stdout",
+     "import pwd, time\nopen('/dev/stdout', 'w').close()\n"
+     "OK = time.localtime().tm_year > 2000 and pwd.getpwuid(0).pw_name == 'root'\n"),
+]  # fmt: skip
+STILL_WORKS = [
+    (name, program + "def add(a, b):\n    return a + b if OK else a - b\n") for name, program in STILL_WORKS
+]
+
+
+class UnixListeners:
+    """The sockets the rows above try to reach, listening (world-writable) while the table runs; `touched`
+    names those something connected or sent to."""
+
+    def __enter__(self) -> UnixListeners:
+        import socket
+
+        self.sockets: list[tuple[str, socket.socket]] = []
+        for path, kind in [*((p, socket.SOCK_STREAM) for p in UNIX_STREAM_SOCKETS),
+                           (UNIX_DGRAM_SOCKET, socket.SOCK_DGRAM), (ABSTRACT_SOCKET, socket.SOCK_STREAM)]:  # fmt: skip
+            s = socket.socket(socket.AF_UNIX, kind)
+            s.bind(path)
+            if kind == socket.SOCK_STREAM:
+                s.listen(8)
+            s.setblocking(False)
+            if not path.startswith("\0"):
+                os.chmod(path, 0o777)
+            self.sockets.append((path, s))
+        return self
+
+    def touched(self) -> list[str]:
+        found = []
+        for path, s in self.sockets:
+            try:
+                s.accept() if s.type == 1 else s.recv(1)
+                found.append(path)
+            except BlockingIOError:
+                pass
+        return found
+
+    def __exit__(self, *exc: object) -> None:
+        for path, s in self.sockets:
+            s.close()
+            if not path.startswith("\0"):
+                os.unlink(path)

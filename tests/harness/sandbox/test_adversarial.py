@@ -22,6 +22,7 @@ from execrl.harness.sandbox.isolation import sandbox_uid
 from tests.harness.sandbox.adversarial_table import (
     ADD,
     ATTACKS,
+    CHANNELS,
     FULL_ISOLATION,
     HOME_SECRET,
     HONEST,
@@ -30,6 +31,8 @@ from tests.harness.sandbox.adversarial_table import (
     OUTSIDE,
     REPO_SECRET,
     SECRET,
+    STILL_WORKS,
+    UnixListeners,
     with_names,
 )
 
@@ -49,7 +52,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
     listener.listen(8)
     listener.setblocking(False)
     prepare_worker(SLOT, hidden=[str(data)])
-    yield {"port": listener.getsockname()[1], "data": str(data / "secret.txt"), "listener": listener}
+    with UnixListeners() as unix:
+        yield {"port": listener.getsockname()[1], "data": str(data / "secret.txt"), "listener": listener,
+               "unix": unix}  # fmt: skip
     listener.close()
     del os.environ["EXECRL_ADVERSARIAL_SECRET"]
     for path in (HOME_SECRET, REPO_SECRET, OPEN_SECRET):
@@ -81,6 +86,7 @@ def test_attack_is_not_judged_passed_and_leaves_no_trace(sandbox, problem, progr
     assert [p for p in OUTSIDE if os.path.exists(p)] == []
     with pytest.raises(BlockingIOError):
         sandbox["listener"].accept()
+    assert sandbox["unix"].touched() == []
     assert sandbox_processes() == []
     honest = execute(problem, HONEST[problem.task_id], LIMITS, slot=SLOT)
     assert honest.passed, honest.error
@@ -205,3 +211,18 @@ def test_reading_humaneval_data_to_replay_the_canonical_solution_fails(sandbox) 
     program = problem.prompt + "    return None\n" + completion
     assert not execute(problem, program, LIMITS, slot=SLOT).passed
     assert execute(problem, problem.program(problem.solutions[0]), LIMITS, slot=SLOT).passed
+
+
+@pytest.mark.parametrize(("writer", "reader"), [c[1:] for c in CHANNELS], ids=[c[0] for c in CHANNELS])
+def test_a_program_finds_no_mark_the_one_before_it_left(sandbox, writer, reader) -> None:
+    # Found by a red-team review: counters an emptied /dev/shm kept, and network counters every child of a
+    # zygote shared, carried marks from one program to the next.
+    execute(ADD, with_names(writer, sandbox["port"], sandbox["data"]), LIMITS, slot=SLOT)
+    result = execute(ADD, with_names(reader, sandbox["port"], sandbox["data"]), LIMITS, slot=SLOT)
+    assert result.verdict is Verdict.FAILED, result.error
+
+
+@pytest.mark.parametrize("program", [w[1] for w in STILL_WORKS], ids=[w[0] for w in STILL_WORKS])
+def test_an_honest_program_still_works_in_the_minimal_root(sandbox, program) -> None:
+    result = execute(ADD, program, LIMITS, slot=SLOT)
+    assert result.passed, result.error

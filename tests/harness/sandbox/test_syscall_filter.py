@@ -41,15 +41,23 @@ STILL_WORKS = [
     ("a thread pool", "from concurrent.futures import ThreadPoolExecutor\n"
                       "assert list(ThreadPoolExecutor(2).map(abs, [-1, -2])) == [1, 2]"),
     ("an asyncio event loop (epoll, eventfd)", "import asyncio\nasyncio.run(asyncio.sleep(0))"),
-    ("a TCP socket object", "import socket\nsocket.socket().close()"),
-    ("IPv6 and UDP sockets", "import socket\nsocket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()"),
     ("a unix socket pair", "import socket\na, b = socket.socketpair()\na.sendall(b'x')\nassert b.recv(1) == b'x'"),
+    ("a unix datagram socket bound in the current folder (multiprocessing's listeners)",
+     "import os, socket, tempfile\nd = tempfile.mkdtemp()\ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n"
+     "s.bind(d + '/s')\ns.close()\nos.unlink(d + '/s')\nos.rmdir(d)"),
     ("mmap and getrandom", "import mmap, os\nmmap.mmap(-1, 4096).close()\nassert len(os.urandom(8)) == 8"),
     ("a pipe and select",
      "import os, select\nr, w = os.pipe()\nos.write(w, b'x')\nassert select.select([r], [], [], 1)[0]"),
 ]  # fmt: skip
 
 REFUSED = [
+    # IP sockets: their counters in the zygote's network namespace (/proc/self/net/snmp) outlive a program.
+    ("a TCP socket", "import socket\nsocket.socket().close()"),
+    ("a UDP socket", "import socket\nsocket.socket(socket.AF_INET, socket.SOCK_DGRAM).close()"),
+    ("an IPv6 socket", "import socket\nsocket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()"),
+    ("socket(AF_INET) through a raw syscall",
+     "import ctypes, os\nnr = {'x86_64': 41, 'aarch64': 198}[os.uname().machine]\n"
+     "assert ctypes.CDLL(None).syscall(nr, 2, 1, 0) >= 0"),
     ("an AF_VSOCK socket (the hypervisor, past the network namespace)",
      "import socket\nsocket.socket(socket.AF_VSOCK, socket.SOCK_STREAM).close()"),
     ("an AF_NETLINK socket", "import socket\nsocket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0).close()"),
