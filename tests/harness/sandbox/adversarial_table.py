@@ -304,9 +304,9 @@ SCRATCH_AND_SHM = (
     HOLD_TOGETHER
     + """
 import mmap
-# Fill the scratch tmpfs and the private /dev/shm (tmpfs pages, charged to the writer's cgroup, outside
-# RLIMIT_AS unless mapped), then add forks that each stay under the address-space limit.
-for path in ('/dev/shm/fill', 'fill0', 'fill1', 'fill2', 'fill3'):  # 15 MB each: under RLIMIT_FSIZE
+# Fill most of the program's tmpfs (scratch and /dev/shm share its 64 MB: pages charged to the writer's
+# cgroup, outside RLIMIT_AS unless mapped), then add forks that each stay under the address-space limit.
+for path in ('/dev/shm/fill', 'fill0', 'fill1'):  # 15 MB each: under RLIMIT_FSIZE
     with open(path, 'wb') as f:
         for _ in range(15):
             f.write(bytes(1024**2))
