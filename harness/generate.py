@@ -84,7 +84,7 @@ class Config:
     device: str = "auto"
     """--backend hf: cuda, cpu, ... (auto: CUDA if available)."""
     dtype: str = "auto"
-    """--backend hf/vllm: float32, bfloat16, float16 (auto: bf16 on CUDA if supported, else fp32)."""
+    """--backend hf/vllm: fp32, bf16 or fp16 (auto: bf16 on CUDA if supported, else fp16 on CUDA, else fp32)."""
     force: bool = False
     """Start over: delete an existing samples.jsonl whose config differs."""
 
@@ -224,12 +224,12 @@ def _open_generator(config: Config) -> Generator:
     if config.backend == "vllm":
         from execrl.harness.generation.vllm_engine import VLLMGenerator
 
-        return VLLMGenerator(config.model, dtype=config.dtype, chat=config.chat, seed=config.seed)
+        return VLLMGenerator(config.model, precision=config.dtype, chat=config.chat, seed=config.seed)
     from execrl.harness.generation.hf_engine import HFGenerator
 
     try:
         return HFGenerator(
-            config.model, device=config.device, dtype=config.dtype, batch_size=config.batch_size,
+            config.model, device=config.device, precision=config.dtype, batch_size=config.batch_size,
             chat=config.chat, local_files_only=not config.online,
         )  # fmt: skip
     except ValueError as e:

@@ -121,7 +121,7 @@ def test_default_temperature_follows_n_as_in_chen_et_al(tmp_path: Path, n: int, 
         (["--backend", "openai"], "--base-url"),
         (["--benchmark", "nope"], "unknown benchmark"),
         (["--model", "/no/such/model"], "/no/such/model"),
-        (["--dtype", "float33"], "--dtype"),
+        (["--dtype", "float33"], "precision"),
     ],
     ids=[
         "zero-samples",
