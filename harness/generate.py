@@ -66,7 +66,7 @@ class Config:
     temperature: float | None = None
     """Sampling temperature; 0 is greedy. Default 0.2 when n <= 5 (pass@1), else 0.8 (Chen et al. 2021)."""
     top_p: float = 0.95
-    """Nucleus sampling mass."""
+    """Nucleus sampling mass. No top-k cut (hf, vllm); an openai server applies its own defaults."""
     max_new_tokens: int = 512
     """Longest completion, in tokens."""
     batch_size: int = 16

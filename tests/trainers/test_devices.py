@@ -44,7 +44,9 @@ def test_a_later_run_in_the_same_process_gets_its_own_settings() -> None:
     """accelerate keeps one state per process: without a reset a second Accelerator asking for other settings
     is refused (the pipeline trains SFT and then PPO in one process)."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
-    Accelerator(cpu=True, mixed_precision="bf16")
+    AcceleratorState._reset_state(reset_partial_state=True)  # whatever an earlier test left
+    Accelerator(cpu=True, mixed_precision="bf16")  # an earlier run's settings (bf16 autocast works on CPU)
     accelerator = make_accelerator("cpu", "fp32")
     assert accelerator.mixed_precision == "no" and accelerator.device.type == "cpu"

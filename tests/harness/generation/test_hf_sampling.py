@@ -22,7 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer  # noqa: E402
 
 # One batch, each row with its own stops (rows are repeated COPIES times and sampled under several seeds).
 STOP_ROWS = [
-    ("def add(a, b):\n", ["\n\n", "}"], "a stop the prompt's last newline must not help complete, beside a common one"),
+    ("def add(a, b):\n", ["\n\n", "}"], "a stop the prompt's last newline must not complete, beside a common one"),
     ("print(", ["e"], "one character, often inside a longer token"),
     ("def neg(x):\n", [], "no stop: the row runs to EOS or the token limit"),
     ("def neg(x):\n    return -x\n\ndef", ["in", "')"], "two stops: the earliest in the text wins"),
