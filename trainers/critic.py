@@ -203,6 +203,7 @@ def train_critic(cfg: CriticConfig) -> Path:
             f"(majority class {metrics['critic/eval_majority_accuracy']:.3f}) on {len(held)} rows",
             file=sys.stderr,
         )
+
     # 6. save
     if accelerator.is_main_process:
         (out / "critic_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
