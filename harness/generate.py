@@ -45,8 +45,6 @@ RENAMED = {
     "--backend": "--engine (hf, openai or vllm)",
     "--dtype": "--precision (auto, fp32, bf16 or fp16)",
 }
-# --precision in vLLM's own words.
-VLLM_DTYPE = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 @dataclass(kw_only=True)
@@ -62,7 +60,7 @@ class Config(DeviceFlags, OutputFlags, BenchmarkFlags):  # --help lists the grou
     temperature: float | None = None
     """Sampling temperature; 0 is greedy. Default 0.2 when n <= 5 (pass@1), else 0.8 (Chen et al. 2021)."""
     top_p: float = 0.95
-    """Nucleus sampling mass."""
+    """Nucleus sampling mass. No top-k cut (hf, vllm); an openai server applies its own defaults."""
     max_new_tokens: int = 512
     """Longest completion, in tokens."""
     batch_size: int = 16
@@ -171,7 +169,7 @@ def _open_generator(config: Config) -> Generator:
     if config.engine == "vllm":
         from execrl.harness.generation.vllm_engine import VLLMGenerator
 
-        return VLLMGenerator(config.model, dtype=VLLM_DTYPE[config.precision], chat=config.chat, seed=config.seed)
+        return VLLMGenerator(config.model, precision=config.precision, chat=config.chat, seed=config.seed)
     from execrl.harness.generation.hf_engine import HFGenerator
 
     try:

@@ -54,6 +54,7 @@ LIGHT_MODULES = [
     ("execrl.harness.sandbox.pool", "the sandbox pool is used by evaluate"),
     ("execrl.harness.sandbox.executor", "the sandbox itself"),
     ("execrl.harness.scoring.metrics", "metrics are computed without a model"),
+    ("execrl.harness.generation.hf_sampling", "trainers and the hf engine import it; torch only once they sample"),
     ("execrl.reports.cli", "reports work from the base install"),
     ("execrl.reports.check", "the CI regression check must stay light"),
     ("execrl.benchmarks.registry", "loading problems needs no model"),

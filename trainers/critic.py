@@ -125,8 +125,7 @@ def train_critic(cfg: CriticConfig) -> Path:
     if output_ready(out, config, cfg.force):
         return out
     devices.seed_everything(cfg.seed)
-    device = devices.pick_device(cfg.device)
-    dtype = devices.pick_dtype(device, cfg.precision)
+    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
 
     # 1. data: (token ids, class) split into train and held-out
     tokenizer = devices.load_tokenizer(cfg.model)
@@ -134,14 +133,14 @@ def train_critic(cfg: CriticConfig) -> Path:
     train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
 
     # 2. model
-    model = load_classifier(cfg.model, len(CLASSES), tokenizer).to(device).train()
+    model = load_classifier(cfg.model, len(CLASSES), tokenizer).train()
 
     # 3. optimiser
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
     optimizer, scheduler = devices.optimizer_and_schedule(
         model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
     )
-    scaler = devices.grad_scaler(device, dtype)
+    model, optimizer = accelerator.prepare(model, optimizer)
 
     # 4. train: cross-entropy over the four classes
     rng, order = random.Random(cfg.seed), []
@@ -151,14 +150,14 @@ def train_critic(cfg: CriticConfig) -> Path:
                 order = list(batches(len(train), cfg.batch_size, rng))
             idx = order.pop(0)
             batch = collate_scored([train[i][0] for i in idx], tokenizer.pad_token_id)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            labels = torch.tensor([train[i][1] for i in idx], device=device)  # (B,)
-            with devices.autocast(device, dtype):
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            labels = torch.tensor([train[i][1] for i in idx], device=accelerator.device)  # (B,)
+            with accelerator.autocast():
                 logits = model(**batch).logits.float()  # (B, 4)
             loss = F.cross_entropy(logits, labels)
             lr = scheduler.get_last_lr()[0]
-            scaler.scale(loss).backward()
-            devices.optimizer_step(model, optimizer, scheduler, scaler, cfg.max_grad_norm)
+            accelerator.backward(loss)
+            devices.optimizer_step(accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
             accuracy = float((logits.argmax(-1) == labels).float().mean())
             row = {"step": step, "critic/loss": round(loss.item(), 6), "critic/accuracy": accuracy, "critic/lr": lr}
             log.write(json.dumps(row) + "\n")
@@ -166,12 +165,13 @@ def train_critic(cfg: CriticConfig) -> Path:
             bar.update()
 
     # 5. evaluate on held-out rows against always predicting the training set's most common class
-    model.eval()
+    model = accelerator.unwrap_model(model).eval()
     majority = Counter(label for _, label in train).most_common(1)[0][0]
     metrics: dict[str, Any] = {"n_train": len(train), "n_eval": len(held), "majority_class": CLASSES[majority]}
     if held:
         labels = torch.tensor([label for _, label in held])
-        predicted = logits_of(model, [ids for ids, _ in held], tokenizer.pad_token_id, 32, device).argmax(-1)
+        predicted = logits_of(model, [ids for ids, _ in held], tokenizer.pad_token_id, 32, accelerator.device)
+        predicted = predicted.argmax(-1)
         metrics["critic/eval_accuracy"] = float((predicted == labels).float().mean())
         metrics["critic/eval_majority_accuracy"] = float((labels == majority).float().mean())
         print(
@@ -179,12 +179,13 @@ def train_critic(cfg: CriticConfig) -> Path:
             f"(majority class {metrics['critic/eval_majority_accuracy']:.3f}) on {len(held)} rows",
             file=sys.stderr,
         )
-    (out / "critic_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
     # 6. save
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    finish_output(out, config)
+    if accelerator.is_main_process:
+        (out / "critic_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        finish_output(out, config)
     return out
 
 

@@ -1,11 +1,15 @@
-"""Training data: JSONL rows in, token ids out, padded batches for the trainers.
+"""What the trainers share outside their loops: rows in, token ids and batches out, and their output folders.
 
+- `read_jsonl` / `write_jsonl`: a trainer's input rows, each checked for its required string fields.
 - SFT rows `{"prompt", "completion"}` become `input_ids` = prompt + completion + EOS with `labels` = -100 on
   the prompt, so the loss is on the completion only (the -100 ignore index of `torch.nn.CrossEntropyLoss`).
 - Scoring rows (reward model, critic) become prompt + text; when too long the *front* is cut, because the
   classification head reads the last token.
-
-Batches are right-padded; the attention mask marks real tokens.
+- Batches are right-padded; the attention mask marks real tokens. `batches` and `split_holdout` order them.
+- `label_samples` pairs samples.jsonl rows with their verdicts (the reward model's pairs, the critic's rows).
+- An output folder: `config_record` is what a run is compared by, `output_ready` returns a finished run of
+  the same config and refuses any other non-empty folder without --force, `finish_output` marks it done.
+- User mistakes raise `UserError` (execrl.benchmarks.errors): the dispatcher prints one line and exits 2.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Device, precision, seeding, loading and optimiser helpers shared by every trainer.
+"""What every trainer shares around its loop: the device and accelerate, seeding, loading, the optimiser.
 
-CUDA when present, else CPU; bf16 where the GPU supports it, else fp16 on GPU, fp32 on CPU. Mixed
-precision is done with `torch.autocast` (bf16 needs no loss scaling; fp16 gets a GradScaler).
-torch is imported inside functions so that importing this module stays cheap.
+All four trainers (SFT, reward model, critic, PPO) run through one `accelerate.Accelerator` made by
+`make_accelerator`: CUDA when present, else CPU; mixed precision from the `--precision` choice (picked by
+`execrl.harness.generation.hf_sampling.pick_dtype`, the picker `execrl generate` uses too) as accelerate's
+autocast, with loss scaling for fp16 only (bf16 has fp32's exponent range). On CPU in fp32 accelerate adds
+nothing to the plain torch loop. torch is imported inside functions so that importing this module stays cheap.
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ import random
 from typing import Any
 
 from execrl.benchmarks.errors import UserError
-
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+from execrl.harness.generation.hf_sampling import pick_dtype
 
 
 def pick_device(device: str = "auto") -> Any:
@@ -26,33 +27,38 @@ def pick_device(device: str = "auto") -> Any:
     return torch.device(device)
 
 
-def pick_dtype(device: Any, precision: str = "auto") -> Any:
-    """The autocast dtype for `--precision` on `device` (`torch.float32` means no autocast)."""
+def mixed_precision(device: Any, precision: str = "auto") -> str:
+    """accelerate's `mixed_precision` ("no", "bf16" or "fp16") for `--precision` on `device`."""
     import torch
 
-    if precision not in PRECISIONS:
-        raise UserError(f"--precision {precision}: expected one of {', '.join(PRECISIONS)}")
-    if precision == "auto":
-        if device.type != "cuda":
-            return torch.float32
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if precision != "fp32" and device.type != "cuda":
+    try:
+        dtype = pick_dtype(device, precision)
+    except ValueError as e:
+        raise UserError(f"--{e}") from None
+    if dtype != torch.float32 and device.type != "cuda":
         raise UserError(f"--precision {precision}: mixed precision needs a CUDA device")
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    return {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "no")
 
 
-def autocast(device: Any, dtype: Any) -> Any:
-    """A context manager running the forward pass in `dtype` (a no-op for fp32)."""
+def make_accelerator(device: str = "auto", precision: str = "auto") -> Any:
+    """The `Accelerator` of a training run for the `--device` and `--precision` flags.
+
+    Its `.device` is where the models go; `cuda:N` selects GPU N in a single-process run (under
+    `accelerate launch` each process takes its own GPU).
+    """
     import torch
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
-    return torch.autocast(device_type=device.type, dtype=dtype, enabled=dtype != torch.float32)
-
-
-def grad_scaler(device: Any, dtype: Any) -> Any:
-    """A GradScaler, enabled only for fp16 (bf16 has fp32's exponent range and needs none)."""
-    import torch
-
-    return torch.amp.GradScaler(device.type, enabled=dtype == torch.float16)
+    chosen = pick_device(device)
+    mixed = mixed_precision(chosen, precision)
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        # accelerate keeps one state per process and refuses (or, for cpu=False, silently ignores) other
+        # settings in a later Accelerator; in one process the pipeline trains SFT, then PPO, each with its own.
+        AcceleratorState._reset_state(reset_partial_state=True)
+        if chosen.type == "cuda" and chosen.index is not None:
+            torch.cuda.set_device(chosen)
+    return Accelerator(cpu=chosen.type == "cpu", mixed_precision=mixed)
 
 
 def seed_everything(seed: int) -> None:
@@ -106,15 +112,12 @@ def optimizer_and_schedule(params: Any, lr: float, weight_decay: float, warmup_s
     return optimizer, scheduler
 
 
-def optimizer_step(model: Any, optimizer: Any, scheduler: Any, scaler: Any, max_grad_norm: float) -> float:
-    """After the (scaled) backward passes: unscale, clip the global grad norm (0 = no clipping), step the
-    optimiser and the LR schedule, clear the gradients. Returns the grad norm before clipping."""
-    import torch
-
-    scaler.unscale_(optimizer)
-    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm or float("inf"))
-    scaler.step(optimizer)
-    scaler.update()
+def optimizer_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, max_grad_norm: float) -> float:
+    """After `accelerator.backward` of the step's losses: clip the global grad norm (0 = no clipping; fp16
+    gradients are unscaled first), step the optimiser and the LR schedule, clear the gradients. Returns the
+    grad norm before clipping."""
+    grad_norm = accelerator.clip_grad_norm_(model.parameters(), max_grad_norm or float("inf"))
+    optimizer.step()
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return float(grad_norm)

@@ -91,12 +91,13 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     mean_advantage = masked_mean(b_advantages, b_mask).item()
     b_advantages = masked_whiten(b_advantages, b_mask)
 
-    # 5. update: PPO epochs over shuffled minibatches, stopping early past target_kl
+    # 5. update: PPO epochs over shuffled minibatches, stopping early past target_kl. With no sample kept
+    # (all sandbox errors, which --max-sandbox-errors 1 lets through) there is nothing to learn from.
     start_update = time.monotonic()
     stats: dict[str, list[float]] = {k: [] for k in ("pg_loss", "v_loss", "entropy", "clipfrac", "approx_kl")}
     b_ratios = []
     b_inds = torch.nonzero(kept).squeeze(1)
-    for _epoch in range(cfg.ppo_epochs):
+    for _epoch in range(cfg.ppo_epochs if len(b_inds) else 0):
         b_inds = b_inds[torch.randperm(len(b_inds))]
         for i in range(0, len(b_inds), cfg.minibatch_size):
             mb_inds = b_inds[i : i + cfg.minibatch_size]
@@ -131,7 +132,8 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     lr = run.scheduler.get_last_lr()[0]
     run.scheduler.step()
     seq_kl = (kl.sum(1) * kept).sum().item() / max(kept.sum().item(), 1.0)
-    run.kl_ctl.update(seq_kl, len(scores))
+    if len(b_inds):  # an empty batch measured no KL; it must not pull an adaptive coefficient down
+        run.kl_ctl.update(seq_kl, len(scores))
     t_update = time.monotonic() - start_update
 
     # 6. log

@@ -162,7 +162,6 @@ class Run:
 @contextlib.contextmanager
 def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -> Iterator[Run]:
     """Build (or restore) the policy, reference, optimizer, sandbox pool and tracker; close them after."""
-    from accelerate import Accelerator
     from execrl.benchmarks.synth import load_synth
     from execrl.harness.sandbox.pool import SandboxPool
     from execrl.trainers.critic import Critic
@@ -172,10 +171,7 @@ def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -
     devices.seed_everything(cfg.seed)
     # Exact resume on CPU needs deterministic kernels; warn_only keeps CUDA ops without one usable.
     torch.use_deterministic_algorithms(True, warn_only=True)
-    device = devices.pick_device(cfg.device)
-    dtype = devices.pick_dtype(device, cfg.precision)
-    precision = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(dtype, "no")
-    accelerator = Accelerator(cpu=device.type == "cpu", mixed_precision=precision)
+    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
 
     problems = load_synth("train", seed=cfg.synth_seed)
     if cfg.families:

@@ -169,8 +169,7 @@ def train_reward_model(cfg: RMConfig) -> Path:
     if output_ready(out, config, cfg.force):
         return out
     devices.seed_everything(cfg.seed)
-    device = devices.pick_device(cfg.device)
-    dtype = devices.pick_dtype(device, cfg.precision)
+    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
 
     # 1. data: encoded (chosen, rejected) token ids, split into train and held-out
     tokenizer = devices.load_tokenizer(cfg.model)
@@ -186,14 +185,14 @@ def train_reward_model(cfg: RMConfig) -> Path:
     train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
 
     # 2. model
-    model = load_classifier(cfg.model, 1, tokenizer).to(device).train()
+    model = load_classifier(cfg.model, 1, tokenizer).train()
 
     # 3. optimiser
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
     optimizer, scheduler = devices.optimizer_and_schedule(
         model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
     )
-    scaler = devices.grad_scaler(device, dtype)
+    model, optimizer = accelerator.prepare(model, optimizer)
 
     # 4. train: chosen and rejected of a batch go through the model together, as one (2B, T) batch
     rng, order = random.Random(cfg.seed), []
@@ -203,14 +202,14 @@ def train_reward_model(cfg: RMConfig) -> Path:
                 order = list(batches(len(train), cfg.batch_size, rng))
             idx = order.pop(0)
             seqs = [train[i][0] for i in idx] + [train[i][1] for i in idx]
-            batch = {k: v.to(device) for k, v in collate_scored(seqs, tokenizer.pad_token_id).items()}
-            with devices.autocast(device, dtype):
+            batch = {k: v.to(accelerator.device) for k, v in collate_scored(seqs, tokenizer.pad_token_id).items()}
+            with accelerator.autocast():
                 rewards = model(**batch).logits[:, 0].float()  # (2B,)
             r_chosen, r_rejected = rewards[: len(idx)], rewards[len(idx) :]
             loss = bt_loss(r_chosen, r_rejected)
             lr = scheduler.get_last_lr()[0]
-            scaler.scale(loss).backward()
-            devices.optimizer_step(model, optimizer, scheduler, scaler, cfg.max_grad_norm)
+            accelerator.backward(loss)
+            devices.optimizer_step(accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
             accuracy = float((r_chosen > r_rejected).float().mean())
             row = {"step": step, "rm/loss": round(loss.item(), 6), "rm/accuracy": accuracy, "rm/lr": lr}
             log.write(json.dumps(row) + "\n")
@@ -218,18 +217,18 @@ def train_reward_model(cfg: RMConfig) -> Path:
             bar.update()
 
     # 5. evaluate on held-out pairs
-    model.eval()
+    model = accelerator.unwrap_model(model).eval()
     metrics = {"n_train": len(train), "n_eval": len(held)}
     if held:
-        scores = pair_accuracy(model, held, tokenizer.pad_token_id, device)
+        scores = pair_accuracy(model, held, tokenizer.pad_token_id, accelerator.device)
         metrics |= {"rm/eval_accuracy": scores["accuracy"], "rm/eval_loss": scores["loss"]}
         print(f"reward model: held-out pair accuracy {scores['accuracy']:.3f} on {len(held)} pairs", file=sys.stderr)
-    (out / "rm_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-
     # 6. save
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    finish_output(out, config)
+    if accelerator.is_main_process:
+        (out / "rm_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        finish_output(out, config)
     return out
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from execrl.harness.generation.hf_sampling import Sampling, sample_tokens
 from execrl.trainers.ppo_math import entropy_from_logits
 from torch import nn
 
@@ -69,23 +70,6 @@ class Rollout:
         return torch.cat([self.query_mask, self.response_mask], dim=1)  # (B, Q + A)
 
 
-def _cut_at_stop(tokenizer: Any, ids: list[int], stops: Sequence[str]) -> tuple[int, str]:
-    """(number of tokens kept, text) for one response: up to EOS, or the token completing a stop sequence."""
-    n = len(ids)
-    if tokenizer.eos_token_id in ids:
-        n = ids.index(tokenizer.eos_token_id) + 1
-    text = tokenizer.decode(ids[:n], skip_special_tokens=True)
-    hits = [text.find(s) for s in stops if s in text]
-    if not hits:
-        return n, text
-    cut = min(hits)
-    # The first token whose decoded prefix reaches past the cut is the one that completed the stop.
-    for t in range(1, n + 1):
-        if len(tokenizer.decode(ids[:t], skip_special_tokens=True)) > cut:
-            return t, text[:cut]
-    return n, text[:cut]
-
-
 @torch.no_grad()
 def sample(
     lm: Any,
@@ -98,7 +82,11 @@ def sample(
     temperature: float,
     max_prompt_tokens: int,
 ) -> Rollout:
-    """G = `samples_per_prompt` responses per prompt; temperature 0 means greedy. Uses torch's global RNG."""
+    """G = `samples_per_prompt` responses per prompt; temperature 0 means greedy. Uses torch's global RNG.
+
+    Sampling is `hf_sampling.sample_tokens` with `Sampling(temperature)`: top-p and top-k off, so tokens are
+    drawn from softmax(logits / T), the distribution `response_logprobs` scores them under.
+    """
     device = next(lm.parameters()).device
     tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
     enc = tokenizer(
@@ -111,31 +99,12 @@ def sample(
     )
     query_ids = enc["input_ids"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q), B = P * G
     query_mask = enc["attention_mask"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q)
-    sampling = (
-        {"do_sample": True, "temperature": temperature, "top_k": 0, "top_p": 1.0}
-        if temperature > 0
-        else {"do_sample": False}
-    )
-    was_training = lm.training
-    lm.eval()
-    sequences = lm.generate(
-        input_ids=query_ids,
-        attention_mask=query_mask,
-        max_new_tokens=max_new_tokens,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        **sampling,
-    )
-    lm.train(was_training)
-    response_ids = sequences[:, query_ids.shape[1] :]  # (B, A)
-    response_mask = torch.zeros_like(response_ids)
-    texts = []
-    for i, ids in enumerate(response_ids.tolist()):
-        n, text = _cut_at_stop(tokenizer, ids, stops[i // samples_per_prompt])
-        response_mask[i, :n] = 1
-        texts.append(text)
-    response_ids = response_ids.masked_fill(response_mask == 0, tokenizer.pad_token_id)
-    return Rollout(query_ids, query_mask, response_ids, response_mask, texts)
+    row_stops = [stops[i // samples_per_prompt] for i in range(len(query_ids))]
+    sampled = sample_tokens(
+        lm, tokenizer, query_ids, query_mask, row_stops, max_new_tokens=max_new_tokens,
+        sampling=Sampling(temperature=temperature),
+    )  # fmt: skip
+    return Rollout(query_ids, query_mask, sampled.response_ids, sampled.response_mask, sampled.texts)
 
 
 def response_logprobs(

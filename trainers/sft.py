@@ -109,8 +109,7 @@ def train_sft(cfg: SFTConfig) -> Path:
     if output_ready(out, config, cfg.force):
         return out
     devices.seed_everything(cfg.seed)
-    device = devices.pick_device(cfg.device)
-    dtype = devices.pick_dtype(device, cfg.precision)
+    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
 
     # 1. data
     tokenizer = devices.load_tokenizer(cfg.model)
@@ -124,7 +123,7 @@ def train_sft(cfg: SFTConfig) -> Path:
     devices.set_gradient_checkpointing(model, cfg.gradient_checkpointing)
     if cfg.lora_r > 0:
         model = with_lora(model, cfg)
-    model.to(device).train()
+    model.train()
 
     # 3. optimiser
     micro_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
@@ -132,7 +131,7 @@ def train_sft(cfg: SFTConfig) -> Path:
     optimizer, scheduler = devices.optimizer_and_schedule(
         model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
     )
-    scaler = devices.grad_scaler(device, dtype)
+    model, optimizer = accelerator.prepare(model, optimizer)
 
     # 4. train: an endless shuffled stream of micro-batches, `grad_accum` per optimiser step
     def micro_batches() -> Any:
@@ -148,13 +147,13 @@ def train_sft(cfg: SFTConfig) -> Path:
             loss_sum = 0.0
             for _ in range(cfg.grad_accum):
                 epoch, batch = next(stream)
-                batch = {k: v.to(device) for k, v in batch.items()}
-                with devices.autocast(device, dtype):
+                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+                with accelerator.autocast():
                     loss = model(**batch).loss / cfg.grad_accum
-                scaler.scale(loss).backward()
+                accelerator.backward(loss)
                 loss_sum += loss.item()
             lr = scheduler.get_last_lr()[0]  # the rate this step used
-            grad_norm = devices.optimizer_step(model, optimizer, scheduler, scaler, cfg.max_grad_norm)
+            grad_norm = devices.optimizer_step(accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
             row = {
                 "step": step,
                 "epoch": epoch,
@@ -168,12 +167,14 @@ def train_sft(cfg: SFTConfig) -> Path:
             bar.update()
 
     # 5. save: merged weights, so the folder loads without peft
+    model = accelerator.unwrap_model(model)
     if cfg.lora_r > 0:
         model = model.merge_and_unload()
     model.eval()
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    finish_output(out, config)
+    if accelerator.is_main_process:
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
+        finish_output(out, config)
     return out
 
 

@@ -1,6 +1,8 @@
 """The Hugging Face transformers engine: batched `model.generate` on a local folder or a hub id.
 
-torch and transformers are imported inside `HFGenerator`, so importing this module stays light.
+Sampling itself (temperature, top-p, no top-k, stop strings) is `hf_sampling.sample_tokens`, the call PPO's
+rollouts make too, so `execrl generate` and PPO's in-loop evaluation draw from one distribution. torch and
+transformers are imported inside `HFGenerator`, so importing this module stays light.
 
 Reproducibility: the engine seeds torch before each internal batch (`seed + batch index`), so the same
 prompts, seed and batch size give the same completions; another batch size samples other (equally valid)
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from execrl.harness.generation.base import GenerationError, Prompt, as_messages, check_stops, truncate_at_stop
+from execrl.harness.generation.base import GenerationError, Prompt, as_messages, check_stops
+from execrl.harness.generation.hf_sampling import Sampling, pick_dtype, sample_tokens
 
 
 class HFGenerator:
@@ -40,9 +43,7 @@ class HFGenerator:
             self.device = torch.device(device)
         except RuntimeError as e:
             raise ValueError(f"--device: {e}") from e
-        torch_dtype = _pick_dtype(
-            torch, self.device, {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}.get(precision, precision)
-        )
+        torch_dtype = pick_dtype(self.device, precision)  # the weights' dtype
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)
             self.model = AutoModelForCausalLM.from_pretrained(
@@ -73,8 +74,9 @@ class HFGenerator:
         seed: int,
     ) -> list[list[str]]:
         check_stops(prompts, stop)
+        sampling = Sampling(temperature=temperature, top_p=top_p)
         greedy = temperature == 0
-        copies = 1 if greedy else n
+        copies = 1 if greedy else n  # greedy decoding runs once and is repeated
         texts = [self._render(p) for p in prompts]
         # One row per (prompt, copy), prompt-major, so a prompt's samples sit next to each other.
         rows = [(i, texts[i]) for i in range(len(prompts)) for _ in range(copies)]
@@ -82,12 +84,9 @@ class HFGenerator:
         for batch_no, start in enumerate(range(0, len(rows), self.batch_size)):
             batch = rows[start : start + self.batch_size]
             stops = [stop[i] for i, _ in batch]
-            sampling = (
-                {"do_sample": False} if greedy else {"do_sample": True, "temperature": temperature, "top_p": top_p}
-            )
             decoded = self._generate_batch([t for _, t in batch], stops, max_new_tokens, seed + batch_no, sampling)
             for (i, _), text in zip(batch, decoded, strict=True):
-                outputs[i].append(truncate_at_stop(text, stop[i]))
+                outputs[i].append(text)
         return [out * n if greedy else out for out in outputs]
 
     def _render(self, prompt: Prompt) -> str:
@@ -98,10 +97,9 @@ class HFGenerator:
         return self.tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
 
     def _generate_batch(
-        self, texts: list[str], stops: list[list[str]], max_new_tokens: int, seed: int, sampling: dict[str, Any]
+        self, texts: list[str], stops: list[list[str]], max_new_tokens: int, seed: int, sampling: Sampling
     ) -> list[str]:
         import torch
-        from transformers import StoppingCriteriaList
 
         # A chat template already writes its own special tokens (BOS and role markers).
         enc = self.tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=not self.chat)
@@ -109,29 +107,12 @@ class HFGenerator:
         input_ids, attention_mask, max_new_tokens = _fit_context(
             input_ids, attention_mask, max_new_tokens, self.max_positions
         )
-        prompt_len = input_ids.shape[1]
         torch.manual_seed(seed)  # seeds CUDA too
-        with torch.no_grad():
-            out = self.model.generate(
-                input_ids=input_ids.to(self.device),
-                attention_mask=attention_mask.to(self.device),
-                max_new_tokens=max_new_tokens,
-                pad_token_id=self.tokenizer.pad_token_id,
-                stopping_criteria=StoppingCriteriaList([_stop_on_strings(self.tokenizer, stops, prompt_len)]),
-                **sampling,
-            )  # (B, T + A)
-        return self.tokenizer.batch_decode(out[:, prompt_len:], skip_special_tokens=True)
-
-
-def _pick_dtype(torch: Any, device: Any, dtype: str) -> Any:
-    """bf16 on a CUDA device that supports it, else fp16 on CUDA, else fp32; an explicit name wins."""
-    if dtype != "auto":
-        if not isinstance(getattr(torch, dtype, None), torch.dtype):
-            raise ValueError(f"--precision: {dtype!r} is not one of auto, fp32, bf16, fp16")
-        return getattr(torch, dtype)
-    if device.type == "cuda":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.float32
+        sampled = sample_tokens(
+            self.model, self.tokenizer, input_ids, attention_mask, stops, max_new_tokens=max_new_tokens,
+            sampling=sampling,
+        )  # fmt: skip
+        return sampled.texts
 
 
 def _fit_context(input_ids: Any, attention_mask: Any, max_new_tokens: int, max_positions: int | None) -> tuple:
@@ -145,20 +126,3 @@ def _fit_context(input_ids: Any, attention_mask: Any, max_new_tokens: int, max_p
     new_tokens = min(max_new_tokens, max(max_positions - prompt_len, max_positions // 2))
     keep = max_positions - new_tokens
     return input_ids[:, -keep:], attention_mask[:, -keep:], new_tokens
-
-
-def _stop_on_strings(tokenizer: Any, stops: list[list[str]], prompt_len: int) -> Any:
-    """A StoppingCriteria that ends each row once its generated text holds one of its stops (rows end apart).
-
-    Decoding the generated part each step costs little at these lengths and catches stops that span tokens.
-    """
-    import torch
-    from transformers import StoppingCriteria
-
-    class StopOnStrings(StoppingCriteria):
-        def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-            texts = tokenizer.batch_decode(input_ids[:, prompt_len:], skip_special_tokens=True)
-            done = [any(s and s in text for s in row_stops) for text, row_stops in zip(texts, stops, strict=True)]
-            return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-    return StopOnStrings()

@@ -10,6 +10,10 @@ from typing import Any
 
 from execrl.harness.generation.base import GenerationError, Prompt, as_messages, check_stops, truncate_at_stop
 
+# The `precision` choice (as for the hf engine and the trainers) in vLLM's dtype names; vLLM's "auto" takes
+# the checkpoint's own dtype (fp32 checkpoints become fp16).
+VLLM_DTYPES = {"auto": "auto", "fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
 
 class VLLMGenerator:
     """`Generator` over `vllm.LLM` for a local model folder or hub id."""
@@ -18,13 +22,15 @@ class VLLMGenerator:
         self,
         model: str,
         *,
-        dtype: str = "auto",
+        precision: str = "auto",
         chat: bool = False,
         tensor_parallel_size: int = 1,
         gpu_memory_utilization: float = 0.9,
         max_model_len: int | None = None,
         seed: int = 0,
     ) -> None:
+        if precision not in VLLM_DTYPES:
+            raise ValueError(f"precision {precision!r}: expected one of {', '.join(VLLM_DTYPES)}")
         try:
             import vllm
         except ImportError as e:
@@ -36,7 +42,7 @@ class VLLMGenerator:
         self.chat = chat
         self.llm = vllm.LLM(
             model=model,
-            dtype=dtype,
+            dtype=VLLM_DTYPES[precision],
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
             max_model_len=max_model_len,

@@ -18,7 +18,7 @@ def test_the_sandbox_choices_are_the_sandbox_backends() -> None:
 
 
 def test_the_precision_choices_are_the_trainers_precisions() -> None:
-    from execrl.trainers.devices import PRECISIONS
+    from execrl.harness.generation.hf_sampling import PRECISIONS
 
     assert get_args(flags.Precision) == PRECISIONS
 

@@ -229,3 +229,31 @@ def test_logged_config_is_the_full_run_config(sft_model, tmp_path) -> None:
     out = train_ppo(_cfg(sft_model, tmp_path / "p", iterations=1, batch_size=8, minibatch_size=8))
     logged = json.loads((out / "ppo_config.json").read_text())
     assert logged["families"] == FAMILY and logged["iterations"] == 1 and "lr" in logged
+
+
+def test_a_batch_of_only_sandbox_errors_allowed_by_the_limit_updates_nothing_and_logs_the_iteration(
+    tmp_path, monkeypatch
+) -> None:
+    """--max-sandbox-errors 1 lets a batch through in which no sample has a reward: no minibatch, no step."""
+    from execrl.harness.records import ExecResult, Verdict
+    from execrl.trainers.ppo_setup import Run
+    from execrl.trainers.tiny import build_tiny_model
+
+    rows = sft_corpus([p for p in load_synth("train") if p.metadata["family"] == FAMILY], wrong_share=0.0)
+    model = build_tiny_model(tmp_path / "m0", [r["prompt"] + r["completion"] for r in rows], vocab_size=300,
+                             n_layer=1, d_model=32, n_head=2, max_positions=128)  # fmt: skip
+    monkeypatch.setattr(
+        Run, "execute", lambda self, problems, programs: [ExecResult(Verdict.SANDBOX_ERROR, error="x")] * len(programs)
+    )
+    cfg = _cfg(model, tmp_path / "ppo", iterations=2, batch_size=8, minibatch_size=4, max_new_tokens=8,
+               max_sandbox_errors=1.0, adaptive_kl=True)  # fmt: skip
+    out = train_ppo(cfg)
+
+    rows = read_metrics(out / "metrics.jsonl")
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(r["ppo/minibatch_steps"] == 0 and r["ppo/mean_reward"] is None for r in rows), "NaN is logged as null"
+    assert all(r["ppo/kl_coef"] == cfg.kl_coef for r in rows), "no KL was measured, so beta must not move"
+    from safetensors.torch import load_file
+
+    before, after = load_file(model / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
