@@ -9,7 +9,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-from execrl.trainers.data import UsageError  # noqa: E402
+from execrl.benchmarks.errors import UserError  # noqa: E402
 from execrl.trainers.devices import make_accelerator, mixed_precision  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def test_mixed_precision_for_accelerate(monkeypatch, device: str, precision: str
     ids=["bf16-on-cpu", "fp16-on-cpu", "a-torch-dtype-name"],
 )
 def test_mixed_precision_refuses_with_a_message_naming_the_flag(precision: str, named: str) -> None:
-    with pytest.raises(UsageError, match=named) as caught:
+    with pytest.raises(UserError, match=named) as caught:
         mixed_precision(torch.device("cpu"), precision)
     assert str(caught.value).startswith("--precision")
 
