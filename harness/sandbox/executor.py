@@ -240,4 +240,5 @@ def _matches(compare: Callable[[Any, Any], bool], got: Any, expected: Any) -> bo
 
 
 def _candidate_error(exc: BaseException) -> str:
-    return str(getattr(exc, "execrl_remote", f"{type(exc).__name__}: {exc}"))[:_ERROR_CHARS]
+    remote = getattr(exc, "execrl_remote", None)
+    return remote[:_ERROR_CHARS] if type(remote) is str else judge.exception_text(exc, _ERROR_CHARS)
