@@ -122,10 +122,18 @@ def decode(data: Any, from_handle: Callable[[int], Any] | None = None, deadline:
     """
     if type(data) in _SCALARS:  # most replies: nothing to budget
         return data
+    if type(data) is list and _SCALAR_SET.issuperset(map(type, data)):  # most others: a flat list, in C
+        if len(data) >= MAX_ITEMS:
+            raise WireError(f"value has more than {MAX_ITEMS} items")
+        hashes = list(map(hash, data))
+        if len(set(hashes)) < len(hashes) and _count_shared(hashes, data) > MAX_COLLIDING:
+            raise WireError("values collide in hash (a value built to stall the judge)")
+        return data
     decoder = _Decoder(from_handle, deadline)
+    decoder.items_left -= 1
     try:
         value = decoder.value(data, 0)
-        decoder.check_collisions()
+        decoder.check_whole_value()
     except (RecursionError, MemoryError, OverflowError) as exc:
         raise WireError(f"value too large or deep to decode: {type(exc).__name__}") from None
     return value
@@ -137,31 +145,32 @@ class WireTimeout(WireError):
 
 MAX_SHARED_HASH = 8
 """The most distinct values of one decoded value that may share a hash."""
-MAX_COLLIDING = 4096
+MAX_COLLIDING = 1024
 """The most values of one decoded value that share their hash with a distinct other one."""
 MAX_HASH_WORK = 16 * MAX_ITEMS
 """The most item visits spent hashing container members (a tuple's hash walks its members again at every
 level it is nested in)."""
 _CHECK_EVERY = 4096
-"""Items (or hash visits) between two looks at the clock."""
+"""Items between two looks at the clock."""
 
 
 class _Decoder:
     """One decode: builds fresh builtins and keeps the budgets of the whole value, not of one container.
 
-    Budgets: items (a big int counts one per 64 bits), depth, the bits of an int, hash work, and hash
-    collisions. Why collisions: putting n distinct values that share a hash into a set or dict costs
-    O(n^2) comparisons in the judge, outside every deadline (the ints k * (2**61 - 1) all hash to 0), and
-    whether the decoder builds the set or the trusted test code does (`set(candidate(x))` on a list,
-    `set(x for row in rows for x in row)` across containers), and nested (a set of frozensets whose members
-    collide: each of many small sets is cheap alone). So the members of every container, at every level,
-    are registered with their hashes while decoding, and `check_collisions` refuses the value, in linear
-    time, if more than MAX_SHARED_HASH distinct values anywhere in it share one hash, or more than
-    MAX_COLLIDING share theirs with any other. Honest data never comes close: equal values may repeat
-    freely, and the usual collisions are rare and small (-1 and -2 share a hash, so do (-1, y) and (-2, y)).
+    Budgets: items (a big int counts one per 64 bits), depth, the bits of an int, hash work, time and hash
+    collisions. Why collisions: putting n distinct values that share a hash into a set or dict costs O(n^2)
+    comparisons in the judge, outside every deadline (the ints k * (2**61 - 1) all hash to 0), whether the
+    decoder builds the set or the trusted test code does (`set(candidate(x))` on a list, `set(x for row in
+    rows for x in row)` across containers), and nested (a set of frozensets whose members collide: each of
+    many small sets is cheap alone, together they cost the judge ~30 minutes). So the members of every
+    container, at every level, are registered with their hashes while decoding; a set, frozenset or dict is
+    checked before it is built, and the whole value at the end. The value is refused, in linear time, if more
+    than MAX_SHARED_HASH distinct values anywhere in it share one hash, or more than MAX_COLLIDING share
+    theirs with a distinct other. Honest data never comes close: equal values may repeat freely, and the
+    usual collisions are few and small (-1 and -2 share a hash, and so (-1, y) and (-2, y) do).
     """
 
-    __slots__ = ("from_handle", "deadline", "items_left", "next_check", "hash_left", "hashes", "members")
+    __slots__ = ("from_handle", "deadline", "items_left", "next_check", "hash_left", "members", "colliding")
 
     def __init__(self, from_handle: Callable[[int], Any] | None, deadline: float | None) -> None:
         self.from_handle = from_handle
@@ -169,8 +178,10 @@ class _Decoder:
         self.items_left = MAX_ITEMS
         self.next_check = MAX_ITEMS - _CHECK_EVERY
         self.hash_left = MAX_HASH_WORK
-        self.hashes: list[int] = []
         self.members: list[Any] = []
+        """The members of every container so far, but lists, dicts and sets (never set members)."""
+        self.colliding = 0
+        """Members of the sets and dicts built so far that share their hash with a distinct other."""
 
     def checkpoint(self) -> None:
         """Called every _CHECK_EVERY items: the budgets of items and time."""
@@ -181,18 +192,15 @@ class _Decoder:
         self.next_check = self.items_left - _CHECK_EVERY
 
     def value(self, x: Any, depth: int) -> Any:
-        self.items_left -= 1
-        if self.items_left <= self.next_check:
-            self.checkpoint()
+        """`x` decoded; the caller has counted it against the item budget."""
         t = type(x)
-        if x is None or t is bool or t is str or t is float or t is int:
+        if t in _SCALARS:
             return x  # a JSON int has at most 4,300 digits (json refuses more), far under MAX_INT_BITS
         if depth > MAX_DEPTH:
             raise WireError(f"value nested deeper than {MAX_DEPTH}")
         if t is list:
             start = self.items_left
-            items = [self.value(v, depth + 1) for v in x]
-            return self.register(items, start)
+            return self.register(self.items(x, depth), start)
         if t is not dict or len(x) != 1:
             raise WireError(f"malformed value of type {t.__name__}")
         ((tag, payload),) = x.items()
@@ -203,11 +211,21 @@ class _Decoder:
                 raise
             raise WireError(f"malformed {str(tag)[:20]!r} payload: {str(exc)[:200]}") from None
 
+    def items(self, payload: list[Any], depth: int) -> list[Any]:
+        """A container's members decoded, counted first (scalars, most members, without a call)."""
+        self.items_left -= len(payload)
+        if self.items_left <= self.next_check:
+            self.checkpoint()
+        d = depth + 1
+        return [v if type(v) in _SCALARS else self.value(v, d) for v in payload]
+
     def tagged(self, tag: Any, payload: Any, depth: int) -> Any:
         if tag == "I" and type(payload) is str:
             if len(payload) > MAX_INT_BITS // 4 + 3:  # hex digits, a sign and "0x"
                 raise WireError(f"int of more than {MAX_INT_BITS} bits")
             self.items_left -= len(payload) // 16
+            if self.items_left <= self.next_check:
+                self.checkpoint()
             return int(payload, 16)
         if tag == "F" and payload in ("nan", "inf", "-inf"):
             return float(payload)
@@ -220,77 +238,92 @@ class _Decoder:
         if type(payload) is not list:
             raise WireError(f"malformed {str(tag)[:20]!r} payload")
         start = self.items_left
-        items = [self.value(v, depth + 1) for v in payload]
+        if tag == "D":  # [[key, value], ...]: the pairs are the wire's own lists, not values
+            if not all(type(kv) is list and len(kv) == 2 for kv in payload):
+                raise WireError("malformed dict item")
+            keys = self.register(self.items([k for k, _ in payload], depth), start, hashed=True)
+            values = self.register(self.items([v for _, v in payload], depth), start)  # `set(d.values())`
+            return dict(zip(keys, values, strict=True))
+        items = self.items(payload, depth)
         if tag == "T":
             return tuple(self.register(items, start))
         if tag == "S":
-            return set(self.register(items, start))
+            return set(self.register(items, start, hashed=True))
         if tag == "Z":
-            return frozenset(self.register(items, start))
+            return frozenset(self.register(items, start, hashed=True))
         if tag == "C" and len(items) == 2 and all(type(v) in (int, float) for v in items):
             return complex(items[0], items[1])
-        if tag == "D":
-            if not all(type(kv) is list and len(kv) == 2 for kv in items):
-                raise WireError("malformed dict item")
-            self.register([k for k, _ in items], start)
-            self.register([v for _, v in items], start)  # `set(d.values())` in the test code
-            return {k: v for k, v in items}
         raise WireError(f"unknown tag {str(tag)[:20]!r}")
 
-    def register(self, items: list[Any], start: int) -> list[Any]:
-        """Note the hashes of a container's members (built from `start`, an `items_left`) for the
-        collision check; returns `items`."""
+    def register(self, items: list[Any], start: int, hashed: bool = False) -> list[Any]:
+        """Keep a container's members (decoded from `start`, an `items_left`) for the check of the whole value;
+        check a container about to be `hashed` (a set, frozenset or dict) now, before it is built. Returns
+        `items`."""
         if not items:
             return items
         if type(items[0]) in _UNHASHABLE:  # a list of lists, say: only its hashable members count
-            hashable = [item for item in items if type(item) not in _UNHASHABLE]
-            if not hashable:
+            members = [item for item in items if type(item) not in _UNHASHABLE]
+            if not members:
                 return items
         else:
-            hashable = items
-        work = start - self.items_left  # hashing walks each member's own subtree again, at most
-        self.hash_left -= work
+            members = items
+        self.hash_left -= start - self.items_left  # hashing walks each member's own subtree again, at most
         if self.hash_left < 0:
             raise WireError(f"value needs more than {MAX_HASH_WORK} steps of hashing")
-        if work > _CHECK_EVERY:
-            self.checkpoint()
-        try:
-            self.hashes += map(hash, hashable)  # in C: the common case
-            self.members += hashable
-        except TypeError:  # a mix, or a tuple holding a list: never a set member as it is
-            del self.hashes[len(self.members) :]
-            for item in hashable:
-                try:
-                    self.hashes.append(hash(item))
-                except TypeError:
-                    continue
-                self.members.append(item)
+        self.members += members
+        if hashed:
+            hashes = list(map(hash, members))  # a TypeError (an unhashable member) is a malformed payload
+            if len(set(hashes)) < len(hashes):  # hash values are ints whose own hashes do not collide
+                self.colliding += _count_shared(hashes, members)
+                if self.colliding > MAX_COLLIDING:
+                    raise WireError("values collide in hash (a value built to stall the judge)")
         return items
 
-    def check_collisions(self) -> None:
-        """Refuse the value if its members share hashes (see the class docstring); linear time, and in C
-        unless distinct values do share a hash."""
-        hashes, members = self.hashes, self.members
-        if len(set(hashes)) == len(hashes):  # hash values are ints whose own hashes do not collide
-            return
-        last = dict(zip(hashes, members, strict=True))  # one member per hash
-        same = list(map(operator.eq, members, map(last.__getitem__, hashes)))
-        if all(same):  # every member equals the one kept for its hash: no distinct values share one
-            return
-        distinct: dict[int, list[Any]] = {}
-        colliding = 0
-        for code, member in itertools.compress(zip(hashes, members, strict=True), map(operator.not_, same)):
-            seen = distinct.setdefault(code, [last[code]])
-            if any(member is s or member == s for s in seen):
-                continue  # an equal value again: free (at most MAX_SHARED_HASH comparisons)
-            seen.append(member)
-            colliding += 1
-            if len(seen) > MAX_SHARED_HASH or colliding > MAX_COLLIDING:
-                raise WireError("values collide in hash (a value built to stall the judge)")
+    def check_whole_value(self) -> None:
+        """Refuse the value if members of its containers share hashes (see the class docstring): the test code
+        may put any of them together in one set."""
+        members = self.members
+        try:
+            hashes = list(map(hash, members))
+        except TypeError:  # a list in a mixed container, or a tuple holding one: never a set member as it is
+            members = [member for member in members if _hashable(member)]
+            hashes = list(map(hash, members))
+        if len(set(hashes)) < len(hashes) and _count_shared(hashes, members) > MAX_COLLIDING:
+            raise WireError("values collide in hash (a value built to stall the judge)")
+
+
+def _count_shared(hashes: list[int], members: list[Any]) -> int:
+    """How many of `members` (with their `hashes`) share a hash with a distinct other member; raises WireError
+    if more than MAX_SHARED_HASH distinct members share one. Linear time, and in C unless distinct members do
+    share a hash (equal values repeat freely)."""
+    last = dict(zip(hashes, members, strict=True))  # one member per hash
+    same = list(map(operator.eq, members, map(last.__getitem__, hashes)))
+    if all(same):  # every member equals the one kept for its hash
+        return 0
+    distinct: dict[int, list[Any]] = {}
+    colliding = 0
+    for code, member in itertools.compress(zip(hashes, members, strict=True), map(operator.not_, same)):
+        seen = distinct.setdefault(code, [last[code]])
+        if any(member is s or member == s for s in seen):
+            continue  # an equal value again: free (at most MAX_SHARED_HASH comparisons)
+        seen.append(member)
+        colliding += 1
+        if len(seen) > MAX_SHARED_HASH:
+            raise WireError("values collide in hash (a value built to stall the judge)")
+    return sum(len(seen) for seen in distinct.values() if len(seen) > 1)
+
+
+def _hashable(item: Any) -> bool:
+    try:
+        hash(item)
+    except TypeError:
+        return False
+    return True
 
 
 _UNHASHABLE = (list, dict, set)
 _SCALARS = (int, str, float, bool, type(None))
+_SCALAR_SET = frozenset(_SCALARS)
 
 
 def dumps(message: Any) -> bytes:
