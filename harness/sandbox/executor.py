@@ -9,6 +9,9 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
   data (`execrl.harness.sandbox.wire`, never pickle) and are compared here with genuine builtins; objects of
   candidate classes come back as `Remote` proxies that equal only themselves (their truth value
   is asked of the child, which gains nothing: returning True passes `assert f(x)` just the same).
+  The judge's own work on a reply is bounded (the codec's budget over the whole value: items, depth,
+  int width, hash collisions across containers, the test's deadline), and a reply the codec refuses
+  is the candidate's failure, never a sandbox_error.
   Exit codes and stdout are never evidence of success (STDIO problems compare stdout with
   the expected output, here). Always-true `__eq__`, builtin subclasses, patched builtins,
   frame/gc peeking, redefined `check`, open strings, exit(0)/os._exit, atexit/excepthook, printing
