@@ -12,14 +12,17 @@ import __future__
 
 import ast
 import builtins
+import contextlib
 import functools
 import marshal
 import re
 import reprlib
+import signal
 import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from execrl.harness.records import Limits, TestOutcome, Verdict
@@ -274,7 +277,7 @@ def run_tests(link: Link, namespace: dict[str, Any], tests: list[str]) -> list[T
     for i, source in enumerate(tests):
         link.start_test()
         start = time.monotonic()
-        verdict, error, fatal = _run_one(source, namespace, i)
+        verdict, error, fatal = _run_one(source, namespace, i, link.deadline)
         outcomes.append(TestOutcome(verdict, time.monotonic() - start, error))
         if fatal:
             rest = f"not run: an earlier test ended the run ({verdict.value})"
@@ -283,10 +286,11 @@ def run_tests(link: Link, namespace: dict[str, Any], tests: list[str]) -> list[T
     return outcomes
 
 
-def _run_one(source: str, namespace: dict[str, Any], index: int) -> tuple[Verdict, str, bool]:
+def _run_one(source: str, namespace: dict[str, Any], index: int, deadline: float) -> tuple[Verdict, str, bool]:
     is_assert = _is_assert(source)
     try:
-        exec(_compiled(source, f"<test {index}>"), namespace)
+        with trusted_code_deadline(deadline):
+            exec(_compiled(source, f"<test {index}>"), namespace)
     except Abort as exc:
         return exc.verdict, exc.error, True
     except Exception as exc:  # noqa: BLE001 - trusted test code; any error fails this test
@@ -294,6 +298,37 @@ def _run_one(source: str, namespace: dict[str, Any], index: int) -> tuple[Verdic
         verdict = Verdict.RUNTIME_ERROR if remote else Verdict.FAILED
         return verdict, _error_text(exc, source), not is_assert
     return Verdict.PASSED, "", False
+
+
+ALARM_GRACE = 1.0
+"""Seconds past the test's deadline before the alarm stops the test code: waits on the child end at the
+deadline itself; the alarm is for the judge's own work."""
+
+
+@contextlib.contextmanager
+def trusted_code_deadline(deadline: float) -> Iterator[None]:
+    """Stop the trusted test code (a `timeout`) if it runs past `deadline` (a `time.monotonic()` value).
+
+    The test code's work on the candidate's data can be unbounded even when the data is small: `for _ in
+    range(candidate(x))` with a returned 10**15. Without this the worker hangs until the pool kills it, and
+    the run is a sandbox_error (no penalty). SIGALRM interrupts Python code only, between bytecodes; the
+    C-level work (building sets, comparing, repr) is bounded by the codec's budget instead. Signals need
+    the main thread: elsewhere (a server's worker thread) the test code runs without the alarm.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_alarm(signum: int, frame: Any) -> None:
+        raise Abort(Verdict.TIMEOUT, "the test code ran past the deadline on the candidate's data")
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + ALARM_GRACE)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 def _error_text(exc: BaseException, source: str) -> str:
@@ -375,7 +410,8 @@ def judge_asserts(
     except Exception as exc:  # noqa: BLE001 - the candidate's own exception at load time
         return [TestOutcome(Verdict.RUNTIME_ERROR, 0.0, _error_text(exc, "")) for _ in tests]
     try:
-        namespace = build_namespace(link)
+        with trusted_code_deadline(link.deadline):
+            namespace = build_namespace(link)
     except Abort as exc:
         return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
     except Exception as exc:  # noqa: BLE001 - setup code failed on the candidate's names or values

@@ -255,9 +255,12 @@ POWER = Problem(task_id="adv/power", benchmark="apps", prompt="", test_kind=Test
                 inputs=("53\n",), outputs=("9007199254740992\n",))
 FIVE = Problem(task_id="adv/five", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
                inputs=("2 3\n",), outputs=("5\n",))
+LOOP = Problem(task_id="adv/loop", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
+               entry_point="add",
+               check_code=_check("assert sum(1 for _ in range(candidate(1, 2))) == 3", "assert candidate(2, 2) == 4"))
 HONEST.update({
     "adv/tuple": "def add(a, b):\n    return [a + b]\n", "adv/lookup": "def add(a, b):\n    return a + b\n",
-    "adv/message": "def add(a, b):\n    return a + b\n",
+    "adv/message": "def add(a, b):\n    return a + b\n", "adv/loop": "def add(a, b):\n    return a + b\n",
     "adv/binary": "print(format(int(input()), 'b').zfill(3))\n", "adv/power": "print(2 ** int(input()))\n",
     "adv/five": "a, b = map(int, input().split())\nprint(a + b)\n",
 })  # fmt: skip
@@ -308,6 +311,8 @@ ATTACKS += [
      "def add(a, b):\n    return 10**5000\n", Verdict.FAILED),
     ("a candidate object in the test's str() of an assert message", MESSAGE,
      "class K:\n    def __str__(self):\n        return 'x' * 10**8\ndef add(a, b):\n    return K()\n", Verdict.FAILED),
+    ("a small int that the test code loops over (10**15 iterations in the judge: the pool killed the worker, "
+     "a sandbox_error)", LOOP, "def add(a, b):\n    return 10**15\n", Verdict.TIMEOUT),
     # --- APPS stdout: an integer answer is its text ---
     ("binary string without its leading zero (zeros were stripped: 10 matched 010)", BINARY, "print(10)\n",
      Verdict.FAILED),

@@ -143,3 +143,48 @@ def test_an_exception_report_with_fields_that_are_not_strings_is_still_the_candi
     assert exc.execrl_remote == ": \n"  # type: ignore[attr-defined]
     exc = remote_exception({"exc": {"type": "ValueError", "message": "x" * 10**6}})
     assert type(exc) is ValueError and len(exc.execrl_remote) <= 2000  # type: ignore[attr-defined]
+
+
+def test_test_code_running_past_the_deadline_on_the_candidates_data_is_a_timeout() -> None:
+    """Found by a red-team review: `for _ in range(candidate(x))` with a returned 10**15 hung the judge until the
+    pool killed the worker (a sandbox_error). The alarm ends it as a timeout and leaves no timer behind."""
+    import signal
+    import time
+
+    from execrl.harness.records import Verdict
+    from execrl.harness.sandbox import judge
+
+    previous = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    with pytest.raises(judge.Abort) as caught:
+        with judge.trusted_code_deadline(start + 0.1):
+            for _ in range(10**15):
+                pass
+    assert caught.value.verdict is Verdict.TIMEOUT
+    assert time.monotonic() - start < 0.1 + judge.ALARM_GRACE + 1.0
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is previous
+    with judge.trusted_code_deadline(time.monotonic() + 5):  # in time: nothing happens
+        sum(range(1000))
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+
+
+def test_outside_the_main_thread_the_test_code_runs_without_the_alarm() -> None:
+    import threading
+    import time
+
+    from execrl.harness.sandbox import judge
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with judge.trusted_code_deadline(time.monotonic() - 1):
+                pass
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert errors == []
