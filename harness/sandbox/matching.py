@@ -59,7 +59,7 @@ def _close_numbers(got: str, expected: str) -> bool:
 
 
 _INTEGER = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+_FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")  # unambiguous: linear, even on a failing match
 _FLOAT_ZEROS = re.compile(r"\.0*")
 
 

@@ -255,6 +255,8 @@ POWER = Problem(task_id="adv/power", benchmark="apps", prompt="", test_kind=Test
                 inputs=("53\n",), outputs=("9007199254740992\n",))
 FIVE = Problem(task_id="adv/five", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
                inputs=("2 3\n",), outputs=("5\n",))
+HALF = Problem(task_id="adv/half", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
+               inputs=("1 2\n",), outputs=("0.5\n",))
 LOOP = Problem(task_id="adv/loop", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
                entry_point="add",
                check_code=_check("assert sum(1 for _ in range(candidate(1, 2))) == 3", "assert candidate(2, 2) == 4"))
@@ -263,6 +265,7 @@ HONEST.update({
     "adv/message": "def add(a, b):\n    return a + b\n", "adv/loop": "def add(a, b):\n    return a + b\n",
     "adv/binary": "print(format(int(input()), 'b').zfill(3))\n", "adv/power": "print(2 ** int(input()))\n",
     "adv/five": "a, b = map(int, input().split())\nprint(a + b)\n",
+    "adv/half": "a, b = map(int, input().split())\nprint(a / b)\n",
 })  # fmt: skip
 # Honest to the child's own list() (which would preallocate too), lying to the judge's len() that follows.
 _LYING_LEN = "class L:\n    calls = 0\n    def __len__(self):\n        L.calls += 1\n" \
@@ -322,4 +325,7 @@ ATTACKS += [
     ("an integer answer in exponent notation", FIVE, "print('5e0')\n", Verdict.FAILED),
     ("an integer answer with a plus sign", FIVE, "print('+5')\n", Verdict.FAILED),
     ("an integer answer within float tolerance", FIVE, "print('4.9999999')\n", Verdict.FAILED),
+    ("a float answer a little off", HALF, "print(0.5001)\n", Verdict.FAILED),
+    ("a megabyte of digits where a float is expected (an ambiguous float pattern backtracks for hours)", HALF,
+     "print('1' * 10**6 + 'x')\n", Verdict.FAILED),
 ]  # fmt: skip

@@ -172,6 +172,19 @@ def test_a_float_answer_matches_within_the_tolerance_only(expected: float, got: 
     assert ok is math.isclose(float(repr(got)), float(repr(expected)), rel_tol=1e-6, abs_tol=1e-6)
 
 
+number_chars = st.text("0123456789.eE+-x", max_size=4)
+
+
+@fuzz(st.tuples(number_chars, st.text("0123456789", min_size=1, max_size=3), st.integers(2000, 20_000), number_chars),
+      st.sampled_from(["0.5", "7", "010", "1e-6", "-0"]))  # fmt: skip
+def test_matching_a_long_token_takes_linear_time(parts: tuple[str, str, int, str], expected: str) -> None:
+    head, unit, n, tail = parts  # a long run of digits between a short head and tail
+    got = head + unit * (n // len(unit)) + tail
+    start = time.perf_counter()
+    stdout_matches(got, expected)
+    assert time.perf_counter() - start < 0.2
+
+
 # --- end to end: forged replies and stdout from real sandboxed programs ---------------------------------
 
 LIMITS = Limits(timeout=1.0, program_timeout=4.0, memory=512 * 1024**2, retry_timeouts=False)

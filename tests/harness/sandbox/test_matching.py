@@ -50,6 +50,20 @@ STDOUT = [
 ]
 
 
+@pytest.mark.parametrize(
+    ("got", "expected"),
+    [("1" * 10**6 + "x", "0.5"), ("1" * 10**6 + ".", "0.5\n"), ("." + "1" * 10**6 + "e", "2.5"), ("9" * 10**6, "7")],
+)
+def test_a_megabyte_token_is_compared_in_linear_time(got: str, expected: str) -> None:
+    """The float pattern was ambiguous (`\\d+\\.?\\d*`): a failing match on n digits took O(n^2), 2.8 s for
+    8,000 digits, hours for the megabyte of stdout a program may print."""
+    import time
+
+    start = time.perf_counter()
+    assert stdout_matches(got, expected) is False
+    assert time.perf_counter() - start < 0.5
+
+
 @pytest.mark.parametrize(("got", "expected", "ok"), [r[1:] for r in STDOUT], ids=[r[0] for r in STDOUT])
 def test_stdout_matches_follows_apps_conventions(got, expected, ok) -> None:
     assert stdout_matches(got, expected) is ok
