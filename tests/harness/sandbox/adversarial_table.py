@@ -242,6 +242,7 @@ def _check(*asserts: str) -> str:
     return "def check(candidate):\n" + "".join(f"    {line}\n" for line in asserts)
 
 
+# fmt: off
 TUPLE = Problem(task_id="adv/tuple", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
                 entry_point="add", check_code=_check("assert tuple(candidate(1, 2)) == (3,)"))  # HumanEval/33
 LOOKUP = Problem(task_id="adv/lookup", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
@@ -329,3 +330,4 @@ ATTACKS += [
     ("a megabyte of digits where a float is expected (an ambiguous float pattern backtracks for hours)", HALF,
      "print('1' * 10**6 + 'x')\n", Verdict.FAILED),
 ]  # fmt: skip
+# fmt: on
