@@ -327,8 +327,10 @@ def trusted_code_deadline(deadline: float) -> Iterator[None]:
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:  # the alarm may fire on the way out: the Abort goes on, the old handler comes back
+            signal.signal(signal.SIGALRM, previous)
 
 
 def _error_text(exc: BaseException, source: str) -> str:
