@@ -270,14 +270,17 @@ def _names_in(source: str) -> frozenset[str]:
     return frozenset(n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name))
 
 
-def run_tests(link: Link, namespace: dict[str, Any], tests: list[str]) -> list[TestOutcome]:
-    """Run each test source in `namespace`; a failing assert continues, an Abort or a crash outside
-    an assert fails the rest (they share state, as in one `check()` call)."""
+def run_tests(
+    link: Link, namespace: dict[str, Any], tests: list[str], alarm: TrustedCodeAlarm | None = None
+) -> list[TestOutcome]:
+    """Run each test source in `namespace` (stopped by `alarm` past each test's deadline); a failing assert
+    continues, an Abort or a crash outside an assert fails the rest (they share state, as in one `check()`
+    call)."""
     outcomes: list[TestOutcome] = []
     for i, source in enumerate(tests):
         link.start_test()
         start = time.monotonic()
-        verdict, error, fatal = _run_one(source, namespace, i, link.deadline)
+        verdict, error, fatal = _run_one(source, namespace, i, alarm.until(link.deadline) if alarm else _NO_ALARM)
         outcomes.append(TestOutcome(verdict, time.monotonic() - start, error))
         if fatal:
             rest = f"not run: an earlier test ended the run ({verdict.value})"
@@ -286,10 +289,12 @@ def run_tests(link: Link, namespace: dict[str, Any], tests: list[str]) -> list[T
     return outcomes
 
 
-def _run_one(source: str, namespace: dict[str, Any], index: int, deadline: float) -> tuple[Verdict, str, bool]:
+def _run_one(
+    source: str, namespace: dict[str, Any], index: int, alarm: contextlib.AbstractContextManager
+) -> tuple[Verdict, str, bool]:
     is_assert = _is_assert(source)
     try:
-        with trusted_code_deadline(deadline):
+        with alarm:
             exec(_compiled(source, f"<test {index}>"), namespace)
     except Abort as exc:
         return exc.verdict, exc.error, True
@@ -305,32 +310,55 @@ ALARM_GRACE = 1.0
 deadline itself; the alarm is for the judge's own work."""
 
 
-@contextlib.contextmanager
-def trusted_code_deadline(deadline: float) -> Iterator[None]:
-    """Stop the trusted test code (a `timeout`) if it runs past `deadline` (a `time.monotonic()` value).
+class TrustedCodeAlarm:
+    """SIGALRM that stops the trusted test code, as a `timeout`, once it runs ALARM_GRACE past a deadline.
 
     The test code's work on the candidate's data can be unbounded even when the data is small: `for _ in
-    range(candidate(x))` with a returned 10**15. Without this the worker hangs until the pool kills it, and
-    the run is a sandbox_error (no penalty). SIGALRM interrupts Python code only, between bytecodes; the
-    C-level work (building sets, comparing, repr) is bounded by the codec's budget instead. Signals need
-    the main thread: elsewhere (a server's worker thread) the test code runs without the alarm.
+    range(candidate(x))` with a returned 10**15. Without the alarm the worker hangs until the pool kills it,
+    and the run is a sandbox_error (no penalty). A signal interrupts Python code only, between bytecodes; the
+    C-level work (building sets, comparing, repr) is bounded by the codec's budget instead. Signals need the
+    main thread: elsewhere (a server's worker thread) the test code runs without the alarm.
+
+    Installed once per program (`with TrustedCodeAlarm() as alarm:`, two sigactions) and armed per test
+    (`with alarm.until(deadline):`, two setitimer calls).
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
 
-    def on_alarm(signum: int, frame: Any) -> None:
-        raise Abort(Verdict.TIMEOUT, "the test code ran past the deadline on the candidate's data")
+    def __init__(self) -> None:
+        self.installed = False
+        self._previous: Any = None
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + ALARM_GRACE)
-    try:
-        yield
-    finally:
+    def __enter__(self) -> TrustedCodeAlarm:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGALRM, _on_alarm)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.installed:
+            self.installed = False
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            finally:  # the alarm may fire on the way out: the Abort goes on, the old handler comes back
+                signal.signal(signal.SIGALRM, self._previous)
+
+    @contextlib.contextmanager
+    def until(self, deadline: float) -> Iterator[None]:
+        """Armed for the block: `deadline` is a `time.monotonic()` value."""
+        if not self.installed:
+            yield
+            return
+        signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + ALARM_GRACE)
         try:
+            yield
+        finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
-        finally:  # the alarm may fire on the way out: the Abort goes on, the old handler comes back
-            signal.signal(signal.SIGALRM, previous)
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise Abort(Verdict.TIMEOUT, "the test code ran past the deadline on the candidate's data")
+
+
+_NO_ALARM = contextlib.nullcontext()
 
 
 def _error_text(exc: BaseException, source: str) -> str:
@@ -411,15 +439,16 @@ def judge_asserts(
         return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
     except Exception as exc:  # noqa: BLE001 - the candidate's own exception at load time
         return [TestOutcome(Verdict.RUNTIME_ERROR, 0.0, _error_text(exc, "")) for _ in tests]
-    try:
-        with trusted_code_deadline(link.deadline):
-            namespace = build_namespace(link)
-    except Abort as exc:
-        return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
-    except Exception as exc:  # noqa: BLE001 - setup code failed on the candidate's names or values
-        verdict = Verdict.RUNTIME_ERROR if hasattr(exc, "execrl_remote") else Verdict.FAILED
-        return [TestOutcome(verdict, 0.0, _error_text(exc, "test setup")) for _ in tests]
-    return run_tests(link, namespace, tests)
+    with TrustedCodeAlarm() as alarm:
+        try:
+            with alarm.until(link.deadline):
+                namespace = build_namespace(link)
+        except Abort as exc:
+            return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
+        except Exception as exc:  # noqa: BLE001 - setup code failed on the candidate's names or values
+            verdict = Verdict.RUNTIME_ERROR if hasattr(exc, "execrl_remote") else Verdict.FAILED
+            return [TestOutcome(verdict, 0.0, _error_text(exc, "test setup")) for _ in tests]
+        return run_tests(link, namespace, tests, alarm)
 
 
 def humaneval_namespace(prompt: str, entry_point: str, module_code: str) -> Callable[[Link], dict[str, Any]]:
