@@ -12,7 +12,6 @@ import __future__
 
 import ast
 import builtins
-import contextlib
 import functools
 import marshal
 import re
@@ -22,7 +21,7 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 from execrl.harness.records import Limits, TestOutcome, Verdict
@@ -280,7 +279,7 @@ def run_tests(
     for i, source in enumerate(tests):
         link.start_test()
         start = time.monotonic()
-        verdict, error, fatal = _run_one(source, namespace, i, alarm.until(link.deadline) if alarm else _NO_ALARM)
+        verdict, error, fatal = _run_one(source, namespace, i, alarm, link.deadline)
         outcomes.append(TestOutcome(verdict, time.monotonic() - start, error))
         if fatal:
             rest = f"not run: an earlier test ended the run ({verdict.value})"
@@ -290,12 +289,17 @@ def run_tests(
 
 
 def _run_one(
-    source: str, namespace: dict[str, Any], index: int, alarm: contextlib.AbstractContextManager
+    source: str, namespace: dict[str, Any], index: int, alarm: TrustedCodeAlarm | None, deadline: float
 ) -> tuple[Verdict, str, bool]:
     is_assert = _is_assert(source)
     try:
-        with alarm:
+        if alarm is not None:
+            alarm.arm(deadline)
+        try:
             exec(_compiled(source, f"<test {index}>"), namespace)
+        finally:
+            if alarm is not None:
+                alarm.disarm()
     except Abort as exc:
         return exc.verdict, exc.error, True
     except Exception as exc:  # noqa: BLE001 - trusted test code; any error fails this test
@@ -320,7 +324,7 @@ class TrustedCodeAlarm:
     main thread: elsewhere (a server's worker thread) the test code runs without the alarm.
 
     Installed once per program (`with TrustedCodeAlarm() as alarm:`, two sigactions) and armed per test
-    (`with alarm.until(deadline):`, two setitimer calls).
+    (`alarm.arm(deadline)`, then `alarm.disarm()` in a `finally`: a setitimer call each).
     """
 
     def __init__(self) -> None:
@@ -341,24 +345,18 @@ class TrustedCodeAlarm:
             finally:  # the alarm may fire on the way out: the Abort goes on, the old handler comes back
                 signal.signal(signal.SIGALRM, self._previous)
 
-    @contextlib.contextmanager
-    def until(self, deadline: float) -> Iterator[None]:
-        """Armed for the block: `deadline` is a `time.monotonic()` value."""
-        if not self.installed:
-            yield
-            return
-        signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + ALARM_GRACE)
-        try:
-            yield
-        finally:
+    def arm(self, deadline: float) -> None:
+        """Ring ALARM_GRACE after `deadline` (a `time.monotonic()` value) unless disarmed first."""
+        if self.installed:
+            signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + ALARM_GRACE)
+
+    def disarm(self) -> None:
+        if self.installed:
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
     raise Abort(Verdict.TIMEOUT, "the test code ran past the deadline on the candidate's data")
-
-
-_NO_ALARM = contextlib.nullcontext()
 
 
 def _error_text(exc: BaseException, source: str) -> str:
@@ -441,8 +439,11 @@ def judge_asserts(
         return [TestOutcome(Verdict.RUNTIME_ERROR, 0.0, _error_text(exc, "")) for _ in tests]
     with TrustedCodeAlarm() as alarm:
         try:
-            with alarm.until(link.deadline):
+            alarm.arm(link.deadline)
+            try:
                 namespace = build_namespace(link)
+            finally:
+                alarm.disarm()
         except Abort as exc:
             return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
         except Exception as exc:  # noqa: BLE001 - setup code failed on the candidate's names or values
