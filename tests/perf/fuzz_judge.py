@@ -10,6 +10,7 @@ shrunk one Hypothesis reports). Exits 1 if any property failed. Run it as root, 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 import traceback
@@ -18,6 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
+from execrl.harness.records import Verdict  # noqa: E402
 from execrl.harness.sandbox import wire  # noqa: E402
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import seed as with_seed  # noqa: E402
@@ -60,8 +62,16 @@ def decodes_or_refuses_quickly(data) -> None:
     assert time.perf_counter() - start < fuzz.DECODE_SECONDS
 
 
+def big_replies_are_never_passed_nor_a_sandbox_error(data) -> None:
+    """The same values as replies forged by a sandboxed program, through the whole judge."""
+    frame = json.dumps({"ok": data}).encode()
+    assert fuzz._judged(fuzz.ASSERTS, fuzz.REPLIER.format(frame=frame)) not in (Verdict.PASSED, Verdict.SANDBOX_ERROR)
+
+
 PROPERTIES = {name: test.execrl_fuzz for name, test in vars(fuzz).items() if hasattr(test, "execrl_fuzz")}
 PROPERTIES["big hostile values decode or are refused quickly"] = (decodes_or_refuses_quickly, (big_values(),), True)
+PROPERTIES["big hostile replies are never passed nor a sandbox_error"] = (
+    big_replies_are_never_passed_nor_a_sandbox_error, (big_values(),), True)  # fmt: skip
 
 
 def run(check, strategies, slow: bool, seed: int, examples: int) -> tuple[float, str | None]:
