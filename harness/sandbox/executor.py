@@ -9,6 +9,9 @@ Threat model. The program is adversarial: under RL it is rewarded for being judg
   data (`execrl.harness.sandbox.wire`, never pickle) and are compared here with genuine builtins; objects of
   candidate classes come back as `Remote` proxies that equal only themselves (their truth value
   is asked of the child, which gains nothing: returning True passes `assert f(x)` just the same).
+  The judge's own work on a reply is bounded (the codec's budget over the whole value: items, depth,
+  int width, hash collisions across containers, the test's deadline), and a reply the codec refuses
+  is the candidate's failure, never a sandbox_error.
   Exit codes and stdout are never evidence of success (STDIO problems compare stdout with
   the expected output, here). Always-true `__eq__`, builtin subclasses, patched builtins,
   frame/gc peeking, redefined `check`, open strings, exit(0)/os._exit, atexit/excepthook, printing
@@ -252,4 +255,5 @@ def _matches(compare: Callable[[Any, Any], bool], got: Any, expected: Any) -> bo
 
 
 def _candidate_error(exc: BaseException) -> str:
-    return str(getattr(exc, "execrl_remote", f"{type(exc).__name__}: {exc}"))[:_ERROR_CHARS]
+    remote = getattr(exc, "execrl_remote", None)
+    return remote[:_ERROR_CHARS] if type(remote) is str else judge.exception_text(exc, _ERROR_CHARS)

@@ -15,7 +15,10 @@ import builtins
 import functools
 import marshal
 import re
+import reprlib
+import signal
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -67,9 +70,11 @@ class Link:
         reply = self.send(message)
         if "ok" in reply:
             try:
-                return wire.decode(reply["ok"], lambda h: Remote(self, h))
+                return wire.decode(reply["ok"], lambda h: Remote(self, h), self.deadline)
+            except wire.WireTimeout:
+                raise Abort(Verdict.TIMEOUT, f"no answer within {self.limits.timeout:g} s (decoding it)") from None
             except wire.WireError as exc:
-                raise Abort(Verdict.RUNTIME_ERROR, f"the child sent a malformed value: {exc}") from None
+                raise Abort(Verdict.RUNTIME_ERROR, f"the child sent a value the codec refuses: {exc}") from None
         raise remote_exception(reply)
 
     def send(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +101,7 @@ def remote_exception(reply: dict[str, Any]) -> BaseException:
     info = reply.get("exc")
     if type(info) is not dict:
         return Abort(Verdict.RUNTIME_ERROR, "malformed reply from the child")
-    name, message = str(info.get("type", "")), str(info.get("message", ""))
+    name, message, tail = (_text(info.get(key)) for key in ("type", "message", "traceback"))
     if name == "MemoryError":
         return Abort(Verdict.MEMORY_EXCEEDED, f"MemoryError: {message}")
     cls = _BUILTIN_EXCEPTIONS.get(name, CandidateError)
@@ -104,8 +109,13 @@ def remote_exception(reply: dict[str, Any]) -> BaseException:
         exc = cls(message)
     except Exception:  # noqa: BLE001 - e.g. UnicodeDecodeError needs 5 arguments
         exc = CandidateError(message)
-    exc.execrl_remote = f"{name}: {message}\n{info.get('traceback', '')}"[-2000:]  # type: ignore[attr-defined]
+    exc.execrl_remote = f"{name}: {message}\n{tail}"[-2000:]  # type: ignore[attr-defined]
     return exc
+
+
+def _text(field: Any) -> str:
+    """A field of the child's exception report: a string, cut short (the child may send anything)."""
+    return field[:2000] if type(field) is str else ""
 
 
 class Remote:
@@ -141,9 +151,13 @@ class Remote:
         return self._link.rpc("getitem", self._ref, key)
 
     def __len__(self) -> int:
+        # Capped: `tuple(remote)` and `list(remote)` preallocate len() slots in the judge before iterating
+        # (a claimed 10**9 cost 8 GB and 17 s), and no reply can carry more than MAX_ITEMS items anyway.
         n = self._link.rpc("len", self._ref)
         if type(n) is not int or n < 0:
             raise TypeError("len() of a remote object must be a non-negative int")
+        if n > wire.MAX_ITEMS:
+            raise OverflowError(f"len() of a remote object above {wire.MAX_ITEMS}")
         return n
 
     def __iter__(self) -> Any:
@@ -255,14 +269,17 @@ def _names_in(source: str) -> frozenset[str]:
     return frozenset(n.id for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Name))
 
 
-def run_tests(link: Link, namespace: dict[str, Any], tests: list[str]) -> list[TestOutcome]:
-    """Run each test source in `namespace`; a failing assert continues, an Abort or a crash outside
-    an assert fails the rest (they share state, as in one `check()` call)."""
+def run_tests(
+    link: Link, namespace: dict[str, Any], tests: list[str], alarm: TrustedCodeAlarm | None = None
+) -> list[TestOutcome]:
+    """Run each test source in `namespace` (stopped by `alarm` past each test's deadline); a failing assert
+    continues, an Abort or a crash outside an assert fails the rest (they share state, as in one `check()`
+    call)."""
     outcomes: list[TestOutcome] = []
     for i, source in enumerate(tests):
         link.start_test()
         start = time.monotonic()
-        verdict, error, fatal = _run_one(source, namespace, i)
+        verdict, error, fatal = _run_one(source, namespace, i, alarm, link.deadline)
         outcomes.append(TestOutcome(verdict, time.monotonic() - start, error))
         if fatal:
             rest = f"not run: an earlier test ended the run ({verdict.value})"
@@ -271,10 +288,18 @@ def run_tests(link: Link, namespace: dict[str, Any], tests: list[str]) -> list[T
     return outcomes
 
 
-def _run_one(source: str, namespace: dict[str, Any], index: int) -> tuple[Verdict, str, bool]:
+def _run_one(
+    source: str, namespace: dict[str, Any], index: int, alarm: TrustedCodeAlarm | None, deadline: float
+) -> tuple[Verdict, str, bool]:
     is_assert = _is_assert(source)
     try:
-        exec(_compiled(source, f"<test {index}>"), namespace)
+        if alarm is not None:
+            alarm.arm(deadline)
+        try:
+            exec(_compiled(source, f"<test {index}>"), namespace)
+        finally:
+            if alarm is not None:
+                alarm.disarm()
     except Abort as exc:
         return exc.verdict, exc.error, True
     except Exception as exc:  # noqa: BLE001 - trusted test code; any error fails this test
@@ -284,9 +309,89 @@ def _run_one(source: str, namespace: dict[str, Any], index: int) -> tuple[Verdic
     return Verdict.PASSED, "", False
 
 
+ALARM_GRACE = 1.0
+"""Seconds past the test's deadline before the alarm stops the test code: waits on the child end at the
+deadline itself; the alarm is for the judge's own work."""
+
+
+class TrustedCodeAlarm:
+    """SIGALRM that stops the trusted test code, as a `timeout`, once it runs ALARM_GRACE past a deadline.
+
+    The test code's work on the candidate's data can be unbounded even when the data is small: `for _ in
+    range(candidate(x))` with a returned 10**15. Without the alarm the worker hangs until the pool kills it,
+    and the run is a sandbox_error (no penalty). A signal interrupts Python code only, between bytecodes; the
+    C-level work (building sets, comparing, repr) is bounded by the codec's budget instead. Signals need the
+    main thread: elsewhere (a server's worker thread) the test code runs without the alarm.
+
+    Installed once per program (`with TrustedCodeAlarm() as alarm:`, two sigactions) and armed per test
+    (`alarm.arm(deadline)`, then `alarm.disarm()` in a `finally`: a setitimer call each).
+    """
+
+    def __init__(self) -> None:
+        self.installed = False
+        self._previous: Any = None
+
+    def __enter__(self) -> TrustedCodeAlarm:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGALRM, _on_alarm)
+            self.installed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.installed:
+            self.installed = False
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            finally:  # the alarm may fire on the way out: the Abort goes on, the old handler comes back
+                signal.signal(signal.SIGALRM, self._previous)
+
+    def arm(self, deadline: float) -> None:
+        """Ring ALARM_GRACE after `deadline` (a `time.monotonic()` value) unless disarmed first."""
+        if self.installed:
+            signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + ALARM_GRACE)
+
+    def disarm(self) -> None:
+        if self.installed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise Abort(Verdict.TIMEOUT, "the test code ran past the deadline on the candidate's data")
+
+
 def _error_text(exc: BaseException, source: str) -> str:
     remote = getattr(exc, "execrl_remote", "")
-    return (remote or f"{type(exc).__name__}: {exc} in: {source.strip()[:300]}")[-2000:]
+    return (remote or f"{exception_text(exc)} in: {source.strip()[:300]}")[-2000:]
+
+
+def exception_text(exc: BaseException, limit: int = 2000) -> str:
+    """`Type: message` of an exception raised in the judge, bounded in time and length, never raising.
+
+    Its message may hold the candidate's data: `str(KeyError(k))` is `repr(k)`, which raises ValueError for
+    an int of more than 4,300 digits (a crash of the judge, reported as a sandbox_error) and is as long as a
+    2-million-item list. Non-string arguments are shown through a bounded repr instead.
+    """
+    name = type(exc).__name__
+    try:
+        if all(type(arg) is str for arg in exc.args):
+            return f"{name}: {str(exc)[:limit]}"
+        return f"{name}: {', '.join(_BOUNDED.repr(arg) for arg in exc.args)}"[:limit]
+    except Exception:  # noqa: BLE001 - a message we cannot show is not the candidate's verdict
+        return f"{name}: (message not shown)"
+
+
+class _BoundedRepr(reprlib.Repr):
+    """reprlib's size limits, and a wide int described instead of converted (reprlib's `repr_int` calls
+    `repr`, which refuses more than 4,300 digits)."""
+
+    def repr_int(self, x: int, level: int) -> str:
+        if x.bit_length() > 256:
+            return f"<int of {x.bit_length()} bits>"
+        return super().repr_int(x, level)
+
+
+_BOUNDED = _BoundedRepr()
+_BOUNDED.maxstring = _BOUNDED.maxother = 200
 
 
 def compiled_program(program: str) -> bytes:
@@ -332,14 +437,19 @@ def judge_asserts(
         return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
     except Exception as exc:  # noqa: BLE001 - the candidate's own exception at load time
         return [TestOutcome(Verdict.RUNTIME_ERROR, 0.0, _error_text(exc, "")) for _ in tests]
-    try:
-        namespace = build_namespace(link)
-    except Abort as exc:
-        return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
-    except Exception as exc:  # noqa: BLE001 - setup code failed on the candidate's names or values
-        verdict = Verdict.RUNTIME_ERROR if hasattr(exc, "execrl_remote") else Verdict.FAILED
-        return [TestOutcome(verdict, 0.0, _error_text(exc, "test setup")) for _ in tests]
-    return run_tests(link, namespace, tests)
+    with TrustedCodeAlarm() as alarm:
+        try:
+            alarm.arm(link.deadline)
+            try:
+                namespace = build_namespace(link)
+            finally:
+                alarm.disarm()
+        except Abort as exc:
+            return [TestOutcome(exc.verdict, 0.0, exc.error) for _ in tests]
+        except Exception as exc:  # noqa: BLE001 - setup code failed on the candidate's names or values
+            verdict = Verdict.RUNTIME_ERROR if hasattr(exc, "execrl_remote") else Verdict.FAILED
+            return [TestOutcome(verdict, 0.0, _error_text(exc, "test setup")) for _ in tests]
+        return run_tests(link, namespace, tests, alarm)
 
 
 def humaneval_namespace(prompt: str, entry_point: str, module_code: str) -> Callable[[Link], dict[str, Any]]:

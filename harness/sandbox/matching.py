@@ -5,9 +5,15 @@ Challenge Competence With APPS", `testing_util.py`), rewritten here from its doc
 
 - standard input/output: outputs match if, after stripping surrounding whitespace, the lines match
   with trailing whitespace ignored; or the whitespace-separated tokens match (line breaks ignored);
-  or the tokens pair up one to one where each pair is equal as text or both parse as numbers within
-  a tolerance. (The APPS evaluator's last-resort "same *set* of tokens" check is not reproduced: it
-  accepts outputs in the wrong order.)
+  or the tokens pair up one to one where each pair is equal as text or is a number close enough.
+  (The APPS evaluator's last-resort "same *set* of tokens" check is not reproduced: it accepts
+  outputs in the wrong order.)
+- numbers are stricter than in the APPS evaluator, which compares every token as a float: where the
+  expected token is an integer (`[+-]?[0-9]+`), the output token must be the same text, optionally
+  followed by a point and zeros (`5.0` for `5`, never `+5`, `005`, `5e0` or `4.9999999`), so leading
+  zeros count (binary strings) and an integer past 2**53 is never matched through float rounding.
+  A tolerance (relative or absolute 1e-6) applies only where the expected token is itself a decimal
+  float (`0.5`, `2.50`, `1e-6`) and the output token is one too.
 - call-based: the returned value equals the expected one, where tuples count as lists (JSON has
   no tuples) and an expected one-element list also accepts its sole element (APPS stores some
   outputs wrapped in a list).
@@ -43,29 +49,18 @@ def stdout_matches(got: str, expected: str) -> bool:
 
 def _close_numbers(got: str, expected: str) -> bool:
     if _INTEGER.fullmatch(expected):
-        # An integer answer is exact: a relative tolerance would pay 999999999 for 1000000006, a
-        # reward hack under RL. Only the spelling may differ ("5.0" for "5").
-        if _INTEGER.fullmatch(got):
-            return _canonical_integer(got) == _canonical_integer(expected)
-        try:
-            return float(got) == int(expected)
-        except (ValueError, OverflowError):
-            return False
-    try:
-        a, b = float(got), float(expected)
-    except ValueError:
-        return False
-    return math.isclose(a, b, rel_tol=REL_TOL, abs_tol=ABS_TOL)
+        # An integer answer is its digits: leading zeros are part of it (binary strings: "010" is not "10"),
+        # and no tolerance applies (999999999 for 1000000006 is a reward hack under RL; float rounding
+        # matched 2**53 + 1 with "9007199254740992.0"). Only ".0" after the very same digits is the same.
+        return got.startswith(expected) and _FLOAT_ZEROS.fullmatch(got, len(expected)) is not None
+    if not (_FLOAT.fullmatch(expected) and _FLOAT.fullmatch(got)):
+        return False  # words, and float() spellings such as "nan", "inf" or "1_0", compare as text only
+    return math.isclose(float(got), float(expected), rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
 _INTEGER = re.compile(r"[+-]?\d+")
-
-
-def _canonical_integer(token: str) -> str:
-    """An integer token without its plus sign and leading zeros, compared as text: int() refuses more
-    than 4,300 digits (a ValueError that a program could print its way into)."""
-    digits = token.lstrip("+-").lstrip("0") or "0"
-    return digits if digits == "0" or not token.startswith("-") else "-" + digits
+_FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")  # unambiguous: linear, even on a failing match
+_FLOAT_ZEROS = re.compile(r"\.0*")
 
 
 def call_output_matches(got: Any, expected: Any) -> bool:

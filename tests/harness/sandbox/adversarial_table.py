@@ -516,3 +516,112 @@ class UnixListeners:
             s.close()
             if not path.startswith("\0"):
                 os.unlink(path)
+
+
+# ======================================================================================================
+# judge: bounded judge work on candidate data, strict APPS matching (issue 17, items 1 and 2)
+# ======================================================================================================
+
+
+def forged_reply(frame_json: str) -> str:
+    """A candidate whose `add` writes its own reply frame to the RPC pipe, then ends: `frame_json` is an
+    expression for the frame's JSON text (built as a string, so the child needs little memory for it)."""
+    return ("import os\nP = 2**61 - 1  # ints k * P all hash to 0\n"
+            "def I(v):\n    return '{\"I\":\"%s\"}' % hex(v)\n"
+            f"def add(a, b):\n    body = ({frame_json}).encode()\n"
+            "    os.write(4, len(body).to_bytes(4, 'big') + body)\n    os._exit(0)\n")  # fmt: skip
+
+
+def _check(*asserts: str) -> str:
+    return "def check(candidate):\n" + "".join(f"    {line}\n" for line in asserts)
+
+
+# fmt: off
+TUPLE = Problem(task_id="adv/tuple", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
+                entry_point="add", check_code=_check("assert tuple(candidate(1, 2)) == (3,)"))  # HumanEval/33
+LOOKUP = Problem(task_id="adv/lookup", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
+                 entry_point="add", check_code=_check("assert {3: True}[candidate(1, 2)]"))
+MESSAGE = Problem(task_id="adv/message", benchmark="humaneval", prompt="def add(a, b):\n",
+                  test_kind=TestKind.ASSERT, entry_point="add",
+                  check_code=_check("assert candidate(1, 2) == 3, 'got ' + str(candidate(1, 2))"))  # HumanEval/77
+BINARY = Problem(task_id="adv/binary", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
+                 inputs=("2\n",), outputs=("010\n",))
+POWER = Problem(task_id="adv/power", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
+                inputs=("53\n",), outputs=("9007199254740992\n",))
+FIVE = Problem(task_id="adv/five", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
+               inputs=("2 3\n",), outputs=("5\n",))
+HALF = Problem(task_id="adv/half", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
+               inputs=("1 2\n",), outputs=("0.5\n",))
+LOOP = Problem(task_id="adv/loop", benchmark="humaneval", prompt="def add(a, b):\n", test_kind=TestKind.ASSERT,
+               entry_point="add",
+               check_code=_check("assert sum(1 for _ in range(candidate(1, 2))) == 3", "assert candidate(2, 2) == 4"))
+HONEST.update({
+    "adv/tuple": "def add(a, b):\n    return [a + b]\n", "adv/lookup": "def add(a, b):\n    return a + b\n",
+    "adv/message": "def add(a, b):\n    return a + b\n", "adv/loop": "def add(a, b):\n    return a + b\n",
+    "adv/binary": "print(format(int(input()), 'b').zfill(3))\n", "adv/power": "print(2 ** int(input()))\n",
+    "adv/five": "a, b = map(int, input().split())\nprint(a + b)\n",
+    "adv/half": "a, b = map(int, input().split())\nprint(a / b)\n",
+})  # fmt: skip
+# Honest to the child's own list() (which would preallocate too), lying to the judge's len() that follows.
+_LYING_LEN = "class L:\n    calls = 0\n    def __len__(self):\n        L.calls += 1\n" \
+             "        return 1 if L.calls == 1 else {n}\n    def __iter__(self):\n        return iter([0])\n" \
+             "def add(a, b):\n    return L()\n"  # fmt: skip
+_COLLIDING_FROZENSETS = ("'{\"ok\":{\"S\":[' + ','.join('{\"Z\":[' + ','.join(I((k * 60 + j) * P) "
+                         "for k in range(1, 1001)) + ']}' for j in range(60)) + ']}}'")  # fmt: skip
+
+ATTACKS += [
+    # --- the judge's work on a reply is bounded, and what the codec refuses is the candidate's failure ---
+    ("a reply: a set of frozensets whose members all hash alike, each under the old 1,024-item check "
+     "(the judge spent ~30 minutes, then sandbox_error)", ADD, forged_reply(_COLLIDING_FROZENSETS),
+     Verdict.RUNTIME_ERROR),
+    ("a reply: rows of 8 ints each that hash alike across rows (`set(x for row in rows for x in row)`)", ADD,
+     forged_reply("'{\"ok\":[' + ','.join('[' + ','.join(I((r * 8 + c) * P) for c in range(1, 9)) + ']' "
+                  "for r in range(3000)) + ']}'"), Verdict.RUNTIME_ERROR),
+    ("a reply: dict values that hash alike (`set(d.values())`)", ADD,
+     forged_reply("'{\"ok\":{\"D\":[' + ','.join('[%d,%s]' % (k, I(k * P)) for k in range(1, 5000)) + ']}}'"),
+     Verdict.RUNTIME_ERROR),
+    ("a reply: tuples that hash alike because their members do", ADD,
+     forged_reply("'{\"ok\":[' + ','.join('{\"T\":[%s,0]}' % I(k * P) for k in range(1, 5000)) + ']}'"),
+     Verdict.RUNTIME_ERROR),
+    ("a reply: an int of 2**20 bits (the test code's arithmetic on it would take seconds)", ADD,
+     forged_reply("'{\"ok\":{\"I\":\"0x' + 'f' * 2**18 + '\"}}'"), Verdict.RUNTIME_ERROR),
+    ("a reply: bad hex in an int (a stray ValueError inside the test code)", ADD,
+     forged_reply("'{\"ok\":{\"I\":\"0xzz\"}}'"), Verdict.RUNTIME_ERROR),
+    ("a reply: odd-length hex in bytes", ADD, forged_reply("'{\"ok\":{\"B\":\"abc\"}}'"), Verdict.RUNTIME_ERROR),
+    ("a reply: a complex with a part too big for a float (a stray OverflowError)", ADD,
+     forged_reply("'{\"ok\":{\"C\":[' + I(2**2000) + ',0]}}'"), Verdict.RUNTIME_ERROR),
+    ("a reply frame nested 200,000 deep (RecursionError in the JSON scanner)", ADD,
+     forged_reply("'{\"ok\":' + '[' * 200000 + ']' * 200000 + '}'"), Verdict.RUNTIME_ERROR),
+    ("a reply nested past the depth cap", ADD, forged_reply("'{\"ok\":' + '[' * 150 + ']' * 150 + '}'"),
+     Verdict.RUNTIME_ERROR),
+    ("a reply with an unknown tag a megabyte long (echoed into the error text)", ADD,
+     forged_reply("'{\"ok\":{\"' + 'X' * 2**20 + '\":[]}}'"), Verdict.RUNTIME_ERROR),
+    ("an exception report whose fields are not strings but huge lists", ADD,
+     forged_reply("'{\"exc\":{\"type\":[' + ','.join(['1'] * 100000) + '],\"message\":{\"a\":[]}}}'"),
+     Verdict.RUNTIME_ERROR),
+    # --- handles and the judge's own error text ---
+    ("a candidate object claiming len() of 10**9, passed to tuple() (the judge preallocated 8 GB for 17 s)",
+     TUPLE, _LYING_LEN.format(n=10**9), Verdict.FAILED),
+    ("a candidate object claiming len() of 2**62 for tuple()", TUPLE, _LYING_LEN.format(n=2**62), Verdict.FAILED),
+    ("a 5,000-digit int as a dict key: str(KeyError) raised ValueError in the judge's error path (sandbox_error)",
+     LOOKUP, "def add(a, b):\n    return 10**5000\n", Verdict.FAILED),
+    ("a 5,000-digit int in the test's own str() of an assert message", MESSAGE,
+     "def add(a, b):\n    return 10**5000\n", Verdict.FAILED),
+    ("a candidate object in the test's str() of an assert message", MESSAGE,
+     "class K:\n    def __str__(self):\n        return 'x' * 10**8\ndef add(a, b):\n    return K()\n", Verdict.FAILED),
+    ("a small int that the test code loops over (10**15 iterations in the judge: the pool killed the worker, "
+     "a sandbox_error)", LOOP, "def add(a, b):\n    return 10**15\n", Verdict.TIMEOUT),
+    # --- APPS stdout: an integer answer is its text ---
+    ("binary string without its leading zero (zeros were stripped: 10 matched 010)", BINARY, "print(10)\n",
+     Verdict.FAILED),
+    ("binary string with extra leading zeros (000010 matched 010)", BINARY, "print('000010')\n", Verdict.FAILED),
+    ("2**53 printed off by one as a float (matched through float rounding)", POWER,
+     "print(f'{2 ** int(input()) + 1}.0')\n", Verdict.FAILED),
+    ("an integer answer in exponent notation", FIVE, "print('5e0')\n", Verdict.FAILED),
+    ("an integer answer with a plus sign", FIVE, "print('+5')\n", Verdict.FAILED),
+    ("an integer answer within float tolerance", FIVE, "print('4.9999999')\n", Verdict.FAILED),
+    ("a float answer a little off", HALF, "print(0.5001)\n", Verdict.FAILED),
+    ("a megabyte of digits where a float is expected (an ambiguous float pattern backtracks for hours)", HALF,
+     "print('1' * 10**6 + 'x')\n", Verdict.FAILED),
+]  # fmt: skip
+# fmt: on

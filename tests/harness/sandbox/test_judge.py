@@ -73,3 +73,125 @@ def test_a_program_too_deep_for_ast_parse_still_has_its_names_read(monkeypatch) 
 
     monkeypatch.setattr(judge.ast, "parse", too_deep)
     assert judge.defined_names(program) == expected == {"add", "g", "K", "x"}
+
+
+EXCEPTION_TEXTS = [
+    ("a string message is shown as it is", ValueError("bad input"), "ValueError: bad input"),
+    ("no message", AssertionError(), "AssertionError: "),
+    ("a 5,000-digit int key: str(KeyError) would raise ValueError", KeyError(10**5000),
+     "KeyError: <int of 16610 bits>"),
+    ("a key that is a million-item tuple is cut short", KeyError(tuple(range(10**6))),
+     "KeyError: (0, 1, 2, 3, 4, 5, ...)"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("exc", "text"), [r[1:] for r in EXCEPTION_TEXTS], ids=[r[0] for r in EXCEPTION_TEXTS])
+def test_exception_text_is_bounded_and_never_raises(exc, text) -> None:
+    """Found by a red-team review: `str(KeyError(10**5000))` raised in the judge's error path, and the run
+    became a sandbox_error (no penalty for the policy)."""
+    from execrl.harness.sandbox.judge import exception_text
+
+    assert exception_text(exc) == text
+
+
+def test_exception_text_of_an_exception_whose_str_raises_is_a_placeholder() -> None:
+    from execrl.harness.sandbox.judge import exception_text
+
+    class Broken(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError
+
+    assert exception_text(Broken("a", 1)) == "Broken: 'a', 1"  # non-string arguments: a bounded repr
+    assert exception_text(Broken("a")) == "Broken: (message not shown)"
+
+
+class FakeLink:
+    """Answers a Remote's RPCs from a table, as a child would."""
+
+    def __init__(self, answers: dict[str, object]) -> None:
+        self.answers = answers
+
+    def rpc(self, op: str, target: object, *args: object) -> object:
+        return self.answers[op]
+
+
+def test_a_remote_claiming_more_items_than_a_reply_can_carry_is_refused_before_tuple_preallocates() -> None:
+    """Found by a red-team review: `tuple(remote)` asks len() first and preallocates that many slots; a claimed
+    10**9 cost the judge 8 GB and 17 s."""
+    import time
+
+    from execrl.harness.sandbox import wire
+    from execrl.harness.sandbox.judge import Remote
+
+    honest = Remote(FakeLink({"len": 3, "list": [1, 2, 3]}), "r")
+    assert tuple(honest) == (1, 2, 3) and len(honest) == 3
+    lying = Remote(FakeLink({"len": wire.MAX_ITEMS * 5, "list": [0]}), "r")
+    start = time.perf_counter()
+    with pytest.raises(OverflowError):
+        tuple(lying)
+    with pytest.raises(OverflowError):
+        len(lying)
+    assert time.perf_counter() - start < 1.0
+    with pytest.raises(TypeError):
+        len(Remote(FakeLink({"len": -1}), "r"))
+
+
+def test_an_exception_report_with_fields_that_are_not_strings_is_still_the_candidates_error() -> None:
+    from execrl.harness.sandbox.judge import remote_exception
+
+    exc = remote_exception({"exc": {"type": list(range(10**5)), "message": {"a": 1}, "traceback": 7}})
+    assert exc.execrl_remote == ": \n"  # type: ignore[attr-defined]
+    exc = remote_exception({"exc": {"type": "ValueError", "message": "x" * 10**6}})
+    assert type(exc) is ValueError and len(exc.execrl_remote) <= 2000  # type: ignore[attr-defined]
+
+
+def test_test_code_running_past_the_deadline_on_the_candidates_data_is_a_timeout() -> None:
+    """Found by a red-team review: `for _ in range(candidate(x))` with a returned 10**15 hung the judge until the
+    pool killed the worker (a sandbox_error). The alarm ends it as a timeout and leaves no timer behind."""
+    import signal
+    import time
+
+    from execrl.harness.records import Verdict
+    from execrl.harness.sandbox import judge
+
+    previous = signal.getsignal(signal.SIGALRM)
+    start = time.monotonic()
+    with pytest.raises(judge.Abort) as caught:
+        with judge.TrustedCodeAlarm() as alarm:
+            alarm.arm(start + 0.1)
+            for _ in range(10**15):
+                pass
+    assert caught.value.verdict is Verdict.TIMEOUT
+    assert time.monotonic() - start < 0.1 + judge.ALARM_GRACE + 1.0
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is previous
+    with judge.TrustedCodeAlarm() as alarm:
+        for _ in range(3):  # in time: nothing happens
+            alarm.arm(time.monotonic() + 5)
+            sum(range(1000))
+            alarm.disarm()
+            assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert signal.getsignal(signal.SIGALRM) is not previous
+    assert signal.getsignal(signal.SIGALRM) is previous
+
+
+def test_outside_the_main_thread_the_test_code_runs_without_the_alarm() -> None:
+    import threading
+    import time
+
+    from execrl.harness.sandbox import judge
+
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            with judge.TrustedCodeAlarm() as alarm:
+                alarm.arm(time.monotonic() - 1)
+                time.sleep(judge.ALARM_GRACE + 0.2)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    assert errors == []

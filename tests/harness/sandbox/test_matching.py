@@ -23,12 +23,45 @@ STDOUT = [
     ("a tiny float for an integer zero", "1e-7\n", "0\n", False),
     ("a big integer spelled exactly", "123456789012345678901\n", "123456789012345678901\n", True),
     ("a big integer off by one beyond float precision", "123456789012345678902\n", "123456789012345678901\n", False),
-    ("an explicit plus sign on an integer", "+5\n", "5\n", True),
-    ("leading zeros and a negative zero", "007 -0\n", "7 0\n", True),
+    ("an integer is its text: no explicit plus sign", "+5\n", "5\n", False),
+    ("an integer is its text: leading zeros count", "007\n", "7\n", False),
+    ("an integer is its text: -0 is not 0", "-0\n", "0\n", False),
+    ("binary strings: 10 is not 010 (leading zeros were stripped)", "10\n", "010\n", False),
+    ("binary strings: 000010 is not 010", "000010\n", "010\n", False),
+    ("binary strings: the same digits match", "0 010\n", "0 010\n", True),
+    ("an integer printed with point and zeros, same digits", "5.000 -3.0 7.\n", "5 -3 7\n", True),
+    (
+        "2**53 + 1 printed off by one as a float: float rounding made them equal",
+        "9007199254740992.0\n",
+        "9007199254740993\n",
+        False,
+    ),
+    ("2**53 off by one the other way", "9007199254740993.0\n", "9007199254740992\n", False),
+    ("an integer in exponent notation is not the integer", "5e0\n", "5\n", False),
+    ("an integer within float tolerance of the answer is not the answer", "4.9999999\n", "5\n", False),
+    ("an integer for a float answer: the tolerance applies (the expected token is a float)", "3\n", "3.0\n", True),
+    ("float answers keep their tolerance, in exponent notation too", "1.0000001e-3\n", "0.001\n", True),
+    ("float() spellings that are not decimals compare as text: nan", "nan\n", "0.5\n", False),
+    ("float() spellings that are not decimals compare as text: underscores", "1_0.5\n", "10.5\n", False),
+    ("float() spellings that are not decimals compare as text: infinity", "inf\n", "1e400\n", False),
     ("5,000 digits for a small integer: wrong, not a crash (int() refuses > 4,300 digits)", "1" * 5000, "3\n", False),
     ("5,000 digits, exactly right", "9" * 5000, "9" * 5000 + "\n", True),
     ("5,000 digits, off in the last one", "9" * 4999 + "8", "9" * 5000, False),
 ]
+
+
+@pytest.mark.parametrize(
+    ("got", "expected"),
+    [("1" * 10**6 + "x", "0.5"), ("1" * 10**6 + ".", "0.5\n"), ("." + "1" * 10**6 + "e", "2.5"), ("9" * 10**6, "7")],
+)
+def test_a_megabyte_token_is_compared_in_linear_time(got: str, expected: str) -> None:
+    """The float pattern was ambiguous (`\\d+\\.?\\d*`): a failing match on n digits took O(n^2), 2.8 s for
+    8,000 digits, hours for the megabyte of stdout a program may print."""
+    import time
+
+    start = time.perf_counter()
+    assert stdout_matches(got, expected) is False
+    assert time.perf_counter() - start < 0.5
 
 
 @pytest.mark.parametrize(("got", "expected", "ok"), [r[1:] for r in STDOUT], ids=[r[0] for r in STDOUT])
