@@ -70,7 +70,10 @@ def main() -> None:
     table = samples(data_dir, listener.getsockname()[1], str(hidden / "secret.txt"))
     expected = {job.key: want for _, job, want in table}
     labels = {job.key: label for label, job, _ in table}
-    hogs = [] if args.no_hog else [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(os.cpu_count() or 2)]
+    # A session (so an autogroup) per hog: the kernel shares CPU between autogroups first, and a sandboxed
+    # program calls setsid, so hogs sharing the runner's group would leave it a whole core.
+    hog = [sys.executable, "-c", HOG]
+    hogs = [] if args.no_hog else [subprocess.Popen(hog, start_new_session=True) for _ in range(os.cpu_count() or 2)]
     rounds: list[dict[str, str]] = []
     try:
         with SandboxPool(workers=args.workers, limits=Limits(), hidden=[str(hidden)]) as pool:

@@ -216,7 +216,12 @@ HOG = "while True:\n    pass\n"
 
 @pytest.fixture
 def cpu_hogs():
-    hogs = [subprocess.Popen([sys.executable, "-c", HOG]) for _ in range(os.cpu_count() or 2)]
+    # Each hog in a session (and so an autogroup) of its own, three per core: the kernel shares the CPU
+    # between autogroups first (sched_autogroup_enabled), and a sandboxed program calls setsid, so hogs in
+    # one shared group would leave it a whole core.
+    hogs = [
+        subprocess.Popen([sys.executable, "-c", HOG], start_new_session=True) for _ in range(3 * (os.cpu_count() or 2))
+    ]
     time.sleep(0.2)
     yield
     for hog in hogs:
