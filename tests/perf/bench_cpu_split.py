@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from execrl.benchmarks.registry import load_problems  # noqa: E402
 
-from harness import executor, isolation  # noqa: E402
+from execrl.harness.sandbox import executor, isolation  # noqa: E402
 
 
 def _zygote_cpu(pid: int) -> tuple[float, float]:
