@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict
 
+from tests.builders import call_problem
 from tests.commands import command
 
 main = command("evaluate")
@@ -301,21 +302,10 @@ def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_
 def test_timeouts_calibrated_on_the_reference_let_a_slow_honest_program_pass(tmp_path: Path) -> None:
     # A reference that takes ~0.3 s per call: a fixed 0.1 s timeout fails an equally slow sample, the
     # evalplus-style calibration (max(floor, 4 x reference)) passes it and keeps the figure in timeouts.json.
-    from execrl.benchmarks.problem import Problem, TestKind
     from execrl.harness.evaluate import evaluate
 
     slow = "import time\ndef f(x):\n    time.sleep(0.3)\n    return x + 1\n"
-    problem = Problem(
-        task_id="synth/slow",
-        benchmark="synth",
-        prompt="",
-        test_kind=TestKind.CALL,
-        entry_point="f",
-        fn_name="f",
-        inputs=([1],),
-        outputs=(2,),
-        solutions=(slow,),
-    )
+    problem = call_problem("synth/slow", "f", [[1]], [2], solutions=(slow,))
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"task_id": "synth/slow", "solution": slow}) + "\n")
     limits = Limits(timeout=0.1, retry_timeouts=False)
@@ -340,15 +330,12 @@ def test_timeouts_calibrated_on_the_reference_let_a_slow_honest_program_pass(tmp
 def test_calibration_floors_fast_references_skips_failing_ones_and_reuses_timeouts_json(tmp_path: Path) -> None:
     # The live calibration (evaluate's, the only one): max(floor, factor x slowest test of the reference);
     # a problem whose reference fails or that has none keeps the default; timeouts.json is read back, not redone.
-    from execrl.benchmarks.problem import Problem, TestKind
+    from execrl.benchmarks.problem import Problem
     from execrl.harness.evaluate import _calibrated_timeouts
     from execrl.harness.sandbox.pool import SandboxPool
 
     def problem(task_id: str, solutions: tuple[str, ...]) -> Problem:
-        return Problem(
-            task_id=task_id, benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f", fn_name="f",
-            inputs=([1],), outputs=(2,), solutions=solutions,
-        )  # fmt: skip
+        return call_problem(task_id, "f", [[1]], [2], solutions=solutions)
 
     fast = problem("synth/fast", ("def f(x):\n    return x + 1\n",))
     wrong = problem("synth/wrong", ("def f(x):\n    return x\n",))
