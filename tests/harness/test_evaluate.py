@@ -20,7 +20,7 @@ import pytest
 from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict
 
 from tests.builders import call_problem
-from tests.commands import command
+from tests.commands import command, evaluate_flags
 
 main = command("evaluate")
 
@@ -80,23 +80,7 @@ def test_writes_results_metrics_and_config_and_warns_when_isolation_is_degraded(
 ) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok", "FAIL", "ok", "ok"], 1: ["SYNTAX", "FAIL", "ok", "ok"]})
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "--benchmark",
-                "humaneval",
-                "--samples",
-                str(samples),
-                "--out",
-                str(out),
-                "--workers",
-                "2",
-                "--k",
-                "1,2,10",
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_flags(samples, out, "--workers", "2", "--k", "1,2,10")) == 0
     err = capsys.readouterr().err
     assert "ISOLATION DEGRADED: pid" in err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -111,7 +95,7 @@ def test_writes_results_metrics_and_config_and_warns_when_isolation_is_degraded(
 
 def test_rerun_on_a_finished_folder_executes_nothing(standin: Path, tmp_path: Path) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok", "FAIL"]})
-    args = ["--benchmark", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "run"), "--workers", "1"]
+    args = evaluate_flags(samples, tmp_path / "run", "--workers", "1")
     assert main(args) == 0
     ran = len(standin.read_text().splitlines())
     assert main(args) == 0
@@ -123,20 +107,7 @@ def _cli(samples: Path, out: Path) -> list[str]:
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.harness.test_evaluate import install_standin; "
         "install_standin(); from execrl.harness.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    return [
-        sys.executable,
-        "-c",
-        code,
-        "evaluate",
-        "--benchmark",
-        "humaneval",
-        "--samples",
-        str(samples),
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-    ]
+    return [sys.executable, "-c", code, "evaluate", *evaluate_flags(samples, out, "--workers", "1")]
 
 
 @pytest.mark.slow
@@ -181,7 +152,7 @@ def test_bad_samples_exit_2_naming_file_and_line(
     standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture, content: bytes, message: str
 ) -> None:
     (tmp_path / "s.jsonl").write_bytes(content)
-    code = main(["--benchmark", "humaneval", "--samples", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "o")])
+    code = main(evaluate_flags(tmp_path / "s.jsonl", tmp_path / "o"))
     assert code == 2
     assert message in capsys.readouterr().err
 
@@ -190,22 +161,7 @@ def test_skip_bad_runs_the_good_lines_and_counts_the_bad(standin: Path, tmp_path
     good = json.dumps({"task_id": "HumanEval/0", "completion": "    pass\n# ok"}).encode()
     (tmp_path / "s.jsonl").write_bytes(good + b"\nnot json\n" + b'{"task_id": "HumanEval/0"}\n')
     out = tmp_path / "o"
-    assert (
-        main(
-            [
-                "--benchmark",
-                "humaneval",
-                "--samples",
-                str(tmp_path / "s.jsonl"),
-                "--out",
-                str(out),
-                "--skip-bad",
-                "--workers",
-                "1",
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_flags(tmp_path / "s.jsonl", out, "--skip-bad", "--workers", "1")) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["skipped_lines"] == 2 and metrics["n_samples"] == 1
 
@@ -216,8 +172,8 @@ def test_a_folder_of_other_samples_is_refused_until_force(
     first = _write_samples(tmp_path / "a.jsonl", {0: ["ok"]})
     second = _write_samples(tmp_path / "b.jsonl", {0: ["FAIL"]})
     out = tmp_path / "run"
-    assert main(["--benchmark", "humaneval", "--samples", str(first), "--out", str(out), "--workers", "1"]) == 0
-    args = ["--benchmark", "humaneval", "--samples", str(second), "--out", str(out), "--workers", "1"]
+    assert main(evaluate_flags(first, out, "--workers", "1")) == 0
+    args = evaluate_flags(second, out, "--workers", "1")
     assert main(args) == 2
     assert "--force" in capsys.readouterr().err
     assert main([*args, "--force"]) == 0
@@ -240,13 +196,13 @@ def test_bad_flags_exit_2_naming_the_flag(
     standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str
 ) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok"]})
-    args = ["--benchmark", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "o"), *flags]
+    args = evaluate_flags(samples, tmp_path / "o", *flags)
     assert main(args) == 2
     assert message in capsys.readouterr().err
 
 
 def test_missing_samples_file_is_named(standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["--benchmark", "humaneval", "--samples", str(tmp_path / "none.jsonl"), "--out", str(tmp_path)]) == 2
+    assert main(evaluate_flags(tmp_path / "none.jsonl", tmp_path)) == 2
     assert "none.jsonl does not exist" in capsys.readouterr().err
 
 
@@ -268,16 +224,7 @@ def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_
         "-m",
         "execrl.harness.cli",
         "evaluate",
-        "--benchmark",
-        "humaneval",
-        "--samples",
-        str(samples),
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-        "--k",
-        "1",
+        *evaluate_flags(samples, out, "--workers", "2", "--k", "1"),
     ]
     proc = subprocess.Popen(cli, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
     results = out / "results.jsonl"

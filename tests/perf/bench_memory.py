@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_throughput import ROOT, write_samples  # noqa: E402
+from bench_throughput import ROOT, evaluate_cmd, write_samples  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -52,22 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.jsonl"
         n = write_samples(samples, args.repeats)
-        cmd = [
-            sys.executable,
-            "-m",
-            "execrl.harness.cli",
-            "evaluate",
-            "--benchmark",
-            "humaneval",
-            "--samples",
-            str(samples),
-            "--out",
-            str(Path(tmp) / "run"),
-            "--workers",
-            str(args.workers),
-            "--k",
-            "1,10,100",
-        ]
+        cmd = evaluate_cmd(samples, Path(tmp) / "run", args.workers, "1,10,100")
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         trace: list[tuple[float, int]] = []

