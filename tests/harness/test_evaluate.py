@@ -110,18 +110,23 @@ def _cli(samples: Path, out: Path) -> list[str]:
     return [sys.executable, "-c", code, "evaluate", *evaluate_flags(samples, out, "--workers", "1")]
 
 
-@pytest.mark.slow
-def test_sigkill_mid_run_then_rerun_runs_only_the_missing_samples(standin: Path, tmp_path: Path) -> None:
-    samples = _write_samples(tmp_path / "s.jsonl", {t: ["SLEEP", "SLEEP FAIL"] * 5 for t in range(4)})
-    killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen(_cli(samples, killed), start_new_session=True, stderr=subprocess.DEVNULL)
-    results = killed / "results.jsonl"
-    deadline = time.monotonic() + 60
-    while not (results.exists() and len(results.read_bytes().splitlines()) >= 10):
+def _kill_once_written(cli: list[str], results: Path, lines: int, within: float) -> None:
+    """Start `cli` in a session of its own; SIGKILL the whole session once `results` holds `lines` lines."""
+    proc = subprocess.Popen(cli, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + within
+    while not (results.exists() and len(results.read_bytes().splitlines()) >= lines):
         assert time.monotonic() < deadline and proc.poll() is None, "evaluate finished or stalled before the kill"
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_rerun_runs_only_the_missing_samples(standin: Path, tmp_path: Path) -> None:
+    samples = _write_samples(tmp_path / "s.jsonl", {t: ["SLEEP", "SLEEP FAIL"] * 5 for t in range(4)})
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    results = killed / "results.jsonl"
+    _kill_once_written(_cli(samples, killed), results, lines=10, within=60)
     with open(results, "ab") as f:
         f.write(b'{"task_id": "HumanEval/3", "compl')  # a torn last line, as a kill mid-write leaves
     kept = sum(1 for line in results.read_bytes().splitlines() if line.endswith(b"}"))
@@ -226,14 +231,8 @@ def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_
         "evaluate",
         *evaluate_flags(samples, out, "--workers", "2", "--k", "1"),
     ]
-    proc = subprocess.Popen(cli, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 120
-    while not (results.exists() and len(results.read_bytes().splitlines()) >= 6):
-        assert time.monotonic() < deadline and proc.poll() is None, "evaluate finished or stalled before the kill"
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_once_written(cli, results, lines=6, within=120)
     kept = [line for line in results.read_bytes().splitlines(keepends=True) if line.endswith(b"}\n")]
     assert 6 <= len(kept) < len(rows)
 

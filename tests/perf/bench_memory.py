@@ -7,7 +7,6 @@ and flat (the peak in the last tenth of the run no higher than in the first tent
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_throughput import ROOT, evaluate_cmd, write_samples  # noqa: E402
+from bench_throughput import ROOT, bench_args, evaluate_cmd, write_samples  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -45,10 +44,7 @@ def tree_rss(root_pid: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=os.cpu_count())
-    args = parser.parse_args()
+    args = bench_args(__doc__, repeats=200)
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.jsonl"
         n = write_samples(samples, args.repeats)

@@ -56,11 +56,16 @@ def timed(cmd: list[str]) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
+def bench_args(doc: str, repeats: int) -> argparse.Namespace:
+    """The flags of an `execrl evaluate` benchmark: `--repeats` of each HumanEval solution, `--workers`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = bench_args(__doc__, repeats=20)
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.jsonl"
