@@ -8,10 +8,7 @@ Hugging Face model folder with its tokenizer. Loss per optimiser step goes to `O
 
 from __future__ import annotations
 
-import json
 import math
-import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +18,10 @@ from execrl.benchmarks.errors import UserError
 from execrl.harness.flags import DeviceFlags, OutputFlags, parse
 from execrl.trainers import devices
 from execrl.trainers.data import (
-    batches,
     collate_sft,
     config_record,
     encode_sft,
-    finish_output,
+    endless_batches,
     output_ready,
     read_jsonl,
 )
@@ -101,15 +97,13 @@ def with_lora(model: Any, cfg: SFTConfig) -> Any:
 
 def train_sft(cfg: SFTConfig) -> Path:
     """Fine-tune `cfg.model` on `cfg.data` and save to `cfg.out`; returns `cfg.out`. Resumes a finished run."""
-    from tqdm import tqdm
     from transformers import AutoModelForCausalLM
 
     out = Path(cfg.out)
     config = config_record(cfg)
     if output_ready(out, config, cfg.force):
         return out
-    devices.seed_everything(cfg.seed)
-    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
+    accelerator = devices.seeded_accelerator(cfg)
 
     # 1. data
     tokenizer = devices.load_tokenizer(cfg.model)
@@ -128,25 +122,16 @@ def train_sft(cfg: SFTConfig) -> Path:
     # 3. optimiser
     micro_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     steps = cfg.max_steps or math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum)
-    optimizer, scheduler = devices.optimizer_and_schedule(
-        model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model, optimizer, scheduler = devices.prepare_optimiser(accelerator, model, cfg, steps)
 
     # 4. train: an endless shuffled stream of micro-batches, `grad_accum` per optimiser step
-    def micro_batches() -> Any:
-        rng, epoch = random.Random(cfg.seed), 0
-        while True:
-            for idx in batches(len(encoded), cfg.batch_size, rng):
-                yield epoch, collate_sft([encoded[i] for i in idx], tokenizer.pad_token_id)
-            epoch += 1
-
-    stream, start = micro_batches(), time.monotonic()
-    with (out / "train_log.jsonl").open("w") as log, tqdm(total=steps, desc="sft", file=sys.stderr) as bar:
+    stream, start = endless_batches(len(encoded), cfg.batch_size, cfg.seed), time.monotonic()
+    with devices.step_log(out, steps, "sft") as log:
         for step in range(1, steps + 1):
             loss_sum = 0.0
             for _ in range(cfg.grad_accum):
-                epoch, batch = next(stream)
+                epoch, idx = next(stream)
+                batch = collate_sft([encoded[i] for i in idx], tokenizer.pad_token_id)
                 batch = {k: v.to(accelerator.device) for k, v in batch.items()}
                 with accelerator.autocast():
                     loss = model(**batch).loss / cfg.grad_accum
@@ -162,19 +147,14 @@ def train_sft(cfg: SFTConfig) -> Path:
                 "sft/lr": lr,
                 "time/elapsed": round(time.monotonic() - start, 3),
             }
-            log.write(json.dumps(row) + "\n")
-            bar.set_postfix(loss=f"{loss_sum:.3f}")
-            bar.update()
+            log(row, loss_sum)
 
     # 5. save: merged weights, so the folder loads without peft
     model = accelerator.unwrap_model(model)
     if cfg.lora_r > 0:
         model = model.merge_and_unload()
     model.eval()
-    if accelerator.is_main_process:
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        finish_output(out, config)
+    devices.save_trained(accelerator, out, config, model, tokenizer, {})
     return out
 
 
