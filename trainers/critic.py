@@ -23,10 +23,8 @@ from execrl.harness.records import Verdict
 from execrl.trainers import devices
 from execrl.trainers.data import (
     collate_scored,
-    config_record,
     encode_scored,
     label_samples,
-    output_ready,
     read_jsonl,
     split_holdout,
 )
@@ -111,37 +109,34 @@ def train_critic(cfg: CriticConfig) -> Path:
     import torch
     import torch.nn.functional as F
 
-    out = Path(cfg.out)
-    config = config_record(cfg)
     rows = load_rows(cfg.data)
     if len(rows) < 2:
         raise UserError(f"--data {cfg.data}: need at least 2 rows with a usable verdict, got {len(rows)}")
-    if output_ready(out, config, cfg.force):
-        return out
-    accelerator = devices.seeded_accelerator(cfg)
+    run = devices.start_supervised(cfg)
+    if run is None:  # `cfg.out` already holds this finished run
+        return Path(cfg.out)
 
     # 1. data: (token ids, class) split into train and held-out
-    tokenizer = devices.load_tokenizer(cfg.model)
-    encoded = [(encode_scored(tokenizer, p, prog, cfg.max_length), label) for p, prog, label in rows]
+    encoded = [(encode_scored(run.tokenizer, p, prog, cfg.max_length), label) for p, prog, label in rows]
     train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
 
     # 2.-4. model, optimiser, train: cross-entropy over the four classes
     def batch_loss(model: Any, rows: list[Any]) -> tuple[Any, float]:
-        batch = collate_scored([ids for ids, _ in rows], tokenizer.pad_token_id)
-        batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-        labels = torch.tensor([label for _, label in rows], device=accelerator.device)  # (B,)
-        with accelerator.autocast():
+        batch = collate_scored([ids for ids, _ in rows], run.tokenizer.pad_token_id)
+        batch = {k: v.to(run.accelerator.device) for k, v in batch.items()}
+        labels = torch.tensor([label for _, label in rows], device=run.accelerator.device)  # (B,)
+        with run.accelerator.autocast():
             logits = model(**batch).logits.float()  # (B, 4)
         return F.cross_entropy(logits, labels), float((logits.argmax(-1) == labels).float().mean())
 
-    model = train_classifier(cfg, accelerator, tokenizer, train, len(CLASSES), "critic", batch_loss)
+    model = train_classifier(cfg, run, train, len(CLASSES), "critic", batch_loss)
 
     # 5. evaluate on held-out rows against always predicting the training set's most common class
     majority = Counter(label for _, label in train).most_common(1)[0][0]
     metrics: dict[str, Any] = {"n_train": len(train), "n_eval": len(held), "majority_class": CLASSES[majority]}
     if held:
         labels = torch.tensor([label for _, label in held])
-        predicted = logits_of(model, [ids for ids, _ in held], tokenizer.pad_token_id, 32, accelerator.device)
+        predicted = logits_of(model, [ids for ids, _ in held], run.tokenizer.pad_token_id, 32, run.accelerator.device)
         predicted = predicted.argmax(-1)
         metrics["critic/eval_accuracy"] = float((predicted == labels).float().mean())
         metrics["critic/eval_majority_accuracy"] = float((labels == majority).float().mean())
@@ -152,8 +147,8 @@ def train_critic(cfg: CriticConfig) -> Path:
         )
 
     # 6. save
-    devices.save_trained(accelerator, out, config, model, tokenizer, {"critic_metrics.json": metrics})
-    return out
+    run.save(model, {"critic_metrics.json": metrics})
+    return run.out
 
 
 def main(argv: list[str]) -> int:

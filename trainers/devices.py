@@ -7,7 +7,8 @@ autocast, with loss scaling for fp16 only (bf16 has fp32's exponent range). On C
 nothing to the plain torch loop. torch is imported inside functions so that importing this module stays cheap.
 
 The supervised trainers (SFT, reward model, critic) also share the frame of their loop: `prepare_optimiser`,
-`step_log` (`OUT/train_log.jsonl` and the progress bar) and `save_trained`.
+`step_log` (`OUT/train_log.jsonl` and the progress bar), and their start and end: `start_supervised`, which
+claims the output folder and returns a `SupervisedRun` whose `save` writes the model and marks the folder finished.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ import json
 import random
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from execrl.benchmarks.errors import UserError
 from execrl.harness.generation.hf_sampling import pick_dtype
-from execrl.trainers.data import finish_output
+from execrl.trainers.data import config_record, finish_output, output_ready
 from execrl.trainers.flags import OptimiserFlags
 
 
@@ -163,15 +165,33 @@ def step_log(out: Path, steps: int, desc: str) -> Iterator[Callable[[dict[str, A
         yield log
 
 
-def save_trained(
-    accelerator: Any, out: Path, config: dict[str, Any], model: Any, tokenizer: Any, json_files: dict[str, Any]
-) -> None:
-    """On the main process: each of `json_files` (name: value), the model and its tokenizer into `out`, which is
-    then marked finished for `config`."""
-    if not accelerator.is_main_process:
-        return
-    for name, value in json_files.items():
-        (out / name).write_text(json.dumps(value, indent=2) + "\n")
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
-    finish_output(out, config)
+@dataclass(frozen=True)
+class SupervisedRun:
+    """A supervised trainer's run once started: its output folder (claimed), the config record that folder is
+    compared by, its `Accelerator` and the model's tokenizer."""
+
+    out: Path
+    config: dict[str, Any]
+    accelerator: Any
+    tokenizer: Any
+
+    def save(self, model: Any, json_files: dict[str, Any]) -> None:
+        """On the main process: each of `json_files` (name: value), the model and the tokenizer into `out`,
+        which is then marked finished."""
+        if not self.accelerator.is_main_process:
+            return
+        for name, value in json_files.items():
+            (self.out / name).write_text(json.dumps(value, indent=2) + "\n")
+        model.save_pretrained(self.out)
+        self.tokenizer.save_pretrained(self.out)
+        finish_output(self.out, self.config)
+
+
+def start_supervised(cfg: Any) -> SupervisedRun | None:
+    """The start-up of SFT, the reward model and the critic; None when `cfg.out` already holds this finished run
+    (the trainer then returns at once). Otherwise claims `cfg.out`, seeds, makes the accelerator, loads the
+    tokenizer of `cfg.model`."""
+    out, config = Path(cfg.out), config_record(cfg)
+    if output_ready(out, config, cfg.force):
+        return None
+    return SupervisedRun(out, config, seeded_accelerator(cfg), load_tokenizer(cfg.model))

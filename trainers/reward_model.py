@@ -26,11 +26,9 @@ from execrl.trainers import devices
 from execrl.trainers.data import (
     batches,
     collate_scored,
-    config_record,
     encode_scored,
     endless_batches,
     label_samples,
-    output_ready,
     read_jsonl,
     split_holdout,
 )
@@ -69,8 +67,7 @@ def load_classifier(model: str, num_labels: int, tokenizer: Any) -> Any:
 
 def train_classifier(
     cfg: Any,
-    accelerator: Any,
-    tokenizer: Any,
+    run: devices.SupervisedRun,
     train: Sequence[Any],
     num_labels: int,
     name: str,
@@ -79,28 +76,28 @@ def train_classifier(
     """The model, optimiser and training phases the reward model and the critic share: a `num_labels` classifier
     on `cfg.model`, trained on shuffled batches of `train` rows for `cfg.max_steps` (or `cfg.epochs`) steps.
 
-    `batch_loss(model, rows)` is one batch's (loss, accuracy), computed under `accelerator.autocast()`; each step
+    `batch_loss(model, rows)` is one batch's (loss, accuracy), computed under `run.accelerator.autocast()`; each step
     logs `NAME/loss`, `NAME/accuracy` and `NAME/lr` to `OUT/train_log.jsonl`. Returns the unwrapped model, in eval
     mode."""
     # 2. model
-    model = load_classifier(cfg.model, num_labels, tokenizer).train()
+    model = load_classifier(cfg.model, num_labels, run.tokenizer).train()
 
     # 3. optimiser
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
-    model, optimizer, scheduler = devices.prepare_optimiser(accelerator, model, cfg, steps)
+    model, optimizer, scheduler = devices.prepare_optimiser(run.accelerator, model, cfg, steps)
 
     # 4. train
     stream = endless_batches(len(train), cfg.batch_size, cfg.seed)
-    with devices.step_log(Path(cfg.out), steps, name) as log:
+    with devices.step_log(run.out, steps, name) as log:
         for step in range(1, steps + 1):
             _, idx = next(stream)
             loss, accuracy = batch_loss(model, [train[i] for i in idx])
             lr = scheduler.get_last_lr()[0]
-            accelerator.backward(loss)
-            devices.optimizer_step(accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
+            run.accelerator.backward(loss)
+            devices.optimizer_step(run.accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
             row = {"step": step, f"{name}/loss": round(loss.item(), 6), f"{name}/accuracy": accuracy, f"{name}/lr": lr}
             log(row, loss.item())
-    return accelerator.unwrap_model(model).eval()
+    return run.accelerator.unwrap_model(model).eval()
 
 
 def logits_of(model: Any, seqs: Sequence[Sequence[int]], pad_id: int, batch_size: int, device: Any) -> Any:
@@ -198,18 +195,15 @@ def pair_accuracy(model: Any, pairs: Sequence[tuple[list[int], list[int]]], pad_
 
 def train_reward_model(cfg: RMConfig) -> Path:
     """Train on `cfg.pairs`, save to `cfg.out` with held-out metrics; returns `cfg.out`. Resumes a finished run."""
-    out = Path(cfg.out)
-    config = config_record(cfg)
-    if output_ready(out, config, cfg.force):
-        return out
-    accelerator = devices.seeded_accelerator(cfg)
+    run = devices.start_supervised(cfg)
+    if run is None:  # `cfg.out` already holds this finished run
+        return Path(cfg.out)
 
     # 1. data: encoded (chosen, rejected) token ids, split into train and held-out
-    tokenizer = devices.load_tokenizer(cfg.model)
     encoded = [
         (
-            encode_scored(tokenizer, p["prompt"], p["chosen"], cfg.max_length),
-            encode_scored(tokenizer, p["prompt"], p["rejected"], cfg.max_length),
+            encode_scored(run.tokenizer, p["prompt"], p["chosen"], cfg.max_length),
+            encode_scored(run.tokenizer, p["prompt"], p["rejected"], cfg.max_length),
         )
         for p in load_pairs(cfg)
     ]
@@ -220,23 +214,23 @@ def train_reward_model(cfg: RMConfig) -> Path:
     # 2.-4. model, optimiser, train: a batch's chosen and rejected texts go through the model as one (2B, T) batch
     def batch_loss(model: Any, rows: list[Any]) -> tuple[Any, float]:
         seqs = [chosen for chosen, _ in rows] + [rejected for _, rejected in rows]
-        batch = {k: v.to(accelerator.device) for k, v in collate_scored(seqs, tokenizer.pad_token_id).items()}
-        with accelerator.autocast():
+        batch = {k: v.to(run.accelerator.device) for k, v in collate_scored(seqs, run.tokenizer.pad_token_id).items()}
+        with run.accelerator.autocast():
             rewards = model(**batch).logits[:, 0].float()  # (2B,)
         r_chosen, r_rejected = rewards[: len(rows)], rewards[len(rows) :]
         return bt_loss(r_chosen, r_rejected), float((r_chosen > r_rejected).float().mean())
 
-    model = train_classifier(cfg, accelerator, tokenizer, train, 1, "rm", batch_loss)
+    model = train_classifier(cfg, run, train, 1, "rm", batch_loss)
 
     # 5. evaluate on held-out pairs
     metrics = {"n_train": len(train), "n_eval": len(held)}
     if held:
-        scores = pair_accuracy(model, held, tokenizer.pad_token_id, accelerator.device)
+        scores = pair_accuracy(model, held, run.tokenizer.pad_token_id, run.accelerator.device)
         metrics |= {"rm/eval_accuracy": scores["accuracy"], "rm/eval_loss": scores["loss"]}
         print(f"reward model: held-out pair accuracy {scores['accuracy']:.3f} on {len(held)} pairs", file=sys.stderr)
     # 6. save
-    devices.save_trained(accelerator, out, config, model, tokenizer, {"rm_metrics.json": metrics})
-    return out
+    run.save(model, {"rm_metrics.json": metrics})
+    return run.out
 
 
 def main(argv: list[str]) -> int:

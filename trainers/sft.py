@@ -19,10 +19,8 @@ from execrl.harness.flags import DeviceFlags, OutputFlags, parse
 from execrl.trainers import devices
 from execrl.trainers.data import (
     collate_sft,
-    config_record,
     encode_sft,
     endless_batches,
-    output_ready,
     read_jsonl,
 )
 from execrl.trainers.flags import EpochFlags, OptimiserFlags
@@ -99,15 +97,12 @@ def train_sft(cfg: SFTConfig) -> Path:
     """Fine-tune `cfg.model` on `cfg.data` and save to `cfg.out`; returns `cfg.out`. Resumes a finished run."""
     from transformers import AutoModelForCausalLM
 
-    out = Path(cfg.out)
-    config = config_record(cfg)
-    if output_ready(out, config, cfg.force):
-        return out
-    accelerator = devices.seeded_accelerator(cfg)
+    run = devices.start_supervised(cfg)
+    if run is None:  # `cfg.out` already holds this finished run
+        return Path(cfg.out)
 
     # 1. data
-    tokenizer = devices.load_tokenizer(cfg.model)
-    encoded = [encode_sft(tokenizer, r["prompt"], r["completion"], cfg.max_length) for r in load_rows(cfg)]
+    encoded = [encode_sft(run.tokenizer, r["prompt"], r["completion"], cfg.max_length) for r in load_rows(cfg)]
     encoded = [e for e in encoded if e is not None]
     if not encoded:
         raise UserError(f"--data {cfg.data}: every prompt fills --max-length {cfg.max_length}")
@@ -122,23 +117,23 @@ def train_sft(cfg: SFTConfig) -> Path:
     # 3. optimiser
     micro_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     steps = cfg.max_steps or math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum)
-    model, optimizer, scheduler = devices.prepare_optimiser(accelerator, model, cfg, steps)
+    model, optimizer, scheduler = devices.prepare_optimiser(run.accelerator, model, cfg, steps)
 
     # 4. train: an endless shuffled stream of micro-batches, `grad_accum` per optimiser step
     stream, start = endless_batches(len(encoded), cfg.batch_size, cfg.seed), time.monotonic()
-    with devices.step_log(out, steps, "sft") as log:
+    with devices.step_log(run.out, steps, "sft") as log:
         for step in range(1, steps + 1):
             loss_sum = 0.0
             for _ in range(cfg.grad_accum):
                 epoch, idx = next(stream)
-                batch = collate_sft([encoded[i] for i in idx], tokenizer.pad_token_id)
-                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                with accelerator.autocast():
+                batch = collate_sft([encoded[i] for i in idx], run.tokenizer.pad_token_id)
+                batch = {k: v.to(run.accelerator.device) for k, v in batch.items()}
+                with run.accelerator.autocast():
                     loss = model(**batch).loss / cfg.grad_accum
-                accelerator.backward(loss)
+                run.accelerator.backward(loss)
                 loss_sum += loss.item()
             lr = scheduler.get_last_lr()[0]  # the rate this step used
-            grad_norm = devices.optimizer_step(accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
+            grad_norm = devices.optimizer_step(run.accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
             row = {
                 "step": step,
                 "epoch": epoch,
@@ -150,12 +145,12 @@ def train_sft(cfg: SFTConfig) -> Path:
             log(row, loss_sum)
 
     # 5. save: merged weights, so the folder loads without peft
-    model = accelerator.unwrap_model(model)
+    model = run.accelerator.unwrap_model(model)
     if cfg.lora_r > 0:
         model = model.merge_and_unload()
     model.eval()
-    devices.save_trained(accelerator, out, config, model, tokenizer, {})
-    return out
+    run.save(model, {})
+    return run.out
 
 
 def main(argv: list[str]) -> int:
