@@ -27,7 +27,7 @@ from execrl.benchmarks.registry import default_data_dir, load_problems
 from execrl.harness import runfolder
 from execrl.harness.extract import extract
 from execrl.harness.flags import BenchmarkFlags, DeviceFlags, OutputFlags, parse
-from execrl.harness.generation.base import Generator, Prompt
+from execrl.harness.generation.base import Generator, Prompt, SamplingRequest
 from tqdm import tqdm
 
 # Sampling temperatures of the Codex paper (Chen et al. 2021, sec. 3.3): pass@1 is best at T=0.2, pass@10 and
@@ -119,10 +119,11 @@ def generate(config: Config) -> int:
                 group = [(p, ids) for p, ids in chunk if len(ids) == count]
                 prompts: list[Prompt] = [chat_messages(p) if config.chat else build_prompt(p) for p, _ in group]
                 stops = [[] if config.chat else stop_sequences(p) for p, _ in group]
-                outputs = generator.generate(
-                    prompts, n=count, temperature=config.temperature, top_p=config.top_p,
-                    max_new_tokens=config.max_new_tokens, stop=stops, seed=config.seed + start * config.n,
+                request = SamplingRequest(
+                    n=count, temperature=config.temperature, top_p=config.top_p,
+                    max_new_tokens=config.max_new_tokens, seed=config.seed + start * config.n,
                 )  # fmt: skip
+                outputs = generator.generate(prompts, stops, request)
                 for (problem, ids), raws in zip(group, outputs, strict=True):
                     for completion_id, raw in zip(ids, raws, strict=True):
                         row = {"task_id": problem.task_id, "completion_id": completion_id}

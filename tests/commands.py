@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from execrl.harness.cli import main as execrl
 
@@ -17,3 +18,8 @@ def command(*words: str) -> Callable[[list[str]], int]:
             return int(e.code or 0)
 
     return main
+
+
+def evaluate_flags(samples: Path, out: Path, *extra: str) -> list[str]:
+    """`execrl evaluate`'s flags for the HumanEval samples file `samples` and the run folder `out`, then `extra`."""
+    return ["--benchmark", "humaneval", "--samples", str(samples), "--out", str(out), *extra]

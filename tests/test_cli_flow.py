@@ -90,29 +90,9 @@ def test_generate_evaluate_compare_leaderboard_check_each_as_a_command(tiny_mode
     assert {"leaderboard.md", "leaderboard.html", "leaderboard.csv"} <= {p.name for p in board.iterdir()}
 
     # A run checked against itself never regresses; an impossible tolerance on a missing metric is unusable.
-    ok = execrl(
-        "report",
-        "check",
-        "--baseline",
-        str(runs["cold"]),
-        "--candidate",
-        str(runs["cold"]),
-        "--metric",
-        "pass@1",
-        "--max-drop",
-        "0.0",
-    )
-    assert ok.stdout.startswith("OK")
-    execrl(
-        "report",
-        "check",
-        "--baseline",
-        str(runs["cold"]),
-        "--candidate",
-        str(runs["hot"]),
-        "--metric",
-        "pass@999",
-        "--max-drop",
-        "0.0",
-        expect=2,
-    )
+    def check_against_cold(candidate: str, metric: str, expect: int = 0) -> subprocess.CompletedProcess:
+        flags = ["--baseline", str(runs["cold"]), "--candidate", str(runs[candidate]), "--metric", metric]
+        return execrl("report", "check", *flags, "--max-drop", "0.0", expect=expect)
+
+    assert check_against_cold("cold", "pass@1").stdout.startswith("OK")
+    check_against_cold("hot", "pass@999", expect=2)

@@ -17,6 +17,13 @@ def _python(code: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=cwd, timeout=120)
 
 
+def _printed_json(code: str, cwd: Path) -> dict:
+    """What `code`, run in a fresh interpreter in `cwd`, prints as JSON; it must exit 0."""
+    out = _python(code, cwd)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
 def test_import_execrl_is_light_and_every_public_name_resolves(tmp_path: Path) -> None:
     code = (
         "import json, sys, execrl\n"
@@ -25,9 +32,7 @@ def test_import_execrl_is_light_and_every_public_name_resolves(tmp_path: Path) -
         "print(json.dumps({'light': light, 'missing': missing, 'version': execrl.__version__,\n"
         "                  'torch_after_api': 'torch' in sys.modules}))"
     )
-    out = _python(code, tmp_path)
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout)
+    got = _printed_json(code, tmp_path)
     assert got["light"], "`import execrl` imported torch"
     assert got["missing"] == [], f"execrl.__all__ names that do not resolve: {got['missing']}"
     assert got["torch_after_api"] is False, "touching the public API (problems, sandbox, rewards) imported torch"
@@ -50,9 +55,7 @@ def test_our_rooms_are_found_beside_a_users_own_folders_of_the_same_names(tmp_pa
         "from trainers.rewards import REWARDS as THEIRS\n"
         "print(json.dumps({'theirs': theirs, 'ours': ours, 'rewards': sorted(REWARDS), 'their_rewards': THEIRS}))"
     )
-    out = _python(code, tmp_path)
-    assert out.returncode == 0, out.stderr
-    got = json.loads(out.stdout)
+    got = _printed_json(code, tmp_path)
     for room in ROOMS:
         assert got["theirs"][room] == f"the user's own {room}"
         assert Path(got["ours"][room]).resolve() == ROOT / room / "__init__.py", f"execrl.{room} is not ours"

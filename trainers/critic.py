@@ -9,9 +9,6 @@ and the majority-class baseline go to `OUT/critic_metrics.json`; `Critic.load(OU
 
 from __future__ import annotations
 
-import json
-import math
-import random
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -25,18 +22,14 @@ from execrl.harness.flags import DeviceFlags, OutputFlags, parse
 from execrl.harness.records import Verdict
 from execrl.trainers import devices
 from execrl.trainers.data import (
-    batches,
     collate_scored,
-    config_record,
     encode_scored,
-    finish_output,
     label_samples,
-    output_ready,
     read_jsonl,
     split_holdout,
 )
 from execrl.trainers.flags import EpochFlags, OptimiserFlags
-from execrl.trainers.reward_model import ScoringModel, load_classifier, logits_of
+from execrl.trainers.reward_model import ScoringModel, logits_of, train_classifier
 
 CLASSES: tuple[str, ...] = ("syntax_error", "runtime_error", "failed", "passed")
 """The critic's labels, in the order of its outputs."""
@@ -115,62 +108,35 @@ def train_critic(cfg: CriticConfig) -> Path:
     """Train on `cfg.data`, save to `cfg.out` with held-out metrics; returns `cfg.out`. Resumes a finished run."""
     import torch
     import torch.nn.functional as F
-    from tqdm import tqdm
 
-    out = Path(cfg.out)
-    config = config_record(cfg)
     rows = load_rows(cfg.data)
     if len(rows) < 2:
         raise UserError(f"--data {cfg.data}: need at least 2 rows with a usable verdict, got {len(rows)}")
-    if output_ready(out, config, cfg.force):
-        return out
-    devices.seed_everything(cfg.seed)
-    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
+    run = devices.start_supervised(cfg)
+    if run is None:  # `cfg.out` already holds this finished run
+        return Path(cfg.out)
 
     # 1. data: (token ids, class) split into train and held-out
-    tokenizer = devices.load_tokenizer(cfg.model)
-    encoded = [(encode_scored(tokenizer, p, prog, cfg.max_length), label) for p, prog, label in rows]
+    encoded = [(encode_scored(run.tokenizer, p, prog, cfg.max_length), label) for p, prog, label in rows]
     train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
 
-    # 2. model
-    model = load_classifier(cfg.model, len(CLASSES), tokenizer).train()
+    # 2.-4. model, optimiser, train: cross-entropy over the four classes
+    def batch_loss(model: Any, rows: list[Any]) -> tuple[Any, float]:
+        batch = collate_scored([ids for ids, _ in rows], run.tokenizer.pad_token_id)
+        batch = {k: v.to(run.accelerator.device) for k, v in batch.items()}
+        labels = torch.tensor([label for _, label in rows], device=run.accelerator.device)  # (B,)
+        with run.accelerator.autocast():
+            logits = model(**batch).logits.float()  # (B, 4)
+        return F.cross_entropy(logits, labels), float((logits.argmax(-1) == labels).float().mean())
 
-    # 3. optimiser
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
-    optimizer, scheduler = devices.optimizer_and_schedule(
-        model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
-
-    # 4. train: cross-entropy over the four classes
-    rng, order = random.Random(cfg.seed), []
-    with (out / "train_log.jsonl").open("w") as log, tqdm(total=steps, desc="critic", file=sys.stderr) as bar:
-        for step in range(1, steps + 1):
-            if not order:
-                order = list(batches(len(train), cfg.batch_size, rng))
-            idx = order.pop(0)
-            batch = collate_scored([train[i][0] for i in idx], tokenizer.pad_token_id)
-            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-            labels = torch.tensor([train[i][1] for i in idx], device=accelerator.device)  # (B,)
-            with accelerator.autocast():
-                logits = model(**batch).logits.float()  # (B, 4)
-            loss = F.cross_entropy(logits, labels)
-            lr = scheduler.get_last_lr()[0]
-            accelerator.backward(loss)
-            devices.optimizer_step(accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
-            accuracy = float((logits.argmax(-1) == labels).float().mean())
-            row = {"step": step, "critic/loss": round(loss.item(), 6), "critic/accuracy": accuracy, "critic/lr": lr}
-            log.write(json.dumps(row) + "\n")
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.update()
+    model = train_classifier(cfg, run, train, len(CLASSES), "critic", batch_loss)
 
     # 5. evaluate on held-out rows against always predicting the training set's most common class
-    model = accelerator.unwrap_model(model).eval()
     majority = Counter(label for _, label in train).most_common(1)[0][0]
     metrics: dict[str, Any] = {"n_train": len(train), "n_eval": len(held), "majority_class": CLASSES[majority]}
     if held:
         labels = torch.tensor([label for _, label in held])
-        predicted = logits_of(model, [ids for ids, _ in held], tokenizer.pad_token_id, 32, accelerator.device)
+        predicted = logits_of(model, [ids for ids, _ in held], run.tokenizer.pad_token_id, 32, run.accelerator.device)
         predicted = predicted.argmax(-1)
         metrics["critic/eval_accuracy"] = float((predicted == labels).float().mean())
         metrics["critic/eval_majority_accuracy"] = float((labels == majority).float().mean())
@@ -181,12 +147,8 @@ def train_critic(cfg: CriticConfig) -> Path:
         )
 
     # 6. save
-    if accelerator.is_main_process:
-        (out / "critic_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        finish_output(out, config)
-    return out
+    run.save(model, {"critic_metrics.json": metrics})
+    return run.out
 
 
 def main(argv: list[str]) -> int:

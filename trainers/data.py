@@ -105,6 +105,15 @@ def batches(n: int, batch_size: int, rng: random.Random | None = None) -> Iterat
         yield order[start : start + batch_size]
 
 
+def endless_batches(n: int, batch_size: int, seed: int) -> Iterator[tuple[int, list[int]]]:
+    """(epoch, index batch) without end: `batches` over `n` items, reshuffled each epoch by one seeded rng."""
+    rng, epoch = random.Random(seed), 0
+    while True:
+        for idx in batches(n, batch_size, rng):
+            yield epoch, idx
+        epoch += 1
+
+
 def split_holdout(rows: Sequence[Any], share: float, seed: int) -> tuple[list[Any], list[Any]]:
     """(train, held-out): a seeded shuffle, at least one row held out when `share` > 0 and rows allow."""
     if not 0.0 <= share < 1.0:

@@ -5,15 +5,27 @@ All four trainers (SFT, reward model, critic, PPO) run through one `accelerate.A
 `execrl.harness.generation.hf_sampling.pick_dtype`, the picker `execrl generate` uses too) as accelerate's
 autocast, with loss scaling for fp16 only (bf16 has fp32's exponent range). On CPU in fp32 accelerate adds
 nothing to the plain torch loop. torch is imported inside functions so that importing this module stays cheap.
+
+The supervised trainers (SFT, reward model, critic) also share the frame of their loop: `prepare_optimiser`,
+`step_log` (`OUT/train_log.jsonl` and the progress bar), and their start and end: `start_supervised`, which
+claims the output folder and returns a `SupervisedRun` whose `save` writes the model and marks the folder finished.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import random
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from execrl.benchmarks.errors import UserError
 from execrl.harness.generation.hf_sampling import pick_dtype
+from execrl.trainers.data import config_record, finish_output, output_ready
+from execrl.trainers.flags import OptimiserFlags
 
 
 def pick_device(device: str = "auto") -> Any:
@@ -59,6 +71,12 @@ def make_accelerator(device: str = "auto", precision: str = "auto") -> Any:
         if chosen.type == "cuda" and chosen.index is not None:
             torch.cuda.set_device(chosen)
     return Accelerator(cpu=chosen.type == "cpu", mixed_precision=mixed)
+
+
+def seeded_accelerator(cfg: Any) -> Any:
+    """A run's start: seed everything from `cfg.seed`, then the `Accelerator` for `cfg.device` and `cfg.precision`."""
+    seed_everything(cfg.seed)
+    return make_accelerator(cfg.device, cfg.precision)
 
 
 def seed_everything(seed: int) -> None:
@@ -112,6 +130,15 @@ def optimizer_and_schedule(params: Any, lr: float, weight_decay: float, warmup_s
     return optimizer, scheduler
 
 
+def prepare_optimiser(accelerator: Any, model: Any, cfg: OptimiserFlags, steps: int) -> tuple[Any, Any, Any]:
+    """(model, optimizer, scheduler) for `steps` optimiser steps with the `cfg` flags, prepared by `accelerator`."""
+    optimizer, scheduler = optimizer_and_schedule(
+        model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
+    )
+    model, optimizer = accelerator.prepare(model, optimizer)
+    return model, optimizer, scheduler
+
+
 def optimizer_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any, max_grad_norm: float) -> float:
     """After `accelerator.backward` of the step's losses: clip the global grad norm (0 = no clipping; fp16
     gradients are unscaled first), step the optimiser and the LR schedule, clear the gradients. Returns the
@@ -121,3 +148,50 @@ def optimizer_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any,
     scheduler.step()
     optimizer.zero_grad(set_to_none=True)
     return float(grad_norm)
+
+
+@contextlib.contextmanager
+def step_log(out: Path, steps: int, desc: str) -> Iterator[Callable[[dict[str, Any], float], None]]:
+    """`log(row, loss)` for each of `steps` steps: one JSON line in `OUT/train_log.jsonl`, one tick of the bar."""
+    from tqdm import tqdm
+
+    with (out / "train_log.jsonl").open("w") as f, tqdm(total=steps, desc=desc, file=sys.stderr) as bar:
+
+        def log(row: dict[str, Any], loss: float) -> None:
+            f.write(json.dumps(row) + "\n")
+            bar.set_postfix(loss=f"{loss:.3f}")
+            bar.update()
+
+        yield log
+
+
+@dataclass(frozen=True)
+class SupervisedRun:
+    """A supervised trainer's run once started: its output folder (claimed), the config record that folder is
+    compared by, its `Accelerator` and the model's tokenizer."""
+
+    out: Path
+    config: dict[str, Any]
+    accelerator: Any
+    tokenizer: Any
+
+    def save(self, model: Any, json_files: dict[str, Any]) -> None:
+        """On the main process: each of `json_files` (name: value), the model and the tokenizer into `out`,
+        which is then marked finished."""
+        if not self.accelerator.is_main_process:
+            return
+        for name, value in json_files.items():
+            (self.out / name).write_text(json.dumps(value, indent=2) + "\n")
+        model.save_pretrained(self.out)
+        self.tokenizer.save_pretrained(self.out)
+        finish_output(self.out, self.config)
+
+
+def start_supervised(cfg: Any) -> SupervisedRun | None:
+    """The start-up of SFT, the reward model and the critic; None when `cfg.out` already holds this finished run
+    (the trainer then returns at once). Otherwise claims `cfg.out`, seeds, makes the accelerator, loads the
+    tokenizer of `cfg.model`."""
+    out, config = Path(cfg.out), config_record(cfg)
+    if output_ready(out, config, cfg.force):
+        return None
+    return SupervisedRun(out, config, seeded_accelerator(cfg), load_tokenizer(cfg.model))

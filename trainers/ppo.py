@@ -28,26 +28,17 @@ from execrl.trainers.ppo_math import (
 )
 from execrl.trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, setup_run
 from execrl.trainers.rewards import SandboxErrorRate, check_sandbox_errors
-from execrl.trainers.rollout import position_ids, response_logprobs, response_values, sample
+from execrl.trainers.rollout import position_ids, response_logprobs, response_values
 
 
 def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     """One PPO iteration: rollout, execute, reward, advantages, update. Returns its metrics."""
-    policy, unwrapped, accelerator = run.policy, run.unwrapped, run.accelerator
+    policy, accelerator = run.policy, run.accelerator
     start = time.monotonic()
 
     # 1. rollout: G samples for each of B / G prompts, then log-probs, values and reference log-probs
     problems = [p for p in run.rng.sample(run.problems, cfg.batch_size // cfg.samples_per_prompt)]
-    rollout = sample(
-        unwrapped.lm,
-        run.tokenizer,
-        [p.prompt for p in problems],
-        [p.metadata["stop"] for p in problems],
-        samples_per_prompt=cfg.samples_per_prompt,
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
-        max_prompt_tokens=cfg.max_prompt_tokens,
-    )
+    rollout = run.sample(problems, cfg.samples_per_prompt, cfg.temperature)
     problems = [p for p in problems for _ in range(cfg.samples_per_prompt)]
     n_query = rollout.query_ids.shape[1]
     b_input_ids, b_attention_mask = rollout.input_ids, rollout.attention_mask  # (B, Q + A)

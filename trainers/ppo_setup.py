@@ -23,7 +23,7 @@ from execrl.trainers.data import FINISHED
 from execrl.trainers.ppo_config import PPOConfig
 from execrl.trainers.ppo_math import AdaptiveKLController, FixedKLController
 from execrl.trainers.rewards import REWARDS, mix_rewards
-from execrl.trainers.rollout import PolicyWithValue, sample
+from execrl.trainers.rollout import PolicyWithValue, Rollout, sample
 from execrl.trainers.tracking import METRICS_FILE, Tracker
 
 # Files a PPO run writes into OUT besides the model folder; `--force` removes exactly these.
@@ -108,6 +108,20 @@ class Run:
     since_best: int = 0
     recent_rewards: list[float] = field(default_factory=list)
 
+    def sample(self, problems: Sequence[Problem], samples_per_prompt: int, temperature: float) -> Rollout:
+        """The policy's `samples_per_prompt` samples for each problem's prompt, cut at its stops (rollouts and the
+        in-loop evaluation alike)."""
+        return sample(
+            self.unwrapped.lm,
+            self.tokenizer,
+            [p.prompt for p in problems],
+            [p.metadata["stop"] for p in problems],
+            samples_per_prompt=samples_per_prompt,
+            max_new_tokens=self.cfg.max_new_tokens,
+            temperature=temperature,
+            max_prompt_tokens=self.cfg.max_prompt_tokens,
+        )
+
     def to_program(self, problem: Problem, text: str) -> str:
         from execrl.benchmarks.synth import synth_program
 
@@ -168,10 +182,9 @@ def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -
     from execrl.trainers.reward_model import RewardModel
     from transformers import AutoModelForCausalLM
 
-    devices.seed_everything(cfg.seed)
+    accelerator = devices.seeded_accelerator(cfg)
     # Exact resume on CPU needs deterministic kernels; warn_only keeps CUDA ops without one usable.
     torch.use_deterministic_algorithms(True, warn_only=True)
-    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
 
     problems = load_synth("train", seed=cfg.synth_seed)
     if cfg.families:
@@ -196,10 +209,7 @@ def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -
         checkpoint.load_value_head(policy, policy_dir)
     # Dropout stays off throughout: the PPO ratio must compare the same function before and after a step.
     policy.eval()
-    optimizer, scheduler = devices.optimizer_and_schedule(
-        policy.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * cfg.iterations), cfg.iterations
-    )
-    prepared, optimizer = accelerator.prepare(policy, optimizer)
+    prepared, optimizer, scheduler = devices.prepare_optimiser(accelerator, policy, cfg, cfg.iterations)
     kl_ctl = (
         AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon)
         if cfg.adaptive_kl
@@ -254,16 +264,7 @@ def evaluate_pass_at_1(cfg: PPOConfig, run: Run) -> float:
         passed = []
         for i in range(0, len(run.eval_problems), 64):
             chunk = run.eval_problems[i : i + 64]
-            rollout = sample(
-                run.unwrapped.lm,
-                run.tokenizer,
-                [p.prompt for p in chunk],
-                [p.metadata["stop"] for p in chunk],
-                samples_per_prompt=cfg.eval_samples,
-                max_new_tokens=cfg.max_new_tokens,
-                temperature=cfg.eval_temperature,
-                max_prompt_tokens=cfg.max_prompt_tokens,
-            )
+            rollout = run.sample(chunk, cfg.eval_samples, cfg.eval_temperature)
             problems = [p for p in chunk for _ in range(cfg.eval_samples)]
             programs = [run.to_program(p, t) for p, t in zip(problems, rollout.texts, strict=True)]
             passed += [r.passed for r in run.execute(problems, programs)]

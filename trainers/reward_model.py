@@ -15,7 +15,7 @@ import math
 import random
 import sys
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,11 +26,9 @@ from execrl.trainers import devices
 from execrl.trainers.data import (
     batches,
     collate_scored,
-    config_record,
     encode_scored,
-    finish_output,
+    endless_batches,
     label_samples,
-    output_ready,
     read_jsonl,
     split_holdout,
 )
@@ -65,6 +63,41 @@ def load_classifier(model: str, num_labels: int, tokenizer: Any) -> Any:
     classifier = devices.load_model(AutoModelForSequenceClassification, model, num_labels=num_labels)
     classifier.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last non-pad token
     return classifier
+
+
+def train_classifier(
+    cfg: Any,
+    run: devices.SupervisedRun,
+    train: Sequence[Any],
+    num_labels: int,
+    name: str,
+    batch_loss: Callable[[Any, list[Any]], tuple[Any, float]],
+) -> Any:
+    """The model, optimiser and training phases the reward model and the critic share: a `num_labels` classifier
+    on `cfg.model`, trained on shuffled batches of `train` rows for `cfg.max_steps` (or `cfg.epochs`) steps.
+
+    `batch_loss(model, rows)` is one batch's (loss, accuracy), computed under `run.accelerator.autocast()`; each step
+    logs `NAME/loss`, `NAME/accuracy` and `NAME/lr` to `OUT/train_log.jsonl`. Returns the unwrapped model, in eval
+    mode."""
+    # 2. model
+    model = load_classifier(cfg.model, num_labels, run.tokenizer).train()
+
+    # 3. optimiser
+    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
+    model, optimizer, scheduler = devices.prepare_optimiser(run.accelerator, model, cfg, steps)
+
+    # 4. train
+    stream = endless_batches(len(train), cfg.batch_size, cfg.seed)
+    with devices.step_log(run.out, steps, name) as log:
+        for step in range(1, steps + 1):
+            _, idx = next(stream)
+            loss, accuracy = batch_loss(model, [train[i] for i in idx])
+            lr = scheduler.get_last_lr()[0]
+            run.accelerator.backward(loss)
+            devices.optimizer_step(run.accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
+            row = {"step": step, f"{name}/loss": round(loss.item(), 6), f"{name}/accuracy": accuracy, f"{name}/lr": lr}
+            log(row, loss.item())
+    return run.accelerator.unwrap_model(model).eval()
 
 
 def logits_of(model: Any, seqs: Sequence[Sequence[int]], pad_id: int, batch_size: int, device: Any) -> Any:
@@ -162,21 +195,15 @@ def pair_accuracy(model: Any, pairs: Sequence[tuple[list[int], list[int]]], pad_
 
 def train_reward_model(cfg: RMConfig) -> Path:
     """Train on `cfg.pairs`, save to `cfg.out` with held-out metrics; returns `cfg.out`. Resumes a finished run."""
-    from tqdm import tqdm
-
-    out = Path(cfg.out)
-    config = config_record(cfg)
-    if output_ready(out, config, cfg.force):
-        return out
-    devices.seed_everything(cfg.seed)
-    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
+    run = devices.start_supervised(cfg)
+    if run is None:  # `cfg.out` already holds this finished run
+        return Path(cfg.out)
 
     # 1. data: encoded (chosen, rejected) token ids, split into train and held-out
-    tokenizer = devices.load_tokenizer(cfg.model)
     encoded = [
         (
-            encode_scored(tokenizer, p["prompt"], p["chosen"], cfg.max_length),
-            encode_scored(tokenizer, p["prompt"], p["rejected"], cfg.max_length),
+            encode_scored(run.tokenizer, p["prompt"], p["chosen"], cfg.max_length),
+            encode_scored(run.tokenizer, p["prompt"], p["rejected"], cfg.max_length),
         )
         for p in load_pairs(cfg)
     ]
@@ -184,52 +211,26 @@ def train_reward_model(cfg: RMConfig) -> Path:
         raise UserError(f"--pairs {cfg.pairs}: need at least 2 pairs, got {len(encoded)}")
     train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
 
-    # 2. model
-    model = load_classifier(cfg.model, 1, tokenizer).train()
+    # 2.-4. model, optimiser, train: a batch's chosen and rejected texts go through the model as one (2B, T) batch
+    def batch_loss(model: Any, rows: list[Any]) -> tuple[Any, float]:
+        seqs = [chosen for chosen, _ in rows] + [rejected for _, rejected in rows]
+        batch = {k: v.to(run.accelerator.device) for k, v in collate_scored(seqs, run.tokenizer.pad_token_id).items()}
+        with run.accelerator.autocast():
+            rewards = model(**batch).logits[:, 0].float()  # (2B,)
+        r_chosen, r_rejected = rewards[: len(rows)], rewards[len(rows) :]
+        return bt_loss(r_chosen, r_rejected), float((r_chosen > r_rejected).float().mean())
 
-    # 3. optimiser
-    steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
-    optimizer, scheduler = devices.optimizer_and_schedule(
-        model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
-
-    # 4. train: chosen and rejected of a batch go through the model together, as one (2B, T) batch
-    rng, order = random.Random(cfg.seed), []
-    with (out / "train_log.jsonl").open("w") as log, tqdm(total=steps, desc="rm", file=sys.stderr) as bar:
-        for step in range(1, steps + 1):
-            if not order:
-                order = list(batches(len(train), cfg.batch_size, rng))
-            idx = order.pop(0)
-            seqs = [train[i][0] for i in idx] + [train[i][1] for i in idx]
-            batch = {k: v.to(accelerator.device) for k, v in collate_scored(seqs, tokenizer.pad_token_id).items()}
-            with accelerator.autocast():
-                rewards = model(**batch).logits[:, 0].float()  # (2B,)
-            r_chosen, r_rejected = rewards[: len(idx)], rewards[len(idx) :]
-            loss = bt_loss(r_chosen, r_rejected)
-            lr = scheduler.get_last_lr()[0]
-            accelerator.backward(loss)
-            devices.optimizer_step(accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
-            accuracy = float((r_chosen > r_rejected).float().mean())
-            row = {"step": step, "rm/loss": round(loss.item(), 6), "rm/accuracy": accuracy, "rm/lr": lr}
-            log.write(json.dumps(row) + "\n")
-            bar.set_postfix(loss=f"{loss.item():.3f}")
-            bar.update()
+    model = train_classifier(cfg, run, train, 1, "rm", batch_loss)
 
     # 5. evaluate on held-out pairs
-    model = accelerator.unwrap_model(model).eval()
     metrics = {"n_train": len(train), "n_eval": len(held)}
     if held:
-        scores = pair_accuracy(model, held, tokenizer.pad_token_id, accelerator.device)
+        scores = pair_accuracy(model, held, run.tokenizer.pad_token_id, run.accelerator.device)
         metrics |= {"rm/eval_accuracy": scores["accuracy"], "rm/eval_loss": scores["loss"]}
         print(f"reward model: held-out pair accuracy {scores['accuracy']:.3f} on {len(held)} pairs", file=sys.stderr)
     # 6. save
-    if accelerator.is_main_process:
-        (out / "rm_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        finish_output(out, config)
-    return out
+    run.save(model, {"rm_metrics.json": metrics})
+    return run.out
 
 
 def main(argv: list[str]) -> int:

@@ -8,10 +8,7 @@ Hugging Face model folder with its tokenizer. Loss per optimiser step goes to `O
 
 from __future__ import annotations
 
-import json
 import math
-import random
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +18,9 @@ from execrl.benchmarks.errors import UserError
 from execrl.harness.flags import DeviceFlags, OutputFlags, parse
 from execrl.trainers import devices
 from execrl.trainers.data import (
-    batches,
     collate_sft,
-    config_record,
     encode_sft,
-    finish_output,
-    output_ready,
+    endless_batches,
     read_jsonl,
 )
 from execrl.trainers.flags import EpochFlags, OptimiserFlags
@@ -101,19 +95,14 @@ def with_lora(model: Any, cfg: SFTConfig) -> Any:
 
 def train_sft(cfg: SFTConfig) -> Path:
     """Fine-tune `cfg.model` on `cfg.data` and save to `cfg.out`; returns `cfg.out`. Resumes a finished run."""
-    from tqdm import tqdm
     from transformers import AutoModelForCausalLM
 
-    out = Path(cfg.out)
-    config = config_record(cfg)
-    if output_ready(out, config, cfg.force):
-        return out
-    devices.seed_everything(cfg.seed)
-    accelerator = devices.make_accelerator(cfg.device, cfg.precision)
+    run = devices.start_supervised(cfg)
+    if run is None:  # `cfg.out` already holds this finished run
+        return Path(cfg.out)
 
     # 1. data
-    tokenizer = devices.load_tokenizer(cfg.model)
-    encoded = [encode_sft(tokenizer, r["prompt"], r["completion"], cfg.max_length) for r in load_rows(cfg)]
+    encoded = [encode_sft(run.tokenizer, r["prompt"], r["completion"], cfg.max_length) for r in load_rows(cfg)]
     encoded = [e for e in encoded if e is not None]
     if not encoded:
         raise UserError(f"--data {cfg.data}: every prompt fills --max-length {cfg.max_length}")
@@ -128,32 +117,23 @@ def train_sft(cfg: SFTConfig) -> Path:
     # 3. optimiser
     micro_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     steps = cfg.max_steps or math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum)
-    optimizer, scheduler = devices.optimizer_and_schedule(
-        model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
-    )
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model, optimizer, scheduler = devices.prepare_optimiser(run.accelerator, model, cfg, steps)
 
     # 4. train: an endless shuffled stream of micro-batches, `grad_accum` per optimiser step
-    def micro_batches() -> Any:
-        rng, epoch = random.Random(cfg.seed), 0
-        while True:
-            for idx in batches(len(encoded), cfg.batch_size, rng):
-                yield epoch, collate_sft([encoded[i] for i in idx], tokenizer.pad_token_id)
-            epoch += 1
-
-    stream, start = micro_batches(), time.monotonic()
-    with (out / "train_log.jsonl").open("w") as log, tqdm(total=steps, desc="sft", file=sys.stderr) as bar:
+    stream, start = endless_batches(len(encoded), cfg.batch_size, cfg.seed), time.monotonic()
+    with devices.step_log(run.out, steps, "sft") as log:
         for step in range(1, steps + 1):
             loss_sum = 0.0
             for _ in range(cfg.grad_accum):
-                epoch, batch = next(stream)
-                batch = {k: v.to(accelerator.device) for k, v in batch.items()}
-                with accelerator.autocast():
+                epoch, idx = next(stream)
+                batch = collate_sft([encoded[i] for i in idx], run.tokenizer.pad_token_id)
+                batch = {k: v.to(run.accelerator.device) for k, v in batch.items()}
+                with run.accelerator.autocast():
                     loss = model(**batch).loss / cfg.grad_accum
-                accelerator.backward(loss)
+                run.accelerator.backward(loss)
                 loss_sum += loss.item()
             lr = scheduler.get_last_lr()[0]  # the rate this step used
-            grad_norm = devices.optimizer_step(accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
+            grad_norm = devices.optimizer_step(run.accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
             row = {
                 "step": step,
                 "epoch": epoch,
@@ -162,20 +142,15 @@ def train_sft(cfg: SFTConfig) -> Path:
                 "sft/lr": lr,
                 "time/elapsed": round(time.monotonic() - start, 3),
             }
-            log.write(json.dumps(row) + "\n")
-            bar.set_postfix(loss=f"{loss_sum:.3f}")
-            bar.update()
+            log(row, loss_sum)
 
     # 5. save: merged weights, so the folder loads without peft
-    model = accelerator.unwrap_model(model)
+    model = run.accelerator.unwrap_model(model)
     if cfg.lora_r > 0:
         model = model.merge_and_unload()
     model.eval()
-    if accelerator.is_main_process:
-        model.save_pretrained(out)
-        tokenizer.save_pretrained(out)
-        finish_output(out, config)
-    return out
+    run.save(model, {})
+    return run.out
 
 
 def main(argv: list[str]) -> int:

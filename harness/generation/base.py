@@ -7,7 +7,8 @@ first stop sequence, without the prompt. Nothing here imports a model library.
 
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from execrl.benchmarks.errors import UserError
 
@@ -26,19 +27,25 @@ def check_stops(prompts: list[Prompt], stop: list[list[str]]) -> None:
         raise ValueError(f"stop has {len(stop)} lists for {len(prompts)} prompts")
 
 
+@dataclass(frozen=True)
+class SamplingRequest:
+    """How many completions to draw for each prompt of one `generate` call, and how."""
+
+    n: int
+    """Completions per prompt."""
+    temperature: float
+    """0 is greedy decoding; above 0, sample from softmax(logits / temperature)."""
+    top_p: float
+    """Nucleus mass; 1.0 keeps the whole distribution."""
+    max_new_tokens: int
+    """The most tokens a completion may have."""
+    seed: int
+    """Where the engine's randomness starts (each engine says how it derives per-batch or per-prompt seeds)."""
+
+
 class Generator(Protocol):
-    def generate(
-        self,
-        prompts: list[Prompt],
-        *,
-        n: int,
-        temperature: float,
-        top_p: float,
-        max_new_tokens: int,
-        stop: list[list[str]],
-        seed: int,
-    ) -> list[list[str]]:
-        """`n` completions for each prompt (outer list follows `prompts`), each cut at its prompt's stops."""
+    def generate(self, prompts: list[Prompt], stop: list[list[str]], request: SamplingRequest) -> list[list[str]]:
+        """`request.n` completions for each prompt (outer list follows `prompts`), each cut at its prompt's stops."""
         ...
 
 
@@ -51,3 +58,17 @@ def truncate_at_stop(text: str, stop: list[str]) -> str:
 def as_messages(prompt: Prompt) -> ChatMessages:
     """Chat messages for a prompt: a plain string becomes one user turn."""
     return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else prompt
+
+
+def as_plain(prompt: Prompt) -> str:
+    """A plain prompt; chat messages are refused, since only a generator built with `chat=True` renders them."""
+    if not isinstance(prompt, str):
+        raise ValueError("chat messages given to a generator built without chat=True")
+    return prompt
+
+
+def render_prompt(prompt: Prompt, tokenizer: Any, chat: bool) -> str:
+    """The text a local model sees: the plain prompt, or with `chat` the tokenizer's chat template applied."""
+    if not chat:
+        return as_plain(prompt)
+    return tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from execrl.harness.generation.base import GenerationError, Prompt, as_messages, check_stops
+from execrl.harness.generation.base import GenerationError, Prompt, SamplingRequest, check_stops, render_prompt
 from execrl.harness.generation.hf_sampling import Sampling, pick_dtype, sample_tokens
 
 
@@ -62,39 +62,23 @@ class HFGenerator:
             self.model.config, "max_position_embeddings", None
         )
 
-    def generate(
-        self,
-        prompts: list[Prompt],
-        *,
-        n: int,
-        temperature: float,
-        top_p: float,
-        max_new_tokens: int,
-        stop: list[list[str]],
-        seed: int,
-    ) -> list[list[str]]:
+    def generate(self, prompts: list[Prompt], stop: list[list[str]], request: SamplingRequest) -> list[list[str]]:
         check_stops(prompts, stop)
-        sampling = Sampling(temperature=temperature, top_p=top_p)
-        greedy = temperature == 0
-        copies = 1 if greedy else n  # greedy decoding runs once and is repeated
-        texts = [self._render(p) for p in prompts]
+        sampling = Sampling(temperature=request.temperature, top_p=request.top_p)
+        greedy = request.temperature == 0
+        copies = 1 if greedy else request.n  # greedy decoding runs once and is repeated
+        texts = [render_prompt(p, self.tokenizer, self.chat) for p in prompts]
         # One row per (prompt, copy), prompt-major, so a prompt's samples sit next to each other.
         rows = [(i, texts[i]) for i in range(len(prompts)) for _ in range(copies)]
         outputs: list[list[str]] = [[] for _ in prompts]
         for batch_no, start in enumerate(range(0, len(rows), self.batch_size)):
             batch = rows[start : start + self.batch_size]
             stops = [stop[i] for i, _ in batch]
-            decoded = self._generate_batch([t for _, t in batch], stops, max_new_tokens, seed + batch_no, sampling)
+            seed = request.seed + batch_no
+            decoded = self._generate_batch([t for _, t in batch], stops, request.max_new_tokens, seed, sampling)
             for (i, _), text in zip(batch, decoded, strict=True):
                 outputs[i].append(text)
-        return [out * n if greedy else out for out in outputs]
-
-    def _render(self, prompt: Prompt) -> str:
-        if not self.chat:
-            if not isinstance(prompt, str):
-                raise ValueError("chat messages given to a generator built without chat=True")
-            return prompt
-        return self.tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)
+        return [out * request.n if greedy else out for out in outputs]
 
     def _generate_batch(
         self, texts: list[str], stops: list[list[str]], max_new_tokens: int, seed: int, sampling: Sampling

@@ -16,7 +16,15 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from execrl.harness.generation.base import GenerationError, Prompt, as_messages, check_stops, truncate_at_stop
+from execrl.harness.generation.base import (
+    GenerationError,
+    Prompt,
+    SamplingRequest,
+    as_messages,
+    as_plain,
+    check_stops,
+    truncate_at_stop,
+)
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
 
@@ -47,36 +55,25 @@ class OpenAIGenerator:
         self.backoff = backoff
         self.timeout = timeout
 
-    def generate(
-        self,
-        prompts: list[Prompt],
-        *,
-        n: int,
-        temperature: float,
-        top_p: float,
-        max_new_tokens: int,
-        stop: list[list[str]],
-        seed: int,
-    ) -> list[list[str]]:
+    def generate(self, prompts: list[Prompt], stop: list[list[str]], request: SamplingRequest) -> list[list[str]]:
         check_stops(prompts, stop)
+        n = request.n
 
         def one(i: int) -> list[str]:
             body: dict[str, Any] = {
                 "model": self.model,
                 "n": n,
-                "temperature": temperature,
-                "top_p": top_p,
-                "max_tokens": max_new_tokens,
-                "seed": seed + i,
+                "temperature": request.temperature,
+                "top_p": request.top_p,
+                "max_tokens": request.max_new_tokens,
+                "seed": request.seed + i,
             }
             if stop[i]:
                 body["stop"] = stop[i]
             if self.chat:
                 body["messages"] = as_messages(prompts[i])
-            elif isinstance(prompts[i], str):
-                body["prompt"] = prompts[i]
             else:
-                raise ValueError("chat messages given to a generator built without chat=True")
+                body["prompt"] = as_plain(prompts[i])
             choices = sorted(self._post(body).get("choices", []), key=lambda c: c.get("index", 0))
             if len(choices) != n:
                 raise GenerationError(f"{self.url}: asked for n={n} choices, the server returned {len(choices)}")

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from execrl.harness.generation.base import GenerationError, Prompt, as_messages, check_stops, truncate_at_stop
+from execrl.harness.generation.base import (
+    GenerationError,
+    Prompt,
+    SamplingRequest,
+    check_stops,
+    render_prompt,
+    truncate_at_stop,
+)
 
 # The `precision` choice (as for the hf engine and the trainers) in vLLM's dtype names; vLLM's "auto" takes
 # the checkpoint's own dtype (fp32 checkpoints become fp16).
@@ -50,36 +57,19 @@ class VLLMGenerator:
         )
         self.tokenizer = self.llm.get_tokenizer()
 
-    def generate(
-        self,
-        prompts: list[Prompt],
-        *,
-        n: int,
-        temperature: float,
-        top_p: float,
-        max_new_tokens: int,
-        stop: list[list[str]],
-        seed: int,
-    ) -> list[list[str]]:
+    def generate(self, prompts: list[Prompt], stop: list[list[str]], request: SamplingRequest) -> list[list[str]]:
         check_stops(prompts, stop)
-        texts = [self._render(p) for p in prompts]
+        texts = [render_prompt(p, self.tokenizer, self.chat) for p in prompts]
         params = [
             self._vllm.SamplingParams(
-                n=n,
-                temperature=temperature,
-                top_p=top_p if temperature > 0 else 1.0,
-                max_tokens=max_new_tokens,
+                n=request.n,
+                temperature=request.temperature,
+                top_p=request.top_p if request.temperature > 0 else 1.0,
+                max_tokens=request.max_new_tokens,
                 stop=stop[i] or None,
-                seed=seed + i,
+                seed=request.seed + i,
             )
             for i in range(len(prompts))
         ]
         results: list[Any] = self.llm.generate(texts, params, use_tqdm=False)
         return [[truncate_at_stop(o.text, stop[i]) for o in r.outputs] for i, r in enumerate(results)]
-
-    def _render(self, prompt: Prompt) -> str:
-        if not self.chat:
-            if not isinstance(prompt, str):
-                raise ValueError("chat messages given to a generator built without chat=True")
-            return prompt
-        return self.tokenizer.apply_chat_template(as_messages(prompt), tokenize=False, add_generation_prompt=True)

@@ -112,7 +112,24 @@ def _deadline(limits: Limits) -> float:
     return limits.program_timeout * (2 if limits.retry_timeouts else 1) + 60.0
 
 
-class SubprocessBackend:
+class _FreshInterpreterBackend:
+    """A backend that runs each request in a fresh interpreter running `_CHILD_CODE`, through `_call`."""
+
+    slot: int
+    limits: Limits
+    hidden: list[str]
+
+    def _call(self, request: tuple) -> tuple[str, Any]:
+        raise NotImplementedError
+
+    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult:
+        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, limits or self.limits))
+        if status != "ok":
+            return ExecResult(Verdict.SANDBOX_ERROR, error=str(payload)[-2000:])
+        return payload
+
+
+class SubprocessBackend(_FreshInterpreterBackend):
     """A fresh `python -I` interpreter per program: slower, but no state survives between programs."""
 
     def __init__(self, slot: int, limits: Limits, hidden: Sequence[str] = (), python: str = sys.executable) -> None:
@@ -134,17 +151,11 @@ class SubprocessBackend:
             return "error", f"sandbox interpreter did not answer within {_deadline(self.limits):.0f}s"
         return _decode_reply(proc.stdout, proc.stderr, proc.returncode)
 
-    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult:
-        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, limits or self.limits))
-        if status != "ok":
-            return ExecResult(Verdict.SANDBOX_ERROR, error=str(payload)[-2000:])
-        return payload
-
     def close(self) -> None:
         pass
 
 
-class DockerBackend:
+class DockerBackend(_FreshInterpreterBackend):
     """One long-lived container per worker (no network, read-only root, memory and pids caps, the project
     mounted read-only); each program runs in a fresh interpreter inside it, as in the subprocess backend."""
 
@@ -197,12 +208,6 @@ class DockerBackend:
             demux=True,
         )
         return _decode_reply(stdout or b"", stderr or b"", code)
-
-    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult:
-        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, limits or self.limits))
-        if status != "ok":
-            return ExecResult(Verdict.SANDBOX_ERROR, error=str(payload)[-2000:])
-        return payload
 
     def close(self) -> None:
         try:

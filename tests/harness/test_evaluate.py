@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict
 
-from tests.commands import command
+from tests.builders import call_problem
+from tests.commands import command, evaluate_flags
 
 main = command("evaluate")
 
@@ -79,23 +80,7 @@ def test_writes_results_metrics_and_config_and_warns_when_isolation_is_degraded(
 ) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok", "FAIL", "ok", "ok"], 1: ["SYNTAX", "FAIL", "ok", "ok"]})
     out = tmp_path / "run"
-    assert (
-        main(
-            [
-                "--benchmark",
-                "humaneval",
-                "--samples",
-                str(samples),
-                "--out",
-                str(out),
-                "--workers",
-                "2",
-                "--k",
-                "1,2,10",
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_flags(samples, out, "--workers", "2", "--k", "1,2,10")) == 0
     err = capsys.readouterr().err
     assert "ISOLATION DEGRADED: pid" in err
     metrics = json.loads((out / "metrics.json").read_text())
@@ -110,7 +95,7 @@ def test_writes_results_metrics_and_config_and_warns_when_isolation_is_degraded(
 
 def test_rerun_on_a_finished_folder_executes_nothing(standin: Path, tmp_path: Path) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok", "FAIL"]})
-    args = ["--benchmark", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "run"), "--workers", "1"]
+    args = evaluate_flags(samples, tmp_path / "run", "--workers", "1")
     assert main(args) == 0
     ran = len(standin.read_text().splitlines())
     assert main(args) == 0
@@ -122,34 +107,26 @@ def _cli(samples: Path, out: Path) -> list[str]:
         f"import sys; sys.path.insert(0, {str(ROOT)!r}); from tests.harness.test_evaluate import install_standin; "
         "install_standin(); from execrl.harness.cli import main; sys.exit(main(sys.argv[1:]))"
     )
-    return [
-        sys.executable,
-        "-c",
-        code,
-        "evaluate",
-        "--benchmark",
-        "humaneval",
-        "--samples",
-        str(samples),
-        "--out",
-        str(out),
-        "--workers",
-        "1",
-    ]
+    return [sys.executable, "-c", code, "evaluate", *evaluate_flags(samples, out, "--workers", "1")]
+
+
+def _kill_once_written(cli: list[str], results: Path, lines: int, within: float) -> None:
+    """Start `cli` in a session of its own; SIGKILL the whole session once `results` holds `lines` lines."""
+    proc = subprocess.Popen(cli, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + within
+    while not (results.exists() and len(results.read_bytes().splitlines()) >= lines):
+        assert time.monotonic() < deadline and proc.poll() is None, "evaluate finished or stalled before the kill"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 @pytest.mark.slow
 def test_sigkill_mid_run_then_rerun_runs_only_the_missing_samples(standin: Path, tmp_path: Path) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {t: ["SLEEP", "SLEEP FAIL"] * 5 for t in range(4)})
     killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = subprocess.Popen(_cli(samples, killed), start_new_session=True, stderr=subprocess.DEVNULL)
     results = killed / "results.jsonl"
-    deadline = time.monotonic() + 60
-    while not (results.exists() and len(results.read_bytes().splitlines()) >= 10):
-        assert time.monotonic() < deadline and proc.poll() is None, "evaluate finished or stalled before the kill"
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_once_written(_cli(samples, killed), results, lines=10, within=60)
     with open(results, "ab") as f:
         f.write(b'{"task_id": "HumanEval/3", "compl')  # a torn last line, as a kill mid-write leaves
     kept = sum(1 for line in results.read_bytes().splitlines() if line.endswith(b"}"))
@@ -180,7 +157,7 @@ def test_bad_samples_exit_2_naming_file_and_line(
     standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture, content: bytes, message: str
 ) -> None:
     (tmp_path / "s.jsonl").write_bytes(content)
-    code = main(["--benchmark", "humaneval", "--samples", str(tmp_path / "s.jsonl"), "--out", str(tmp_path / "o")])
+    code = main(evaluate_flags(tmp_path / "s.jsonl", tmp_path / "o"))
     assert code == 2
     assert message in capsys.readouterr().err
 
@@ -189,22 +166,7 @@ def test_skip_bad_runs_the_good_lines_and_counts_the_bad(standin: Path, tmp_path
     good = json.dumps({"task_id": "HumanEval/0", "completion": "    pass\n# ok"}).encode()
     (tmp_path / "s.jsonl").write_bytes(good + b"\nnot json\n" + b'{"task_id": "HumanEval/0"}\n')
     out = tmp_path / "o"
-    assert (
-        main(
-            [
-                "--benchmark",
-                "humaneval",
-                "--samples",
-                str(tmp_path / "s.jsonl"),
-                "--out",
-                str(out),
-                "--skip-bad",
-                "--workers",
-                "1",
-            ]
-        )
-        == 0
-    )
+    assert main(evaluate_flags(tmp_path / "s.jsonl", out, "--skip-bad", "--workers", "1")) == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["skipped_lines"] == 2 and metrics["n_samples"] == 1
 
@@ -215,8 +177,8 @@ def test_a_folder_of_other_samples_is_refused_until_force(
     first = _write_samples(tmp_path / "a.jsonl", {0: ["ok"]})
     second = _write_samples(tmp_path / "b.jsonl", {0: ["FAIL"]})
     out = tmp_path / "run"
-    assert main(["--benchmark", "humaneval", "--samples", str(first), "--out", str(out), "--workers", "1"]) == 0
-    args = ["--benchmark", "humaneval", "--samples", str(second), "--out", str(out), "--workers", "1"]
+    assert main(evaluate_flags(first, out, "--workers", "1")) == 0
+    args = evaluate_flags(second, out, "--workers", "1")
     assert main(args) == 2
     assert "--force" in capsys.readouterr().err
     assert main([*args, "--force"]) == 0
@@ -239,13 +201,13 @@ def test_bad_flags_exit_2_naming_the_flag(
     standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture, flags: list[str], message: str
 ) -> None:
     samples = _write_samples(tmp_path / "s.jsonl", {0: ["ok"]})
-    args = ["--benchmark", "humaneval", "--samples", str(samples), "--out", str(tmp_path / "o"), *flags]
+    args = evaluate_flags(samples, tmp_path / "o", *flags)
     assert main(args) == 2
     assert message in capsys.readouterr().err
 
 
 def test_missing_samples_file_is_named(standin: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    assert main(["--benchmark", "humaneval", "--samples", str(tmp_path / "none.jsonl"), "--out", str(tmp_path)]) == 2
+    assert main(evaluate_flags(tmp_path / "none.jsonl", tmp_path)) == 2
     assert "none.jsonl does not exist" in capsys.readouterr().err
 
 
@@ -267,25 +229,10 @@ def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_
         "-m",
         "execrl.harness.cli",
         "evaluate",
-        "--benchmark",
-        "humaneval",
-        "--samples",
-        str(samples),
-        "--out",
-        str(out),
-        "--workers",
-        "2",
-        "--k",
-        "1",
+        *evaluate_flags(samples, out, "--workers", "2", "--k", "1"),
     ]
-    proc = subprocess.Popen(cli, cwd=ROOT, start_new_session=True, stderr=subprocess.DEVNULL)
     results = out / "results.jsonl"
-    deadline = time.monotonic() + 120
-    while not (results.exists() and len(results.read_bytes().splitlines()) >= 6):
-        assert time.monotonic() < deadline and proc.poll() is None, "evaluate finished or stalled before the kill"
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    _kill_once_written(cli, results, lines=6, within=120)
     kept = [line for line in results.read_bytes().splitlines(keepends=True) if line.endswith(b"}\n")]
     assert 6 <= len(kept) < len(rows)
 
@@ -301,21 +248,10 @@ def test_sigkill_on_the_real_sandbox_keeps_written_results_and_resume_adds_only_
 def test_timeouts_calibrated_on_the_reference_let_a_slow_honest_program_pass(tmp_path: Path) -> None:
     # A reference that takes ~0.3 s per call: a fixed 0.1 s timeout fails an equally slow sample, the
     # evalplus-style calibration (max(floor, 4 x reference)) passes it and keeps the figure in timeouts.json.
-    from execrl.benchmarks.problem import Problem, TestKind
     from execrl.harness.evaluate import evaluate
 
     slow = "import time\ndef f(x):\n    time.sleep(0.3)\n    return x + 1\n"
-    problem = Problem(
-        task_id="synth/slow",
-        benchmark="synth",
-        prompt="",
-        test_kind=TestKind.CALL,
-        entry_point="f",
-        fn_name="f",
-        inputs=([1],),
-        outputs=(2,),
-        solutions=(slow,),
-    )
+    problem = call_problem("synth/slow", "f", [[1]], [2], solutions=(slow,))
     samples = tmp_path / "s.jsonl"
     samples.write_text(json.dumps({"task_id": "synth/slow", "solution": slow}) + "\n")
     limits = Limits(timeout=0.1, retry_timeouts=False)
@@ -340,15 +276,12 @@ def test_timeouts_calibrated_on_the_reference_let_a_slow_honest_program_pass(tmp
 def test_calibration_floors_fast_references_skips_failing_ones_and_reuses_timeouts_json(tmp_path: Path) -> None:
     # The live calibration (evaluate's, the only one): max(floor, factor x slowest test of the reference);
     # a problem whose reference fails or that has none keeps the default; timeouts.json is read back, not redone.
-    from execrl.benchmarks.problem import Problem, TestKind
+    from execrl.benchmarks.problem import Problem
     from execrl.harness.evaluate import _calibrated_timeouts
     from execrl.harness.sandbox.pool import SandboxPool
 
     def problem(task_id: str, solutions: tuple[str, ...]) -> Problem:
-        return Problem(
-            task_id=task_id, benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f", fn_name="f",
-            inputs=([1],), outputs=(2,), solutions=solutions,
-        )  # fmt: skip
+        return call_problem(task_id, "f", [[1]], [2], solutions=solutions)
 
     fast = problem("synth/fast", ("def f(x):\n    return x + 1\n",))
     wrong = problem("synth/wrong", ("def f(x):\n    return x\n",))

@@ -11,6 +11,8 @@ from execrl.benchmarks.problem import Problem
 from execrl.benchmarks.problem import TestKind as Kind  # the alias keeps pytest from collecting TestKind
 from execrl.harness.extract import extract
 
+from tests.builders import assert_problem, call_problem
+
 # HumanEval/0's canonical body, written out so each row below can mangle it.
 BODY = (
     "    for idx, elem in enumerate(numbers):\n"
@@ -25,13 +27,11 @@ BODY = (
 SIGNATURE = "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
 WHOLE = SIGNATURE + BODY
 
-MBPP_ADD = Problem(
-    task_id="Mbpp/900",
-    benchmark="mbpp",
+MBPP_ADD = assert_problem(
+    "Mbpp/900",
+    "add",
+    ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"],
     prompt="Write a function to add two numbers.",
-    test_kind=Kind.ASSERT,
-    entry_point="add",
-    tests=("assert add(1, 2) == 3", "assert add(-1, 1) == 0"),
 )
 
 
@@ -142,16 +142,7 @@ def test_apps_completion_stops_at_the_next_question():
 
 
 def test_apps_call_based_fence_is_chosen_by_its_method_name():
-    problem = Problem(
-        task_id="APPS/2",
-        benchmark="apps",
-        prompt="Add.",
-        test_kind=Kind.CALL,
-        entry_point="plus",
-        fn_name="plus",
-        inputs=([1, 2],),
-        outputs=([3],),
-    )
+    problem = call_problem("APPS/2", "plus", [[1, 2]], [[3]], benchmark="apps", prompt="Add.")
     method = "class Solution:\n    def plus(self, a, b):\n        return a + b\n"
     raw = "```python\nx = Solution()\n```\n```python\n" + method + "```"
     namespace: dict = {}

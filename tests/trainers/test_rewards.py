@@ -9,16 +9,9 @@ from execrl.harness.records import ExecResult, Verdict
 from execrl.harness.records import TestOutcome as Outcome
 from execrl.trainers.rewards import REWARDS, fraction_passed, mix_rewards
 
-PROBLEM = Problem(
-    task_id="synth/t0",
-    benchmark="synth",
-    prompt="add",
-    test_kind=Kind.CALL,
-    entry_point="f",
-    inputs=([1], [2], [3], [4]),
-    outputs=(2, 3, 4, 5),
-    fn_name="f",
-)
+from tests.builders import call_problem
+
+PROBLEM = call_problem("synth/t0", "f", [[1], [2], [3], [4]], [2, 3, 4, 5], prompt="add")
 P, F, R = Verdict.PASSED, Verdict.FAILED, Verdict.RUNTIME_ERROR
 
 
@@ -101,15 +94,7 @@ def test_ppo_mixes_critic_and_reward_model_scores_into_the_sandbox_reward() -> N
 
     from execrl.trainers.ppo_setup import mixed_rewards
 
-    problem = Problem(
-        task_id="t/1",
-        benchmark="synth",
-        prompt="# p\ndef f():\n",
-        test_kind=Kind.CALL,
-        fn_name="f",
-        inputs=([],),
-        outputs=(1,),
-    )
+    problem = call_problem("t/1", "f", [[]], [1], prompt="# p\ndef f():\n")
     passed = ExecResult(Verdict.PASSED, [Outcome(Verdict.PASSED)])
     failed = ExecResult(Verdict.FAILED, [Outcome(Verdict.FAILED)])
     programs = ["def f():\n    return 1  # good\n", "def f():\n    return 2\n"]

@@ -8,6 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from execrl.harness.generation.base import SamplingRequest  # noqa: E402
 from execrl.harness.generation.hf_engine import HFGenerator  # noqa: E402
 from execrl.trainers.rollout import response_logprobs, response_values, sample  # noqa: E402
 from execrl.trainers.tiny import build_tiny_model  # noqa: E402
@@ -66,7 +67,7 @@ def test_ppo_rollouts_and_execrl_generate_pass_the_same_sampling_arguments(
 
     monkeypatch.setattr(generator.model, "generate", spy)
     stop = [STOPS[0]]
-    generator.generate(PROMPTS[:1], n=1, temperature=1.0, top_p=1.0, max_new_tokens=4, stop=stop, seed=0)
+    generator.generate(PROMPTS[:1], stop, SamplingRequest(n=1, temperature=1.0, top_p=1.0, max_new_tokens=4, seed=0))
     sample(generator.model, generator.tokenizer, PROMPTS[:1], stop, samples_per_prompt=1, max_new_tokens=4,
            temperature=1.0, max_prompt_tokens=64)  # fmt: skip
     assert len(seen) == 2
@@ -76,7 +77,8 @@ def test_ppo_rollouts_and_execrl_generate_pass_the_same_sampling_arguments(
 
 def test_ppo_rollouts_and_execrl_generate_draw_the_same_samples_from_one_seed(generator: HFGenerator) -> None:
     n = 8
-    from_generate = generator.generate(PROMPTS, n=n, temperature=1.0, top_p=1.0, max_new_tokens=20, stop=STOPS, seed=3)
+    request = SamplingRequest(n=n, temperature=1.0, top_p=1.0, max_new_tokens=20, seed=3)
+    from_generate = generator.generate(PROMPTS, STOPS, request)
     torch.manual_seed(3)  # the engine seeds `seed + batch index` before its one batch here
     rollout = sample(generator.model, generator.tokenizer, PROMPTS, STOPS, samples_per_prompt=n, max_new_tokens=20,
                      temperature=1.0, max_prompt_tokens=64)  # fmt: skip

@@ -10,7 +10,7 @@ pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 import torch  # noqa: E402
-from execrl.harness.generation.base import GenerationError, truncate_at_stop  # noqa: E402
+from execrl.harness.generation.base import GenerationError, SamplingRequest, render_prompt, truncate_at_stop  # noqa: E402
 from execrl.harness.generation.hf_engine import HFGenerator, _fit_context  # noqa: E402
 
 PROMPTS = ["def add(a, b):\n", "print(", "def neg(x):\n    return -x\n\ndef"]
@@ -21,9 +21,11 @@ def generator(model_dir: Path) -> HFGenerator:
     return HFGenerator(str(model_dir), batch_size=4, local_files_only=True)
 
 
-def _sample(gen: HFGenerator, prompts: list[str], **kwargs: object) -> list[list[str]]:
-    args = {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 16, "stop": [[] for _ in prompts], "seed": 0}
-    return gen.generate(prompts, **(args | kwargs))
+def _sample(
+    gen: HFGenerator, prompts: list[str], stop: list[list[str]] | None = None, **kwargs: object
+) -> list[list[str]]:
+    args = {"n": 1, "temperature": 0.0, "top_p": 1.0, "max_new_tokens": 16, "seed": 0}
+    return gen.generate(prompts, stop or [[] for _ in prompts], SamplingRequest(**(args | kwargs)))
 
 
 @pytest.mark.parametrize(
@@ -124,7 +126,7 @@ def test_chat_renders_the_template_and_accepts_messages(model_dir: Path) -> None
     messages = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "write add"}]
     out = _sample(gen, ["write add", messages])  # type: ignore[list-item]
     assert len(out) == 2 and all(len(row) == 1 for row in out)
-    assert "<|assistant|>" in gen._render(messages)
+    assert "<|assistant|>" in render_prompt(messages, gen.tokenizer, gen.chat)
 
 
 def test_chat_messages_without_chat_mode_are_refused(generator: HFGenerator) -> None:

@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from execrl.harness.generation.base import GenerationError
+from execrl.harness.generation.base import GenerationError, SamplingRequest
 from execrl.harness.generation.openai_engine import OpenAIGenerator
 
 
@@ -66,7 +66,7 @@ def server() -> Iterator[tuple[str, Stub]]:
 
 def _generate(gen: OpenAIGenerator, prompts: list, stop: list[list[str]] | None = None, **kwargs: object) -> list:
     args = {"n": 2, "temperature": 0.8, "top_p": 0.95, "max_new_tokens": 64, "seed": 5}
-    return gen.generate(prompts, stop=stop or [["STOP"] for _ in prompts], **(args | kwargs))
+    return gen.generate(prompts, stop or [["STOP"] for _ in prompts], SamplingRequest(**(args | kwargs)))
 
 
 def test_completions_request_carries_every_sampling_field(server: tuple[str, Stub]) -> None:

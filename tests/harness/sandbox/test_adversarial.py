@@ -139,13 +139,6 @@ def add(a, b):
 """
 
 
-def test_a_program_finds_an_empty_scratch_dir_whatever_the_last_one_left(sandbox) -> None:
-    # Found by a red-team review: clean-up by path name stopped at PATH_MAX and left files and a full disk.
-    assert execute(ADD, LEAVE_STATE, LIMITS, slot=SLOT).verdict is Verdict.FAILED
-    result = execute(ADD, FIND_STATE, LIMITS, slot=SLOT)
-    assert result.passed, result.error
-
-
 LEAVE_MARKS = """
 import os
 os.setxattr('.', 'user.note', b'left by an earlier program')
@@ -160,11 +153,27 @@ def add(a, b):
     return a + b if CLEAN else a - b
 """
 
+# (id, program that leaves something in its scratch dir, program right only if it finds none of it, why)
+SCRATCH_LEFTOVERS = [
+    (
+        "deep-tree-and-full-disk",
+        LEAVE_STATE,
+        FIND_STATE,
+        "found by a red-team review: clean-up by path name stopped at PATH_MAX and left files and a full disk",
+    ),
+    (
+        "xattrs-and-times-of-the-empty-dir",
+        LEAVE_MARKS,
+        FIND_MARKS,
+        "found by a red-team review: an empty folder was kept as it was, with its extended attributes and times",
+    ),
+]
 
-def test_an_empty_scratch_dir_carries_no_marks_to_the_next_program(sandbox) -> None:
-    # Found by a red-team review: an empty folder was kept as it was, with its extended attributes and times.
-    assert execute(ADD, LEAVE_MARKS, LIMITS, slot=SLOT).verdict is Verdict.FAILED
-    result = execute(ADD, FIND_MARKS, LIMITS, slot=SLOT)
+
+@pytest.mark.parametrize(("leave", "find"), [r[1:3] for r in SCRATCH_LEFTOVERS], ids=[r[0] for r in SCRATCH_LEFTOVERS])
+def test_a_program_finds_a_fresh_scratch_dir_whatever_the_last_one_left(sandbox, leave, find) -> None:
+    assert execute(ADD, leave, LIMITS, slot=SLOT).verdict is Verdict.FAILED
+    result = execute(ADD, find, LIMITS, slot=SLOT)
     assert result.passed, result.error
 
 

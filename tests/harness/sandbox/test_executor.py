@@ -9,6 +9,8 @@ from execrl.benchmarks.problem import Problem, TestKind
 from execrl.harness.records import Limits, Verdict
 from execrl.harness.sandbox.executor import execute, n_tests
 
+from tests.builders import assert_problem
+
 LIMITS = Limits(timeout=1.0, program_timeout=5.0, retry_timeouts=False)
 HE = Problem(
     task_id="t/he", benchmark="humaneval", prompt='def inc(x):\n    """Add one."""\n', test_kind=TestKind.ASSERT,
@@ -89,14 +91,7 @@ def test_a_harness_fault_is_a_sandbox_error_not_an_exception() -> None:
     assert "check" in result.error
 
 
-MATCHER = Problem(
-    task_id="t/match",
-    benchmark="mbpp",
-    prompt="",
-    test_kind=TestKind.ASSERT,
-    entry_point="starts_ab",
-    tests=('assert starts_ab("abc")', 'assert not starts_ab("xyz")'),
-)
+MATCHER = assert_problem("t/match", "starts_ab", ['assert starts_ab("abc")', 'assert not starts_ab("xyz")'])
 TRUTH_CASES = [
     (
         "import re\ndef starts_ab(s):\n    return re.match('ab', s)\n",

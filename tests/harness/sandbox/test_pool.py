@@ -17,6 +17,8 @@ from execrl.harness.records import ExecResult, Limits, Verdict
 from execrl.harness.sandbox import pool as pool_module
 from execrl.harness.sandbox.pool import Job, SandboxPool, execute_many
 
+from tests.builders import assert_problem, call_problem
+
 
 def _problem(task_id: str = "t/0") -> Problem:
     return Problem(task_id=task_id, benchmark="synth", prompt="", test_kind=TestKind.CALL, entry_point="f")
@@ -140,16 +142,7 @@ def test_unknown_backend_is_refused_before_any_worker_starts() -> None:
 
 
 def _hello_problem() -> Problem:
-    return Problem(
-        task_id="t/hello",
-        benchmark="synth",
-        prompt="",
-        test_kind=TestKind.CALL,
-        entry_point="f",
-        fn_name="f",
-        inputs=([2],),
-        outputs=(4,),
-    )
+    return call_problem("t/hello", "f", [[2]], [4])
 
 
 @pytest.mark.parametrize("backend", ["local", "subprocess"], ids=["warm forked workers", "fresh interpreter each"])
@@ -191,16 +184,7 @@ def world_readable_secret():
 def test_pool_hides_the_data_dir_from_candidates(world_readable_secret: Path, hide: bool) -> None:
     if str(world_readable_secret).startswith("/tmp"):
         pytest.skip("/usr/local/share is not writable here, and /tmp is hidden from candidates anyway")
-    problem = Problem(
-        task_id="t/0",
-        benchmark="synth",
-        prompt="",
-        test_kind=TestKind.CALL,
-        entry_point="f",
-        fn_name="f",
-        inputs=([],),
-        outputs=("SECRET-EXPECTED-OUTPUT",),
-    )
+    problem = call_problem("t/0", "f", [[]], ["SECRET-EXPECTED-OUTPUT"])
     program = f"def f():\n    return open({str(world_readable_secret)!r}).read()\n"
     hidden = [world_readable_secret.parent] if hide else []
     with SandboxPool(1, hidden=hidden) as pool:
@@ -211,14 +195,7 @@ def test_pool_hides_the_data_dir_from_candidates(world_readable_secret: Path, hi
 def test_two_problems_with_one_task_id_are_never_confused_by_the_worker_cache() -> None:
     # MBPP full and sanitized share task ids with different tests; one pool may serve both.
     def problem(expected: int) -> Problem:
-        return Problem(
-            task_id="Mbpp/1",
-            benchmark="mbpp",
-            prompt="",
-            test_kind=TestKind.ASSERT,
-            entry_point="f",
-            tests=(f"assert f() == {expected}",),
-        )
+        return assert_problem("Mbpp/1", "f", [f"assert f() == {expected}"])
 
     one, two = problem(1), problem(2)
     with SandboxPool(1) as pool:
