@@ -23,7 +23,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from execrl.benchmarks.registry import load_problems  # noqa: E402
-
 from execrl.harness.sandbox import executor, isolation  # noqa: E402
 
 
