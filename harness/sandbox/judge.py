@@ -196,9 +196,13 @@ class Remote:
 
 
 def split_check(check_code: str, entry: str = "check") -> tuple[str, list[str]]:
-    """HumanEval's `test` code as (module code without `check`, one source per statement of `check`).
+    """HumanEval's `test` code as (module code without `check`, one source per test of `check`).
 
-    Each top-level statement of `check`'s body is one test, so a failing assert fails only itself.
+    Each top-level statement of `check`'s body that names the candidate is one test, so a failing assert fails
+    only itself; the statements that do not (imports, set-up, `assert True, "This prints if ..."`) run with
+    the test after them (trailing ones with the last). Found by a red-team review: as tests of their own they
+    passed for any program, so `return None` earned 4 of 5 tests of HumanEval/32 (a partial-credit reward of
+    +0.74 of 1), and some of 42 of the 164 problems.
     """
     module_code, tests = _split_check(check_code, entry)
     return module_code, list(tests)
@@ -211,14 +215,30 @@ def _split_check(check_code: str, entry: str) -> tuple[str, tuple[str, ...]]:
     rest, tests = [], []
     for node in module.body:
         if isinstance(node, ast.FunctionDef) and node.name == entry and not tests:
-            tests = [ast.unparse(stmt) for stmt in node.body]
             param = node.args.args[0].arg if node.args.args else "candidate"
+            tests = _tests_naming(node.body, param)
             tests = [f"{param} = candidate\n{t}" if param != "candidate" else t for t in tests]
         else:
             rest.append(ast.unparse(node))
     if not tests:
         raise ValueError(f"test code defines no {entry}() function")
     return "\n".join(rest), tuple(tests)
+
+
+def _tests_naming(body: list[ast.stmt], param: str) -> list[str]:
+    """`body`'s statements grouped into tests: each statement that names `param` ends one (see `split_check`)."""
+    tests: list[str] = []
+    pending: list[str] = []
+    for stmt in body:
+        pending.append(ast.unparse(stmt))
+        if any(isinstance(n, ast.Name) and n.id == param for n in ast.walk(stmt)):
+            tests.append("\n".join(pending))
+            pending = []
+    if pending and tests:
+        tests[-1] += "\n" + "\n".join(pending)
+    elif pending:  # no statement names the candidate: one test of them all
+        tests.append("\n".join(pending))
+    return tests
 
 
 @functools.lru_cache(maxsize=4096)
