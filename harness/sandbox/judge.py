@@ -367,6 +367,7 @@ class TrustedCodeAlarm:
         self._previous: Any = None
         self._deadline = 0.0
         self._stretched_by: Callable[[], float] = _unstretched
+        self._armed = False
 
     def __enter__(self) -> TrustedCodeAlarm:
         if threading.current_thread() is threading.main_thread():
@@ -386,10 +387,12 @@ class TrustedCodeAlarm:
         """Ring ALARM_GRACE after `deadline` (a `time.monotonic()` value), moved out by what `stretched_by()`
         says when the time comes, unless disarmed first."""
         if self.installed:
-            self._deadline, self._stretched_by = deadline, stretched_by or _unstretched
+            self._deadline, self._stretched_by, self._armed = deadline, stretched_by or _unstretched, True
             signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + ALARM_GRACE)
 
     def _ring(self, signum: int, frame: Any) -> None:
+        if not self._armed:  # a ring that was on its way when the test ended: it must not set the timer again
+            return
         left = self._deadline + self._stretched_by() + ALARM_GRACE - time.monotonic()
         if left > 0.001:  # the deadline moved out since the timer was set (bounded: charged_time.STRETCH_CAP)
             signal.setitimer(signal.ITIMER_REAL, left)
@@ -398,6 +401,7 @@ class TrustedCodeAlarm:
 
     def disarm(self) -> None:
         if self.installed:
+            self._armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 

@@ -217,3 +217,25 @@ def test_outside_the_main_thread_the_test_code_runs_without_the_alarm() -> None:
     thread.start()
     thread.join()
     assert errors == []
+
+
+def test_the_alarm_follows_the_deadline_as_load_stretches_it_and_a_late_ring_sets_no_timer() -> None:
+    """Found by a red-team review: the alarm rang ALARM_GRACE after the test's own deadline, even when load had
+    stretched that deadline (`charged_time`), so a test the child was still entitled to was a timeout."""
+    import signal
+    import time
+
+    from execrl.harness.sandbox import judge
+
+    start = time.monotonic()
+    with pytest.raises(judge.Abort):
+        with judge.TrustedCodeAlarm() as alarm:
+            alarm.arm(start - judge.ALARM_GRACE, lambda: 0.3)  # due at once, but the deadline moved out 0.3 s
+            for _ in range(10**15):
+                pass
+    assert 0.3 <= time.monotonic() - start < 0.3 + 1.0
+    with judge.TrustedCodeAlarm() as alarm:
+        alarm.arm(time.monotonic() + 5, lambda: 10.0)
+        alarm.disarm()
+        alarm._ring(signal.SIGALRM, None)  # a ring already on its way when the test ended
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
