@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from execrl.benchmarks.problem import Problem
 from execrl.harness.records import ExecResult, Limits, Verdict
+from execrl.harness.sandbox.charged_time import STRETCH_CAP
 from execrl.harness.sandbox.isolation import REPO_ROOT, import_prelude
 
 BACKENDS = ("local", "subprocess", "docker")
@@ -108,8 +109,16 @@ def _decode_reply(stdout: bytes, stderr: bytes, code: int | None) -> tuple[str, 
 
 
 def _deadline(limits: Limits) -> float:
-    """Generous outer deadline for one program: the executor enforces the real ones."""
-    return limits.program_timeout * (2 if limits.retry_timeouts else 1) + 60.0
+    """Generous outer deadline for one program: the executor enforces the real ones.
+
+    It must outlast the executor's own worst case, or a program the executor would judge becomes a
+    sandbox_error (which earns no penalty): a busy machine stretches each test's deadline by the time the
+    program waited for a CPU (`charged_time`), so one run may take up to STRETCH_CAP times the program's
+    budget, and a program that timed out runs twice. Measured before this bound: a STDIO program that pinned
+    itself to a busy core at nice 19 ran 137 s under the default limits, and the pool killed it at 100 s.
+    """
+    runs = 2 if limits.retry_timeouts else 1
+    return runs * STRETCH_CAP * limits.program_timeout + 60.0
 
 
 class _FreshInterpreterBackend:

@@ -93,7 +93,8 @@ def execute(problem: Problem, program: str, limits: Limits = Limits(), *, slot: 
 
 
 def n_tests(problem: Problem) -> int:
-    """How many test outcomes `execute` reports: HumanEval has one per statement of `check`'s body."""
+    """How many test outcomes `execute` reports: HumanEval has one per statement of `check`'s body
+    that names the candidate (`judge.split_check`)."""
     if problem.test_kind is TestKind.ASSERT and problem.check_code:
         try:
             return len(judge.split_check(problem.check_code)[1])
@@ -151,7 +152,7 @@ def _run(problem: Problem, program: str, limits: Limits, slot: int) -> ExecResul
 
 
 def _run_asserts(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
-    if problem.check_code:  # HumanEval: check(candidate), one test per statement of its body
+    if problem.check_code:  # HumanEval: check(candidate), one test per statement naming it
         if not problem.entry_point:
             raise SandboxError(f"{problem.task_id} has check code but no entry point")
         module_code, tests = judge.split_check(problem.check_code)

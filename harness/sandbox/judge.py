@@ -63,6 +63,13 @@ class Link:
     def start_test(self) -> None:
         self.deadline = min(time.monotonic() + self.limits.timeout, self.program_deadline)
 
+    def stretched_by(self) -> float:
+        """Seconds the current test's deadline has moved out so far, by the time the program waited for a CPU
+        (`charged_time`: the child's waits end at the stretched deadline; the judge's own work on a reply must
+        not end the test sooner)."""
+        stretch = self.child.stretch
+        return stretch.credit if stretch.deadline == self.deadline else 0.0
+
     def rpc(self, op: str, target: str | int, *args: Any, **kwargs: Any) -> Any:
         message: dict[str, Any] = {"op": op, "target": target, "args": self._encode(list(args))}
         if kwargs:
@@ -70,7 +77,7 @@ class Link:
         reply = self.send(message)
         if "ok" in reply:
             try:
-                return wire.decode(reply["ok"], lambda h: Remote(self, h), self.deadline)
+                return wire.decode(reply["ok"], lambda h: Remote(self, h), self.deadline + self.stretched_by())
             except wire.WireTimeout:
                 raise Abort(Verdict.TIMEOUT, f"no answer within {self.limits.timeout:g} s (decoding it)") from None
             except wire.WireError as exc:
@@ -189,9 +196,13 @@ class Remote:
 
 
 def split_check(check_code: str, entry: str = "check") -> tuple[str, list[str]]:
-    """HumanEval's `test` code as (module code without `check`, one source per statement of `check`).
+    """HumanEval's `test` code as (module code without `check`, one source per test of `check`).
 
-    Each top-level statement of `check`'s body is one test, so a failing assert fails only itself.
+    Each top-level statement of `check`'s body that names the candidate is one test, so a failing assert fails
+    only itself; the statements that do not (imports, set-up, `assert True, "This prints if ..."`) run with
+    the test after them (trailing ones with the last). Found by a red-team review: as tests of their own they
+    passed for any program, so `return None` earned 4 of 5 tests of HumanEval/32 (a partial-credit reward of
+    +0.74 of 1), and some of 42 of the 164 problems.
     """
     module_code, tests = _split_check(check_code, entry)
     return module_code, list(tests)
@@ -204,14 +215,30 @@ def _split_check(check_code: str, entry: str) -> tuple[str, tuple[str, ...]]:
     rest, tests = [], []
     for node in module.body:
         if isinstance(node, ast.FunctionDef) and node.name == entry and not tests:
-            tests = [ast.unparse(stmt) for stmt in node.body]
             param = node.args.args[0].arg if node.args.args else "candidate"
+            tests = _tests_naming(node.body, param)
             tests = [f"{param} = candidate\n{t}" if param != "candidate" else t for t in tests]
         else:
             rest.append(ast.unparse(node))
     if not tests:
         raise ValueError(f"test code defines no {entry}() function")
     return "\n".join(rest), tuple(tests)
+
+
+def _tests_naming(body: list[ast.stmt], param: str) -> list[str]:
+    """`body`'s statements grouped into tests: each statement that names `param` ends one (see `split_check`)."""
+    tests: list[str] = []
+    pending: list[str] = []
+    for stmt in body:
+        pending.append(ast.unparse(stmt))
+        if any(isinstance(n, ast.Name) and n.id == param for n in ast.walk(stmt)):
+            tests.append("\n".join(pending))
+            pending = []
+    if pending and tests:
+        tests[-1] += "\n" + "\n".join(pending)
+    elif pending:  # no statement names the candidate: one test of them all
+        tests.append("\n".join(pending))
+    return tests
 
 
 @functools.lru_cache(maxsize=4096)
@@ -279,7 +306,7 @@ def run_tests(
     for i, source in enumerate(tests):
         link.start_test()
         start = time.monotonic()
-        verdict, error, fatal = _run_one(source, namespace, i, alarm, link.deadline)
+        verdict, error, fatal = _run_one(source, namespace, i, alarm, link.deadline, link.stretched_by)
         outcomes.append(TestOutcome(verdict, time.monotonic() - start, error))
         if fatal:
             rest = f"not run: an earlier test ended the run ({verdict.value})"
@@ -289,12 +316,17 @@ def run_tests(
 
 
 def _run_one(
-    source: str, namespace: dict[str, Any], index: int, alarm: TrustedCodeAlarm | None, deadline: float
+    source: str,
+    namespace: dict[str, Any],
+    index: int,
+    alarm: TrustedCodeAlarm | None,
+    deadline: float,
+    stretched_by: Callable[[], float] | None = None,
 ) -> tuple[Verdict, str, bool]:
     is_assert = _is_assert(source)
     try:
         if alarm is not None:
-            alarm.arm(deadline)
+            alarm.arm(deadline, stretched_by)
         try:
             exec(_compiled(source, f"<test {index}>"), namespace)
         finally:
@@ -310,8 +342,8 @@ def _run_one(
 
 
 ALARM_GRACE = 1.0
-"""Seconds past the test's deadline before the alarm stops the test code: waits on the child end at the
-deadline itself; the alarm is for the judge's own work."""
+"""Seconds past the test's deadline (as stretched so far) before the alarm stops the test code: waits on the
+child end at that deadline themselves; the alarm is for the judge's own work."""
 
 
 class TrustedCodeAlarm:
@@ -324,16 +356,22 @@ class TrustedCodeAlarm:
     main thread: elsewhere (a server's worker thread) the test code runs without the alarm.
 
     Installed once per program (`with TrustedCodeAlarm() as alarm:`, two sigactions) and armed per test
-    (`alarm.arm(deadline)`, then `alarm.disarm()` in a `finally`: a setitimer call each).
+    (`alarm.arm(deadline, link.stretched_by)`, then `alarm.disarm()` in a `finally`: a setitimer call each).
+    The deadline follows the test's as load stretches it (`charged_time`): a ring before then sets the timer
+    again. (It did not, found by a red-team review: under load a HumanEval program that used 0.8 s of CPU
+    of its 1 s budget was stopped as a timeout, where the same program as an APPS call passed.)
     """
 
     def __init__(self) -> None:
         self.installed = False
         self._previous: Any = None
+        self._deadline = 0.0
+        self._stretched_by: Callable[[], float] = _unstretched
+        self._armed = False
 
     def __enter__(self) -> TrustedCodeAlarm:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGALRM, _on_alarm)
+            self._previous = signal.signal(signal.SIGALRM, self._ring)
             self.installed = True
         return self
 
@@ -345,18 +383,30 @@ class TrustedCodeAlarm:
             finally:  # the alarm may fire on the way out: the Abort goes on, the old handler comes back
                 signal.signal(signal.SIGALRM, self._previous)
 
-    def arm(self, deadline: float) -> None:
-        """Ring ALARM_GRACE after `deadline` (a `time.monotonic()` value) unless disarmed first."""
+    def arm(self, deadline: float, stretched_by: Callable[[], float] | None = None) -> None:
+        """Ring ALARM_GRACE after `deadline` (a `time.monotonic()` value), moved out by what `stretched_by()`
+        says when the time comes, unless disarmed first."""
         if self.installed:
+            self._deadline, self._stretched_by, self._armed = deadline, stretched_by or _unstretched, True
             signal.setitimer(signal.ITIMER_REAL, max(deadline - time.monotonic(), 0.0) + ALARM_GRACE)
+
+    def _ring(self, signum: int, frame: Any) -> None:
+        if not self._armed:  # a ring that was on its way when the test ended: it must not set the timer again
+            return
+        left = self._deadline + self._stretched_by() + ALARM_GRACE - time.monotonic()
+        if left > 0.001:  # the deadline moved out since the timer was set (bounded: charged_time.STRETCH_CAP)
+            signal.setitimer(signal.ITIMER_REAL, left)
+            return
+        raise Abort(Verdict.TIMEOUT, "the test code ran past the deadline on the candidate's data")
 
     def disarm(self) -> None:
         if self.installed:
+            self._armed = False
             signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _on_alarm(signum: int, frame: Any) -> None:
-    raise Abort(Verdict.TIMEOUT, "the test code ran past the deadline on the candidate's data")
+def _unstretched() -> float:
+    return 0.0
 
 
 def _error_text(exc: BaseException, source: str) -> str:
@@ -439,7 +489,7 @@ def judge_asserts(
         return [TestOutcome(Verdict.RUNTIME_ERROR, 0.0, _error_text(exc, "")) for _ in tests]
     with TrustedCodeAlarm() as alarm:
         try:
-            alarm.arm(link.deadline)
+            alarm.arm(link.deadline, link.stretched_by)
             try:
                 namespace = build_namespace(link)
             finally:

@@ -13,7 +13,7 @@ Challenge Competence With APPS", `testing_util.py`), rewritten here from its doc
   followed by a point and zeros (`5.0` for `5`, never `+5`, `005`, `5e0` or `4.9999999`), so leading
   zeros count (binary strings) and an integer past 2**53 is never matched through float rounding.
   A tolerance (relative or absolute 1e-6) applies only where the expected token is itself a decimal
-  float (`0.5`, `2.50`, `1e-6`) and the output token is one too.
+  float (`0.5`, `2.50`, `1e-6`) and the output token is one too, in ASCII digits.
 - call-based: the returned value equals the expected one, where tuples count as lists (JSON has
   no tuples) and an expected one-element list also accepts its sole element (APPS stores some
   outputs wrapped in a list).
@@ -58,8 +58,10 @@ def _close_numbers(got: str, expected: str) -> bool:
     return math.isclose(float(got), float(expected), rel_tol=REL_TOL, abs_tol=ABS_TOL)
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
-_FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")  # unambiguous: linear, even on a failing match
+# ASCII digits only: `\d` of a str pattern matches every script's digits, and float() reads them, so
+# "\u0660.\u0665" (Arabic-Indic) passed for 0.5 (found by a red-team review). A judge compares the answer's text.
+_INTEGER = re.compile(r"[+-]?\d+", re.ASCII)
+_FLOAT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)  # unambiguous: linear, even failing
 _FLOAT_ZEROS = re.compile(r"\.0*")
 
 

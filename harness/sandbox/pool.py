@@ -180,10 +180,15 @@ class SandboxPool:
         self._await_ready(fresh)
         self._workers[self._workers.index(worker)] = fresh
 
+    def _hang_after(self, worker: _Worker) -> float:
+        """Seconds the job running on `worker` may take before the worker counts as hung: from the job's own
+        limits where it has them (a shorter deadline from the pool's would kill a job the executor still runs)."""
+        job = worker.inflight[0][1] if worker.inflight else None
+        return _deadline(job.limits if job is not None and job.limits is not None else self.limits)
+
     def run(self, jobs: Iterable[Job]) -> Iterator[tuple[Job, ExecResult]]:
         """Stream (job, result) pairs in completion order; at most `depth` jobs per worker in flight."""
         source, pending = iter(jobs), deque[Job]()
-        hang_after = _deadline(self.limits)
         exhausted = False
         try:
             while True:
@@ -209,11 +214,11 @@ class SandboxPool:
                 if not busy:
                     continue  # every worker was just replaced: feed the fresh ones
                 # 2. wait for a result, a death, or the oldest running job to overstay
-                oldest = min(w.head_since for w in busy)
+                first_due = min(w.head_since + self._hang_after(w) for w in busy)
                 ready = set(
                     wait(
                         [w.conn for w in busy] + [w.process.sentinel for w in busy],
-                        timeout=max(0.0, oldest + hang_after - time.monotonic()),
+                        timeout=max(0.0, first_due - time.monotonic()),
                     )
                 )
                 for w in busy:
@@ -232,8 +237,8 @@ class SandboxPool:
                         dead = "died while running this program"
                     if dead is None and w.process.sentinel in ready:
                         dead = "died while running this program"
-                    if dead is None and w.inflight and time.monotonic() - w.head_since > hang_after:
-                        dead = f"did not answer within {hang_after:.0f}s and was killed"
+                    if dead is None and w.inflight and time.monotonic() - w.head_since > self._hang_after(w):
+                        dead = f"did not answer within {self._hang_after(w):.0f}s and was killed"
                     if dead is not None:
                         yield from self._replace(w, dead, pending)
         finally:

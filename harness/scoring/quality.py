@@ -9,8 +9,9 @@ Figures per program:
 - cyclomatic: mean McCabe complexity of its functions and methods (radon `cc_visit`); a program with
   no functions gets the complexity of its module body (1 + decision points).
 - maintainability: radon's maintainability index (`mi_visit`, 0-100, higher is better).
-- ruff_per_100_lines: ruff findings (rules `RUFF_RULES`) per 100 non-blank lines; NaN when ruff died
-  on the batch or ran out of time (the lint sub-score is then left out, see below).
+- ruff_per_100_lines: ruff findings (rules `RUFF_RULES`) per 100 non-blank lines, `# noqa` and
+  `# ruff: noqa` comments ignored (under RL a policy would otherwise buy the lint term with one comment);
+  NaN when ruff died on the batch or ran out of time (the lint sub-score is then left out, see below).
 - docstring_coverage: share of functions and classes with a docstring; NaN when it has none.
 
 Score (0-10), a weighted mean of four sub-scores, each mapped linearly to 0-10 and clipped:
@@ -147,7 +148,7 @@ class _Ruff:
         from ruff import find_ruff_bin  # the ruff wheel ships its binary and this locator
 
         cmd = [find_ruff_bin(), "check", "--isolated", "--no-cache", "--exit-zero", "--output-format", "concise",
-               "--select", RUFF_RULES, "--line-length", str(RUFF_LINE_LENGTH), *names]  # fmt: skip
+               "--ignore-noqa", "--select", RUFF_RULES, "--line-length", str(RUFF_LINE_LENGTH), *names]  # fmt: skip
         with open(self.folder / f"ruff-{part}.out", "wb") as out:  # a file, not a pipe: never blocks ruff
             try:
                 return subprocess.Popen(cmd, cwd=self.folder, stdout=out, stderr=subprocess.DEVNULL)

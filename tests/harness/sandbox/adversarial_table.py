@@ -625,3 +625,35 @@ ATTACKS += [
      "print('1' * 10**6 + 'x')\n", Verdict.FAILED),
 ]  # fmt: skip
 # fmt: on
+
+# --- red-team review, round 4 (redteam branch) ---
+# Also found in this round, tested where a row of this table cannot show them: a file-level ruff noqa
+# comment scored the lint term 10/10 (tests/harness/scoring/test_quality_hostile.py), `import`/set-up/
+# `assert True` statements of a HumanEval check were tests that any program passed (test_judge.py,
+# test_executor.py), the pool's outer deadline fell short of a run the executor allows under load
+# (test_pool.py), and the trusted-code alarm rang before a stretched deadline (test_cgroups.py).
+STARVED_SPIN = (
+    "import os\nos.sched_setaffinity(0, {0})\nos.nice(19)\n"
+    "try:\n    open('/proc/self/autogroup', 'w').write('19')\nexcept OSError:\n    pass\n"
+    "while True:\n    pass\n"
+)
+"""Asks to wait on a run queue: on a busy core each test's deadline stretched ~3x by the wait it earned."""
+ATTACKS += [
+    ("a float answer in Arabic-Indic digits (`\\d` and float() read every script's digits: passed)", HALF,
+     "print('\\u0660.\\u0665')\n", Verdict.FAILED),
+    ("a float answer in full-width digits (passed)", HALF, "print('\\uff10.\\uff15')\n", Verdict.FAILED),
+    ("an integer answer in Arabic-Indic digits", FIVE, "print('\\u0665')\n", Verdict.FAILED),
+    ("a STDIO program starving itself on one core at nice 19 (under load: 137 s, past the pool's 100 s, a "
+     "sandbox_error; idle, a timeout)", STDIO, STARVED_SPIN, Verdict.TIMEOUT),
+    ("lowering its own oom_score_adj so the machine's OOM killer picks the judge", ADD,
+     probe("open('/proc/self/oom_score_adj', 'w').write('-1000')\n"
+           "worked = open('/proc/self/oom_score_adj').read().strip() != '1000'"), Verdict.FAILED),
+    ("reaching the zygote's procfs at /.zygote/proc", ADD,
+     probe("import os\nworked = len(os.listdir('/.zygote/proc')) > 0"), Verdict.FAILED),
+    ("renaming the folder its procfs is mounted on, for the next program's /proc", ADD,
+     probe("import os\nos.rename(os.path.realpath('/proc'), os.path.realpath('/proc') + '2')\nworked = True"),
+     Verdict.FAILED),
+    ("an fd left open to a cgroup.procs (to move another pid, or itself out of the slot's cgroup)", ADD,
+     probe("import os\nworked = any('cgroup' in os.readlink(f'/proc/self/fd/{fd}') for fd in range(3, 64)\n"
+           "             if os.path.exists(f'/proc/self/fd/{fd}'))"), Verdict.FAILED),
+]  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from execrl.harness.records import Limits, Verdict
-from execrl.harness.sandbox import cgroups, charged_time, isolation
+from execrl.harness.sandbox import cgroups, charged_time, isolation, judge
 from execrl.harness.sandbox.cgroups import HEADROOM, SlotCgroup
 from execrl.harness.sandbox.charged_time import Stretch
 from execrl.harness.sandbox.executor import execute
@@ -254,3 +254,25 @@ def test_a_forked_worker_closing_its_backend_leaves_its_parents_zygote_and_cgrou
     assert zygote.proc.poll() is None
     assert all(os.path.isdir(d) for d in zygote.cgroup.dirs())
     assert execute(ADD, "def add(a, b):\n    return a + b\n", Limits(), slot=SLOT).passed
+
+
+def test_under_load_a_humaneval_test_past_its_deadline_plus_the_alarm_grace_is_not_stopped_by_the_alarm() -> None:
+    # Found by a red-team review: the judge's alarm rang ALARM_GRACE after the test's own deadline, not after the
+    # deadline as load stretched it, so under load a HumanEval program that used 0.8 s of CPU of its 1 s budget
+    # was a timeout ("the test code ran past the deadline"), where the same program as an APPS call passed.
+    # The program and two hogs share one core (each in a session of its own): a third of it, ~2.4 s of wall.
+    pin = "import os\nos.sched_setaffinity(0, {0})\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", pin + HOG], start_new_session=True) for _ in range(2)]
+    try:
+        time.sleep(0.2)
+        program = (pin + "import time\ndef add(a, b):\n    end = time.process_time() + 0.8\n"
+                   "    while time.process_time() < end:\n        pass\n    return a + b\n")  # fmt: skip
+        problem = dataclasses.replace(ADD, check_code="def check(candidate):\n    assert candidate(1, 2) == 3\n")
+        limits = Limits(timeout=1.0, program_timeout=30.0, retry_timeouts=False)
+        result = execute(problem, program, limits, slot=SLOT)
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+    assert result.verdict is Verdict.PASSED, result.error
+    assert result.tests[0].duration > limits.timeout + judge.ALARM_GRACE, "the core was not loaded enough"

@@ -35,6 +35,18 @@ CALL = Problem(task_id="t/call", benchmark="apps", prompt="", test_kind=TestKind
 STDIO = Problem(task_id="t/io", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
                 inputs=("2\n", "10\n"), outputs=("4\n", "20\n"))  # fmt: skip
 
+SET_UP = Problem(
+    task_id="t/set-up", benchmark="humaneval", prompt="def inc(x):\n", test_kind=TestKind.ASSERT, entry_point="inc",
+    check_code=textwrap.dedent("""
+        def check(candidate):
+            import random
+            rng = random.Random(42)
+            assert candidate(1) == 2
+            assert True, 'This prints if this assert fails (good for debugging!)'
+    """),
+)  # fmt: skip
+"""HumanEval/32's shape: imports and set-up in `check`'s body, and HumanEval/64's `assert True`."""
+
 CASES = [
     ("humaneval canonical passes", HE, "def inc(x):\n    return x + 1\n", Verdict.PASSED, 2),
     ("humaneval partly right: one test of two", HE, "def inc(x):\n    return 2 if x == 1 else 0\n", Verdict.FAILED, 1),
@@ -57,6 +69,10 @@ CASES = [
      "n = int(input())\nprint(n * 2)\nif n:\n    exit()\nreturn\n", Verdict.PASSED, 2),
     ("stdio wrong on one input", STDIO, "n = int(input())\nprint(4 if n == 2 else 0)\n", Verdict.FAILED, 1),
     ("stdio crash is a runtime error", STDIO, "print(1 / 0)\n", Verdict.RUNTIME_ERROR, 0),
+    ("set-up and `assert True` in check pass no test for a program that returns nothing (red-team review: "
+     "3 of 4 passed)", SET_UP, "def inc(x):\n    return None\n", Verdict.FAILED, 0),
+    ("set-up and `assert True` in check: a right program passes every test", SET_UP,
+     "def inc(x):\n    return x + 1\n", Verdict.PASSED, 1),
 ]  # fmt: skip
 
 

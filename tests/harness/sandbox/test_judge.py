@@ -20,12 +20,34 @@ CHECK = textwrap.dedent("""
 """)
 
 
-def test_split_check_makes_one_test_per_statement_of_checks_body() -> None:
+def test_split_check_makes_one_test_per_statement_of_checks_body_that_names_the_candidate() -> None:
     module, tests = split_check(CHECK)
-    assert len(tests) == 4
+    assert len(tests) == 3
     assert tests[0].strip() == "assert candidate(1) == 2"
-    assert tests[2].startswith("for x in xs:")
+    assert tests[1].startswith("xs = [1, 2]\nfor x in xs:")  # set-up runs with the test after it
     assert "METADATA" in module and "import math" in module and "def check" not in module
+
+
+FREE_STATEMENTS = [
+    # (id, check body, tests) - found by a red-team review: each statement was a test of its own, passed by
+    # any program (HumanEval/32, /38, /50, /64, /66, ...: 42 of the 164 problems)
+    ("imports-and-set-up-before", "import random\nrng = random.Random(42)\nassert candidate(rng.random()) == 1\n", 1),
+    (
+        "assert-true-between",
+        "assert candidate(1) == 2\nassert True, 'This prints if this assert fails'\nassert candidate(2) == 3\n",
+        2,
+    ),
+    ("trailing-assert-true", "assert candidate(1) == 2\nassert True\n", 1),
+    ("nothing-names-it", "assert True\nx = 1\n", 1),
+]
+
+
+@pytest.mark.parametrize(("body", "n"), [row[1:] for row in FREE_STATEMENTS], ids=[row[0] for row in FREE_STATEMENTS])
+def test_statements_that_do_not_name_the_candidate_are_no_test_of_their_own(body: str, n: int) -> None:
+    _, tests = split_check("def check(candidate):\n" + textwrap.indent(body, "    "))
+    assert len(tests) == n
+    assert all("candidate" in t for t in tests) or n == 1 and "candidate" not in body
+    assert "".join(tests).count("assert") == body.count("assert")  # every statement still runs, once
 
 
 def test_split_check_renames_a_differently_named_parameter_to_candidate() -> None:
@@ -195,3 +217,25 @@ def test_outside_the_main_thread_the_test_code_runs_without_the_alarm() -> None:
     thread.start()
     thread.join()
     assert errors == []
+
+
+def test_the_alarm_follows_the_deadline_as_load_stretches_it_and_a_late_ring_sets_no_timer() -> None:
+    """Found by a red-team review: the alarm rang ALARM_GRACE after the test's own deadline, even when load had
+    stretched that deadline (`charged_time`), so a test the child was still entitled to was a timeout."""
+    import signal
+    import time
+
+    from execrl.harness.sandbox import judge
+
+    start = time.monotonic()
+    with pytest.raises(judge.Abort):
+        with judge.TrustedCodeAlarm() as alarm:
+            alarm.arm(start - judge.ALARM_GRACE, lambda: 0.3)  # due at once, but the deadline moved out 0.3 s
+            for _ in range(10**15):
+                pass
+    assert 0.3 <= time.monotonic() - start < 0.3 + 1.0
+    with judge.TrustedCodeAlarm() as alarm:
+        alarm.arm(time.monotonic() + 5, lambda: 10.0)
+        alarm.disarm()
+        alarm._ring(signal.SIGALRM, None)  # a ring already on its way when the test ended
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)

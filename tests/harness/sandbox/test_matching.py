@@ -47,6 +47,11 @@ STDOUT = [
     ("5,000 digits for a small integer: wrong, not a crash (int() refuses > 4,300 digits)", "1" * 5000, "3\n", False),
     ("5,000 digits, exactly right", "9" * 5000, "9" * 5000 + "\n", True),
     ("5,000 digits, off in the last one", "9" * 4999 + "8", "9" * 5000, False),
+    # found by a red-team review: `\\d` matched any script's digits and float() reads them, so these passed
+    ("a float answer in Arabic-Indic digits is not its decimal text", "\u0660.\u0665\n", "0.5\n", False),
+    ("a float answer in full-width digits is not its decimal text", "\uff10.\uff15\n", "0.5\n", False),
+    ("an integer answer in Arabic-Indic digits", "\u0665\n", "5\n", False),
+    ("an integer answer followed by Arabic-Indic zeros after its point", "5.\u0660\n", "5\n", False),
 ]
 
 

@@ -15,6 +15,7 @@ import pytest
 from execrl.benchmarks.problem import Problem, TestKind
 from execrl.harness.records import ExecResult, Limits, Verdict
 from execrl.harness.sandbox import pool as pool_module
+from execrl.harness.sandbox.charged_time import STRETCH_CAP
 from execrl.harness.sandbox.pool import Job, SandboxPool, execute_many
 
 from tests.builders import assert_problem, call_problem
@@ -96,6 +97,26 @@ def test_a_hung_worker_is_killed_after_the_outer_deadline(scripted: None, monkey
     results = execute_many([_problem()] * 3, ["ok", "sleep:30", "ok"], workers=1)
     assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.SANDBOX_ERROR, Verdict.PASSED]
     assert "did not answer" in results[1].error
+
+
+@pytest.mark.parametrize("limits", [Limits(), Limits(retry_timeouts=False), Limits(timeout=1.0, program_timeout=6.0)])
+def test_the_outer_deadline_outlasts_the_longest_run_the_executor_allows(limits: Limits) -> None:
+    # Found by a red-team review: test deadlines stretch by the program's run-queue wait (charged_time), up to
+    # STRETCH_CAP times, so a STDIO program pinned to a busy core at nice 19 ran 137 s under the default limits
+    # and the pool killed it at 100 s: a sandbox_error, which earns no penalty, instead of its timeout.
+    runs = 2 if limits.retry_timeouts else 1
+    assert pool_module._deadline(limits) > runs * STRETCH_CAP * limits.program_timeout
+
+
+def test_a_job_with_limits_of_its_own_is_given_their_outer_deadline(scripted: None, monkeypatch) -> None:
+    # Found by a red-team review: the outer deadline came from the pool's limits only, so a job run under
+    # longer limits of its own (timeout calibration runs every reference under program_timeout=300 s in a pool
+    # whose limits give 100 s) was killed while the executor still had time for it: a sandbox_error.
+    monkeypatch.setattr(pool_module, "_deadline", lambda limits: limits.program_timeout)
+    jobs = [Job(0, _problem(), "sleep:1.5", Limits(program_timeout=30.0)), Job(1, _problem(), "sleep:30")]
+    with SandboxPool(workers=1, limits=Limits(program_timeout=0.5)) as pool:
+        verdicts = {job.key: result.verdict for job, result in pool.run(jobs)}
+    assert verdicts == {0: Verdict.PASSED, 1: Verdict.SANDBOX_ERROR}
 
 
 def test_each_problem_crosses_to_a_worker_once(scripted: None, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -163,3 +163,21 @@ def test_when_no_process_can_be_started_programs_get_a_reason_not_an_exception(m
     monkeypatch.setattr(quality.subprocess, "Popen", refuse)
     (q,) = quality_many(["x = 1\n"])
     assert q.reason == "crashed" and q.score == 0.0
+
+
+_LINT_BAIT = "import os\nimport sys\nx=1;y=2\n"
+"""Two unused imports and two statements on one line: three ruff findings (F401, F401, E702)."""
+NOQA = [
+    # (id, program, why) - found by a red-team review: each scored the lint term 10/10 (no findings)
+    ("file-level-ruff-noqa", "# ruff: noqa\n" + _LINT_BAIT, "`# ruff: noqa` exempts the whole file"),
+    ("file-level-flake8-noqa", "# flake8: noqa\n" + _LINT_BAIT, "ruff honours flake8's file exemption too"),
+    ("line-noqa", "".join(line + "  # noqa\n" for line in _LINT_BAIT.splitlines()), "a bare `# noqa` per line"),
+]
+
+
+@pytest.mark.parametrize("program", [row[1] for row in NOQA], ids=[row[0] for row in NOQA])
+def test_noqa_comments_do_not_hide_the_programs_findings(program: str) -> None:
+    # The quality score is a PPO reward term: a policy must not buy the lint sub-score with a comment.
+    (q,) = quality_many([program], sample_timeout=SAMPLE_TIMEOUT)
+    lines = sum(bool(line.strip()) for line in program.splitlines())
+    assert q.ruff_per_100_lines == pytest.approx(100.0 * 3 / lines)
