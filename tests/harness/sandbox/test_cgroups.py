@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from execrl.harness.records import Limits, Verdict
-from execrl.harness.sandbox import cgroups, charged_time, isolation, judge
+from execrl.harness.sandbox import bounds, cgroups, charged_time, isolation
 from execrl.harness.sandbox.cgroups import HEADROOM, SlotCgroup
 from execrl.harness.sandbox.charged_time import Stretch
 from execrl.harness.sandbox.executor import execute
@@ -275,4 +275,4 @@ def test_under_load_a_humaneval_test_past_its_deadline_plus_the_alarm_grace_is_n
             hog.kill()
             hog.wait()
     assert result.verdict is Verdict.PASSED, result.error
-    assert result.tests[0].duration > limits.timeout + judge.ALARM_GRACE, "the core was not loaded enough"
+    assert result.tests[0].duration > limits.timeout + bounds.ALARM_GRACE, "the core was not loaded enough"

@@ -111,13 +111,13 @@ EXCEPTION_TEXTS = [
 def test_exception_text_is_bounded_and_never_raises(exc, text) -> None:
     """Found by a red-team review: `str(KeyError(10**5000))` raised in the judge's error path, and the run
     became a sandbox_error (no penalty for the policy)."""
-    from execrl.harness.sandbox.judge import exception_text
+    from execrl.harness.sandbox.bounds import exception_text
 
     assert exception_text(exc) == text
 
 
 def test_exception_text_of_an_exception_whose_str_raises_is_a_placeholder() -> None:
-    from execrl.harness.sandbox.judge import exception_text
+    from execrl.harness.sandbox.bounds import exception_text
 
     class Broken(Exception):
         def __str__(self) -> str:
@@ -174,20 +174,20 @@ def test_test_code_running_past_the_deadline_on_the_candidates_data_is_a_timeout
     import time
 
     from execrl.harness.records import Verdict
-    from execrl.harness.sandbox import judge
+    from execrl.harness.sandbox import bounds
 
     previous = signal.getsignal(signal.SIGALRM)
     start = time.monotonic()
-    with pytest.raises(judge.Abort) as caught:
-        with judge.TrustedCodeAlarm() as alarm:
+    with pytest.raises(bounds.Abort) as caught:
+        with bounds.TrustedCodeAlarm() as alarm:
             alarm.arm(start + 0.1)
             for _ in range(10**15):
                 pass
     assert caught.value.verdict is Verdict.TIMEOUT
-    assert time.monotonic() - start < 0.1 + judge.ALARM_GRACE + 1.0
+    assert time.monotonic() - start < 0.1 + bounds.ALARM_GRACE + 1.0
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert signal.getsignal(signal.SIGALRM) is previous
-    with judge.TrustedCodeAlarm() as alarm:
+    with bounds.TrustedCodeAlarm() as alarm:
         for _ in range(3):  # in time: nothing happens
             alarm.arm(time.monotonic() + 5)
             sum(range(1000))
@@ -201,15 +201,15 @@ def test_outside_the_main_thread_the_test_code_runs_without_the_alarm() -> None:
     import threading
     import time
 
-    from execrl.harness.sandbox import judge
+    from execrl.harness.sandbox import bounds
 
     errors: list[BaseException] = []
 
     def run() -> None:
         try:
-            with judge.TrustedCodeAlarm() as alarm:
+            with bounds.TrustedCodeAlarm() as alarm:
                 alarm.arm(time.monotonic() - 1)
-                time.sleep(judge.ALARM_GRACE + 0.2)
+                time.sleep(bounds.ALARM_GRACE + 0.2)
         except BaseException as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -225,16 +225,16 @@ def test_the_alarm_follows_the_deadline_as_load_stretches_it_and_a_late_ring_set
     import signal
     import time
 
-    from execrl.harness.sandbox import judge
+    from execrl.harness.sandbox import bounds
 
     start = time.monotonic()
-    with pytest.raises(judge.Abort):
-        with judge.TrustedCodeAlarm() as alarm:
-            alarm.arm(start - judge.ALARM_GRACE, lambda: 0.3)  # due at once, but the deadline moved out 0.3 s
+    with pytest.raises(bounds.Abort):
+        with bounds.TrustedCodeAlarm() as alarm:
+            alarm.arm(start - bounds.ALARM_GRACE, lambda: 0.3)  # due at once, but the deadline moved out 0.3 s
             for _ in range(10**15):
                 pass
     assert 0.3 <= time.monotonic() - start < 0.3 + 1.0
-    with judge.TrustedCodeAlarm() as alarm:
+    with bounds.TrustedCodeAlarm() as alarm:
         alarm.arm(time.monotonic() + 5, lambda: 10.0)
         alarm.disarm()
         alarm._ring(signal.SIGALRM, None)  # a ring already on its way when the test ended
