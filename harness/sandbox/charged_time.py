@@ -7,9 +7,11 @@ The time a test is charged is what the program used or chose to spend: CPU time,
 blocked. Time spent runnable but not running (on the run queue, behind other processes) is not charged,
 and the deadline moves out by it. Per process the kernel counts both in /proc/PID/schedstat (run time and
 run-queue wait, in ns; Documentation/scheduler/sched-stats.rst). The wait read there is that of the
-program's tasks (its cgroup's; without one, its main process only); CPU time is the whole slot's
-(`cgroups.SlotCgroup.cpu_ns`), so a program whose own forks keep it waiting gains nothing: what it is
-credited is `min(the longest run-queue wait of one of its tasks, wall time - CPU time of all its tasks)`.
+program's tasks (its cgroup's); CPU time is the whole slot's (`cgroups.SlotCgroup.cpu_ns`), so a program
+whose own forks keep it waiting gains nothing: what it is credited is `min(the longest run-queue wait of one
+of its tasks, wall time - CPU time of all its tasks)`. Without a cgroup nothing is credited (the caller
+lists no tasks): the CPU of a program's other processes is then unknown, and a main task waiting behind its
+own forks would look starved.
 
 A test that ends within `PROBE_AFTER` (nearly all of them) costs nothing: the counters are read only once a
 test has run that long, and again when its deadline passes. The wall clock stays an outer bound:

@@ -276,3 +276,27 @@ def test_under_load_a_humaneval_test_past_its_deadline_plus_the_alarm_grace_is_n
             hog.wait()
     assert result.verdict is Verdict.PASSED, result.error
     assert result.tests[0].duration > limits.timeout + bounds.ALARM_GRACE, "the core was not loaded enough"
+
+
+def test_without_a_cgroup_a_program_cannot_stretch_its_deadline_with_its_own_forks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Found by a red-team review: without a cgroup only the main task's CPU was known, so a main task pinned to
+    # one core behind six forks of its own looked starved and its 0.5 s tests ran 3.1-3.4 s each.
+    from execrl.benchmarks.problem import Problem, TestKind
+
+    monkeypatch.setattr(isolation, "_slot_cgroup", lambda uid: (None, [], ["no cgroup (this test)"]))
+    slot = SLOT + 1
+    shutdown_worker(slot)
+    problem = Problem(task_id="t/stretch", benchmark="apps", prompt="", test_kind=TestKind.STDIO,
+                      inputs=("1 2\n",) * 3, outputs=("3\n",) * 3)  # fmt: skip
+    program = ("import os\nos.sched_setaffinity(0, {0})\n"
+               "for _ in range(6):\n    if os.fork() == 0:\n        while True:\n            pass\n"
+               "while True:\n    pass\n")  # fmt: skip
+    try:
+        result = execute(problem, program, Limits(timeout=0.5, program_timeout=3.0, retry_timeouts=False), slot=slot)
+    finally:
+        shutdown_worker(slot)
+    assert result.isolation["memory_cgroup"] is False
+    assert result.verdict is Verdict.TIMEOUT
+    assert result.tests[0].duration < 1.5, f"the first 0.5 s test ran {result.tests[0].duration:.2f} s"
