@@ -60,9 +60,10 @@ from execrl.benchmarks.problem import Problem, TestKind
 from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict, worst
 from execrl.harness.sandbox import judge
 from execrl.harness.sandbox.cgroups import HEADROOM
-from execrl.harness.sandbox.isolation import Child, SandboxError, prepare_worker, probe_isolation
+from execrl.harness.sandbox.isolation import SandboxError, prepare_worker, probe_isolation
 from execrl.harness.sandbox.judge import Abort, Link, Remote
 from execrl.harness.sandbox.matching import call_output_matches, stdout_matches
+from execrl.harness.sandbox.program import Child
 
 __all__ = ["execute", "prepare_worker", "probe_isolation", "n_tests"]
 

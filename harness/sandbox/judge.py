@@ -24,7 +24,7 @@ from typing import Any
 from execrl.harness.records import Limits, TestOutcome, Verdict
 from execrl.harness.sandbox import wire
 from execrl.harness.sandbox.bounds import Abort, TrustedCodeAlarm, exception_text
-from execrl.harness.sandbox.isolation import Child, ChildDied, ChildTimeout, OutputExceeded
+from execrl.harness.sandbox.program import Child, ChildDied, ChildTimeout, OutputExceeded
 
 # Rebuilt in the judge so test code can `except ValueError` as the benchmark intends. Not those that
 # steer control flow: a candidate's StopIteration would silently end `map(candidate, ...)` in a check.

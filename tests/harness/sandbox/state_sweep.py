@@ -204,7 +204,7 @@ def sweep(run: Callable[[str], dict[str, str]], rounds: int = 3) -> dict[str, st
 
 def run_on_slot(slot: int) -> Callable[[str], dict[str, str]]:
     """A `run` for `sweep`: `program` then the reader, as two programs on the zygote of `slot`."""
-    from execrl.harness.sandbox.isolation import Child
+    from execrl.harness.sandbox.program import Child
 
     def call(program: str, function: str) -> object:
         with Child(slot, LIMITS) as child:

@@ -16,7 +16,8 @@ from execrl.harness.sandbox import bounds, cgroups, charged_time, isolation
 from execrl.harness.sandbox.cgroups import HEADROOM, SlotCgroup
 from execrl.harness.sandbox.charged_time import Stretch
 from execrl.harness.sandbox.executor import execute
-from execrl.harness.sandbox.isolation import Child, prepare_worker, shutdown_worker
+from execrl.harness.sandbox.isolation import prepare_worker, shutdown_worker
+from execrl.harness.sandbox.program import Child
 
 from tests.harness.sandbox.adversarial_table import ADD
 

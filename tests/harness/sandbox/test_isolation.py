@@ -11,14 +11,12 @@ from execrl.harness.records import Limits
 from execrl.harness.sandbox.isolation import (
     REPO_ROOT,
     SANDBOX_UID_BASE,
-    Child,
-    ChildDied,
-    ChildTimeout,
     prepare_worker,
     probe_isolation,
     sandbox_uid,
     shutdown_worker,
 )
+from execrl.harness.sandbox.program import Child, ChildDied, ChildTimeout
 
 from tests.harness.sandbox.adversarial_table import FULL_ISOLATION
 
