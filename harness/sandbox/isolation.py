@@ -102,6 +102,8 @@ class _Zygote:
 
 
 _zygotes: dict[int, _Zygote] = {}
+_hidden: dict[int, tuple[str, ...]] = {}
+"""What each slot hides besides `default_hidden()`, as its worker first named it."""
 
 
 def default_hidden() -> list[str]:
@@ -119,13 +121,19 @@ def prepare_worker(slot: int, hidden: tuple[str, ...] | list[str] = ()) -> dict[
     Call it once per worker process before the first `execute(..., slot=slot)`; returns which
     protections are in force. Slots must be unique among processes running at the same time.
     """
+    if hidden:
+        _hidden[slot] = tuple(hidden)
     zygote = _zygotes.get(slot)
     if zygote is not None and zygote.owner != os.getpid():  # inherited through fork: not ours to use or kill
         del _zygotes[slot]
         zygote = None
     if zygote is not None and zygote.proc.poll() is None:
         return dict(zygote.isolation)
-    zygote = _start_zygote(slot, [*default_hidden(), *hidden])
+    if zygote is not None:  # it died: free its socket, uid lease and cgroup before the next one
+        shutdown_worker(slot)
+    # A zygote started again (after one died or was stopped) hides what the first one did: later calls name
+    # no folders (found by a review: a restarted zygote stopped hiding the data dir).
+    zygote = _start_zygote(slot, [*default_hidden(), *_hidden.get(slot, ())])
     _zygotes[slot] = zygote
     off = [k for k in ISOLATION_KEYS if not zygote.isolation.get(k)]
     if off:

