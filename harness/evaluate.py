@@ -225,24 +225,21 @@ def main(argv: list[str]) -> int:
     problems = load_problems(
         cfg.benchmark, cfg.split, data_dir, variant=cfg.variant, difficulty=cfg.difficulty, online=cfg.online
     )
-    try:
-        metrics = evaluate(
-            problems,
-            cfg.samples,
-            cfg.out,
-            limits=Limits(timeout=cfg.timeout),
-            workers=cfg.workers,
-            ks=ks,
-            skip_bad=cfg.skip_bad,
-            sandbox=cfg.sandbox,
-            config=asdict(cfg),
-            force=cfg.force,
-            hidden=[data_dir] if data_dir else [],
-            timeout_factor=cfg.timeout_factor,
-            timeout_floor=cfg.timeout_floor,
-        )
-    except RuntimeError as e:  # the sandbox pool could not start its workers: the message says why
-        raise UserError(f"sandbox: {e}") from e
+    metrics = evaluate(
+        problems,
+        cfg.samples,
+        cfg.out,
+        limits=Limits(timeout=cfg.timeout),
+        workers=cfg.workers,
+        ks=ks,
+        skip_bad=cfg.skip_bad,
+        sandbox=cfg.sandbox,
+        config=asdict(cfg),
+        force=cfg.force,
+        hidden=[data_dir] if data_dir else [],
+        timeout_factor=cfg.timeout_factor,
+        timeout_floor=cfg.timeout_floor,
+    )
     shown = " ".join(f"{k}={v:.4f}" for k, v in metrics["metrics"].items() if isinstance(v, float))
     print(
         f"{metrics['benchmark']}: {metrics['n_samples']} samples, {metrics['n_problems']} problems: {shown} "

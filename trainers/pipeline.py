@@ -116,9 +116,13 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
     device = coerce(str, given.get("device", "auto"), f"{where}: device")
     out = Path(cfg.out)
     ppo_given = {**PPO_DEFAULTS, **given.get("ppo", {})}
-    preset = PRESETS.get(ppo_given["preset"], {})  # an unknown preset is named by from_mapping below
+    preset_name = ppo_given["preset"]  # an unknown one is named by from_mapping below
+    preset = PRESETS.get(preset_name, {}) if isinstance(preset_name, str) else {}
     eval_given = given.get("eval", {})
-    limit = dict(eval_given.get("limit", EvalSettings().limit))  # a given limit replaces the default one whole
+    limit_given = eval_given.get("limit", EvalSettings().limit)
+    if not isinstance(limit_given, dict):
+        raise UserError(f"{where}: eval.limit must map benchmarks to problem counts, e.g. {{humaneval: 20}}")
+    limit = dict(limit_given)  # a given limit replaces the default one whole
     if cfg.limit is not None:
         limit["humaneval"] = cfg.limit
     return PipelineSettings(
@@ -241,6 +245,7 @@ def stage_eval(settings: PipelineSettings, out: Path, name: str) -> None:
             workers=ev.workers,
             ks=[1, ev.n],
             sandbox=ev.sandbox,
+            hidden=[data_dir] if data_dir else [],  # as `execrl evaluate` does: programs never see the data
             config={"model": str(out / name), **protocol, "limit": limit},
         )
 

@@ -45,7 +45,7 @@ class Stretch:
 
     def __init__(self, tasks: Callable[[], list[int]], cpu_ns: Callable[[], int]) -> None:
         self._tasks = tasks
-        """The program's tasks (pids or thread ids here): its cgroup's, or only its main process without one."""
+        """The program's tasks (pids or thread ids here): its cgroup's; none without one (nothing is credited)."""
         self._cpu_ns = cpu_ns
         """CPU ns of all the program's processes, or -1 (then the listed tasks' own is used)."""
         self.deadline = -1.0

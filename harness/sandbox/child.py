@@ -95,7 +95,7 @@ def _exit(code: object = None) -> None:
 
 
 def zygote_main(sock_fd: int, config_json: str) -> None:
-    """Entry point of the zygote process (see `execrl.harness.sandbox.isolation.start_zygote`)."""
+    """Entry point of the zygote process (see `execrl.harness.sandbox.isolation._start_zygote`)."""
     kernel.libc.prctl(kernel.PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     config = json.loads(config_json)
     sock = socket.socket(fileno=sock_fd)

@@ -169,7 +169,8 @@ def _run_calls(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
     link.start_test()
     try:
         judge.load_program(link, program, "__candidate__")
-        if problem.fn_name in judge.defined_names(program) or "Solution" not in judge.defined_names(program):
+        names = judge.defined_names(program)
+        if problem.fn_name in names or "Solution" not in names:
             function = Remote(link, problem.fn_name or "")
         else:  # LeetCode-style starter code: `class Solution` with the method
             function = getattr(Remote(link, "Solution")(), problem.fn_name or "")

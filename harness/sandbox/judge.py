@@ -419,8 +419,9 @@ def mbpp_namespace(
     except the entry point itself (MBPP 126 asks for a function named `sum`); then the trusted
     setup code runs."""
     used = referenced_names([setup, *tests])
-    remote = (defined_names(program) & used) - set(vars(builtins)) - set(sys.stdlib_module_names)
-    if entry_point and entry_point in defined_names(program):
+    names = defined_names(program)
+    remote = (names & used) - set(vars(builtins)) - set(sys.stdlib_module_names)
+    if entry_point and entry_point in names:
         remote.add(entry_point)
     modules = (used & set(sys.stdlib_module_names)) - set(vars(builtins))
 

@@ -21,6 +21,7 @@ from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any
 
+from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
 from execrl.harness.records import ExecResult, Limits, Verdict
 from execrl.harness.sandbox.backends import BACKENDS, _deadline, open_backend
@@ -28,6 +29,10 @@ from execrl.harness.sandbox.backends import BACKENDS, _deadline, open_backend
 PROBLEM_CACHE = 256
 """Problems a worker keeps; APPS tests can be megabytes, so the cache is bounded."""
 START_TIMEOUT = 120.0
+
+
+class SandboxStartError(UserError, RuntimeError):
+    """The pool's workers could not start (a backend missing, the kernel refusing): one line and exit 2."""
 
 
 @dataclass(frozen=True)
@@ -114,14 +119,16 @@ class SandboxPool:
     def _await_ready(self, worker: _Worker) -> dict[str, bool]:
         if not worker.conn.poll(START_TIMEOUT):
             self.close()
-            raise RuntimeError(f"sandbox worker {worker.slot} did not start within {START_TIMEOUT:.0f}s")
+            raise SandboxStartError(f"sandbox worker {worker.slot} did not start within {START_TIMEOUT:.0f}s")
         try:
             status, payload = worker.conn.recv()
         except EOFError:
             status, payload = "failed", f"exited with code {worker.process.exitcode}"
         if status != "ready":
             self.close()
-            raise RuntimeError(f"sandbox worker {worker.slot} ({self.backend} backend) failed to start: {payload}")
+            raise SandboxStartError(
+                f"sandbox worker {worker.slot} ({self.backend} backend) failed to start: {payload}"
+            )
         return payload
 
     def __enter__(self) -> SandboxPool:

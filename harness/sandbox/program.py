@@ -57,7 +57,7 @@ def _oom_killed(zygote: _Zygote) -> bool:
 
 
 class Child:
-    """One sandboxed child process serving calls (see `harness/child.py`)."""
+    """One sandboxed child process serving calls (see `harness/sandbox/child.py`)."""
 
     def __init__(self, slot: int, limits: Limits, stdin: bytes | None = None) -> None:
         self.slot = slot

@@ -11,7 +11,7 @@ genuine `int`s, `str`s and `list`s. Depth, size and int width are capped on both
 keeps a budget over the whole value (items, hash work, hash collisions across all its containers, time):
 the judge's work on a reply is bounded, whatever the child sends (see `_Decoder`).
 
-This module is imported by the sandboxed child (`harness/child.py`), so it uses the stdlib only.
+This module is imported by the sandboxed child (`harness/sandbox/child.py`), so it uses the stdlib only.
 
 JSON shape: null/true/false/str and small ints and finite floats are themselves; a JSON list is a
 Python list; every other value is a one-key object `{TAG: payload}`.

@@ -51,6 +51,8 @@ def test_yaml_overrides_merge_into_sections_and_limit_overrides_humaneval(tmp_pa
         ("sft:\n  model: /elsewhere\n", "sft: unknown key 'model'"),  # the pipeline sets the stage folders
         ("sft: 3\n", "section 'sft' must be a mapping"),  # a section that is not a mapping
         ("eval: [1, 2\n", "not valid YAML"),  # broken YAML
+        ("eval:\n  limit: 20\n", "eval.limit must map benchmarks"),  # a number where a mapping belongs
+        ("ppo:\n  preset: [cpu-tiny]\n", "ppo.preset"),  # a list where a preset name belongs
     ],
     ids=[
         "misspelt-top-level-key",
@@ -63,6 +65,8 @@ def test_yaml_overrides_merge_into_sections_and_limit_overrides_humaneval(tmp_pa
         "stage-folder-not-settable",
         "section-not-a-mapping",
         "broken-yaml",
+        "limit-not-a-mapping",
+        "preset-not-a-name",
     ],
 )
 def test_bad_config_files_exit_2_naming_the_problem_before_any_stage(

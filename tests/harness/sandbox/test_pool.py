@@ -222,3 +222,14 @@ def test_two_problems_with_one_task_id_are_never_confused_by_the_worker_cache() 
     with SandboxPool(1) as pool:
         results = execute_many([one, two, one, two], ["def f():\n    return 1\n"] * 4, pool=pool)
     assert [r.passed for r in results] == [True, False, True, False]
+
+
+def test_a_backend_that_cannot_start_is_a_user_error_naming_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    from execrl.benchmarks.errors import UserError
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise OSError("no engine here")
+
+    monkeypatch.setattr(pool_module, "open_backend", refuse)  # forked workers inherit it
+    with pytest.raises(UserError, match="failed to start: .*no engine here"):
+        SandboxPool(workers=1)
