@@ -17,6 +17,7 @@ from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from execrl.benchmarks.datafiles import json_problem
 from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
 
@@ -93,12 +94,8 @@ class SamplesReader:
             raise self._error(number, f"not UTF-8 ({e.reason} at byte {e.start})") from None
         try:
             row = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise self._error(number, f"malformed JSON ({e.msg}, column {e.colno})") from None
-        except RecursionError:  # json's C decoder recurses once per nested array or object
-            raise self._error(number, "JSON nested too deeply") from None
-        except ValueError as e:  # an integer past Python's 4,300-digit conversion limit
-            raise self._error(number, f"unreadable JSON ({_clipped(str(e))})") from None
+        except (ValueError, RecursionError) as e:  # bad JSON, nesting too deep, a 5,000-digit integer
+            raise self._error(number, f"malformed JSON ({json_problem(e)})") from None
         if not isinstance(row, dict):
             raise self._error(number, "expected a JSON object")
         if "task_id" not in row:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from execrl.benchmarks.errors import UserError
+from execrl.harness import runfolder
 from execrl.harness.generation.hf_sampling import pick_dtype
 from execrl.trainers.data import config_record, finish_output, output_ready
 from execrl.trainers.flags import OptimiserFlags
@@ -181,7 +182,7 @@ class SupervisedRun:
         if not self.accelerator.is_main_process:
             return
         for name, value in json_files.items():
-            (self.out / name).write_text(json.dumps(value, indent=2) + "\n")
+            runfolder.write_json(self.out / name, value)  # whole or not at all
         model.save_pretrained(self.out)
         self.tokenizer.save_pretrained(self.out)
         finish_output(self.out, self.config)

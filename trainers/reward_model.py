@@ -10,7 +10,6 @@ serves the scores to PPO.
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import sys
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from execrl.benchmarks.errors import UserError
+from execrl.harness import runfolder
 from execrl.harness.flags import DeviceFlags, OutputFlags, parse
 from execrl.trainers import devices
 from execrl.trainers.data import (
@@ -125,8 +125,7 @@ class ScoringModel:
         dev = devices.pick_device(device)
         tokenizer = devices.load_tokenizer(str(folder))
         model = devices.load_model(AutoModelForSequenceClassification, str(folder)).to(dev).eval()
-        config_file = Path(folder) / "train_config.json"
-        saved = json.loads(config_file.read_text()).get("max_length") if config_file.is_file() else None
+        saved = runfolder.read_json(Path(folder) / "train_config.json").get("max_length")  # {} if absent
         return cls(model, tokenizer, max_length or saved or 256, dev)
 
     def logits(self, prompts: Sequence[str], texts: Sequence[str], batch_size: int = 32) -> Any:

@@ -184,8 +184,8 @@ class SandboxPool:
                 yield running, ExecResult(Verdict.SANDBOX_ERROR, error=f"sandbox worker {worker.slot} {reason}")
             pending.extendleft(reversed([job for _, job in worker.inflight if job is not None]))
         fresh = self._start(worker.slot)
+        self._workers[self._workers.index(worker)] = fresh  # before waiting: close() must reach it if it fails
         self._await_ready(fresh)
-        self._workers[self._workers.index(worker)] = fresh
 
     def _hang_after(self, worker: _Worker) -> float:
         """Seconds the job running on `worker` may take before the worker counts as hung: from the job's own

@@ -53,8 +53,14 @@ BAD_LINES = [
     (b"[1, 2]\n", "expected a JSON object"),
     (b'{"task_id": 1, "completion": "x", "completion_id": -1}\n', "completion_id must be a non-negative integer"),
     (b'{"task_id": 1, "completion": "x", "completion_id": 0}\n', "duplicate completion_id 0"),
-    (b'{"task_id": ' + b"[" * 100_000 + b"]" * 100_000 + b', "completion": "x"}\n', "JSON nested too deeply"),
-    (b'{"task_id": 1, "completion": "x", "completion_id": ' + b"9" * 5000 + b"}\n", "unreadable JSON"),
+    (
+        b'{"task_id": ' + b"[" * 100_000 + b"]" * 100_000 + b', "completion": "x"}\n',
+        "malformed JSON (nested too deeply)",
+    ),
+    (
+        b'{"task_id": 1, "completion": "x", "completion_id": ' + b"9" * 5000 + b"}\n",
+        "malformed JSON (an integer past Python's 4,300-digit conversion limit)",
+    ),
 ]
 
 
