@@ -24,20 +24,18 @@ from typing import Any
 
 from execrl.benchmarks.errors import UserError
 from execrl.harness import runfolder
+from execrl.harness.generation.hf_sampling import pick_device as _pick_device
 from execrl.harness.generation.hf_sampling import pick_dtype
 from execrl.trainers.data import config_record, finish_output, output_ready
 from execrl.trainers.flags import OptimiserFlags
 
 
 def pick_device(device: str = "auto") -> Any:
-    """`torch.device` for a `--device` flag value: `auto` (CUDA if available), `cpu`, `cuda`, `cuda:N`."""
-    import torch
-
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {device}: CUDA is not available on this machine")
-    return torch.device(device)
+    """`torch.device` for a `--device` flag value (`hf_sampling.pick_device`, the one `execrl generate` uses)."""
+    try:
+        return _pick_device(device)
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 def mixed_precision(device: Any, precision: str = "auto") -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from execrl.harness.generation.base import GenerationError, Prompt, SamplingRequest, check_stops, render_prompt
-from execrl.harness.generation.hf_sampling import Sampling, pick_dtype, sample_tokens
+from execrl.harness.generation.hf_sampling import Sampling, pick_device, pick_dtype, sample_tokens
 
 
 class HFGenerator:
@@ -30,19 +30,13 @@ class HFGenerator:
         chat: bool = False,
         local_files_only: bool = False,
     ) -> None:
-        import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.batch_size = batch_size
         self.chat = chat
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        try:
-            self.device = torch.device(device)
-        except RuntimeError as e:
-            raise ValueError(f"--device: {e}") from e
+        self.device = pick_device(device)
         torch_dtype = pick_dtype(self.device, precision)  # the weights' dtype
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(model, local_files_only=local_files_only)

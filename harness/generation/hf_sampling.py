@@ -35,6 +35,22 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 """Values of every `precision` choice (weights for generation, autocast for training)."""
 
 
+def pick_device(device: str = "auto") -> Any:
+    """`torch.device` for a `--device` flag value: `auto` (CUDA if available), `cpu`, `cuda`, `cuda:N`.
+
+    Raises ValueError for a name torch does not know, or CUDA asked for where there is none."""
+    import torch
+
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {device}: CUDA is not available on this machine")
+    try:
+        return torch.device(device)
+    except RuntimeError as e:
+        raise ValueError(f"--device: {e}") from None
+
+
 def pick_dtype(device: Any, precision: str = "auto") -> Any:
     """The torch dtype for a `precision` choice on a `torch.device`.
 

@@ -153,3 +153,12 @@ def test_bad_construction_raises_a_clear_error(model_dir: Path, kwargs: dict, er
     args = {"model": str(model_dir), "local_files_only": True} | kwargs
     with pytest.raises(error):
         HFGenerator(args.pop("model"), **args)
+
+
+def test_cuda_asked_for_on_a_machine_without_it_is_a_clear_error(model_dir: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="--device cuda: CUDA is not available"):
+        HFGenerator(str(model_dir), device="cuda", local_files_only=True)
