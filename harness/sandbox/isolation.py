@@ -257,30 +257,36 @@ def _fallback_scratch(uid: int) -> str:
 def _start_zygote(slot: int, hidden: list[str]) -> _Zygote:
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     uid, lease = _lease_uid()
-    fallback = _fallback_scratch(uid)
-    group, joins, cgroup_errors = _slot_cgroup(uid)
-    config = {"slot": slot, "uid": uid, "hidden": hidden, "scratch_bytes": SCRATCH_BYTES,
-              "fallback_scratch": fallback, "parent": os.getpid(), "cgroup_fds": joins}  # fmt: skip
-    boot = (import_prelude(repr(REPO_ROOT)) + "from execrl.harness.sandbox.child import zygote_main\n"
-            f"zygote_main({theirs.fileno()}, {json.dumps(config)!r})")  # fmt: skip
+    group: SlotCgroup | None = None
+    proc: subprocess.Popen | None = None
     try:
-        proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", "-c", boot], pass_fds=[theirs.fileno(), *joins], env=_ENV, cwd="/",
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-    finally:
-        theirs.close()
-        for fd in joins:
-            os.close(fd)
-    try:
+        fallback = _fallback_scratch(uid)
+        group, joins, cgroup_errors = _slot_cgroup(uid)
+        config = {"slot": slot, "uid": uid, "hidden": hidden, "scratch_bytes": SCRATCH_BYTES,
+                  "fallback_scratch": fallback, "parent": os.getpid(), "cgroup_fds": joins}  # fmt: skip
+        boot = (import_prelude(repr(REPO_ROOT)) + "from execrl.harness.sandbox.child import zygote_main\n"
+                f"zygote_main({theirs.fileno()}, {json.dumps(config)!r})")  # fmt: skip
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", boot], pass_fds=[theirs.fileno(), *joins], env=_ENV, cwd="/",
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        finally:
+            theirs.close()
+            for fd in joins:
+                os.close(fd)
         ready = wire.read_frame(ours.fileno(), time.monotonic() + ZYGOTE_TIMEOUT)
-    except (EOFError, TimeoutError, OSError, wire.WireError) as exc:
-        proc.kill()
-        proc.wait()
+    except BaseException as exc:  # nothing is left behind: the socket, the process, the cgroup, the uid's lease
+        ours.close()
+        if proc is not None:
+            proc.kill()
+            proc.wait()
         if group is not None:
             group.remove()
         os.close(lease)
-        raise SandboxError(f"sandbox zygote for slot {slot} did not start: {exc}") from None
+        if isinstance(exc, (EOFError, TimeoutError, OSError, wire.WireError)):
+            raise SandboxError(f"sandbox zygote for slot {slot} did not start: {exc}") from None
+        raise
     isolation = {**ready["isolation"], "memory_cgroup": group is not None,
                  "pids_cgroup": group is not None and group.pids is not None}  # fmt: skip
     zygote = _Zygote(proc, ours, isolation, owner=os.getpid(), uid=uid, lease=lease, cgroup=group)

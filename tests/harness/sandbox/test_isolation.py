@@ -11,6 +11,7 @@ from execrl.harness.records import Limits
 from execrl.harness.sandbox.isolation import (
     REPO_ROOT,
     SANDBOX_UID_BASE,
+    SandboxError,
     prepare_worker,
     probe_isolation,
     sandbox_uid,
@@ -279,3 +280,19 @@ def test_a_hidden_folder_inside_what_the_minimal_root_binds_is_covered() -> None
         assert os.listdir("/usr/share/doc")  # on the host it is not empty
     finally:
         shutdown_worker(other)
+
+
+def test_a_zygote_that_fails_to_start_leaves_no_descriptor_or_lease_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    from execrl.harness.sandbox import isolation
+
+    def refuse(uid: int) -> str:
+        raise OSError("no scratch folder (this test)")
+
+    monkeypatch.setattr(isolation, "_fallback_scratch", refuse)
+    other = SLOT + 4
+    shutdown_worker(other)
+    before = sorted(os.listdir("/proc/self/fd"))
+    for _ in range(3):
+        with pytest.raises(SandboxError, match="did not start: no scratch folder"):
+            prepare_worker(other)
+    assert sorted(os.listdir("/proc/self/fd")) == before  # the socket pair and the uid's lease were closed
