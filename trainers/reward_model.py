@@ -95,8 +95,9 @@ def train_classifier(
             lr = scheduler.get_last_lr()[0]
             run.accelerator.backward(loss)
             devices.optimizer_step(run.accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
-            row = {"step": step, f"{name}/loss": round(loss.item(), 6), f"{name}/accuracy": accuracy, f"{name}/lr": lr}
-            log(row, loss.item())
+            value = loss.item()  # one device sync a step
+            row = {"step": step, f"{name}/loss": round(value, 6), f"{name}/accuracy": accuracy, f"{name}/lr": lr}
+            log(row, value)
     return run.accelerator.unwrap_model(model).eval()
 
 
