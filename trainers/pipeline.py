@@ -250,7 +250,7 @@ def stage_eval(settings: PipelineSettings, out: Path, name: str) -> None:
         )
 
 
-def stage_report(out: Path) -> None:
+def stage_report(settings: PipelineSettings, out: Path) -> None:  # every stage takes (settings, out)
     from execrl.reports.cli import compare_main
 
     train_dir = out / "ppo_eval" / "train"
@@ -291,7 +291,7 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         ("ppo", lambda: stage_ppo(settings, out)),
         ("sft_eval", lambda: stage_eval(settings, out, "sft")),
         ("ppo_eval", lambda: stage_eval(settings, out, "ppo")),
-        ("report", lambda: stage_report(out)),
+        ("report", lambda: stage_report(settings, out)),
     ]
     if settings.model != "tiny":
         stages = stages[1:]
