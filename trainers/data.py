@@ -7,8 +7,9 @@
   classification head reads the last token.
 - Batches are right-padded; the attention mask marks real tokens. `batches` and `split_holdout` order them.
 - `label_samples` pairs samples.jsonl rows with their verdicts (the reward model's pairs, the critic's rows).
-- An output folder: `config_record` is what a run is compared by, `output_ready` returns a finished run of
-  the same config and refuses any other non-empty folder without --force, `finish_output` marks it done.
+- An output folder: `config_record` is what a run is compared by; `claim_output` finds a finished or an
+  unfinished run of the same config (done, or resume) and refuses any other non-empty folder without --force;
+  `finish_output` marks it done.
 - User mistakes raise `UserError` (execrl.benchmarks.errors): the dispatcher prints one line and exits 2.
 """
 
@@ -19,7 +20,7 @@ import json
 import random
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from execrl.benchmarks import datafiles
 from execrl.benchmarks.errors import UserError
@@ -126,9 +127,10 @@ def split_holdout(rows: Sequence[Any], share: float, seed: int) -> tuple[list[An
     return train, held
 
 
-def config_record(cfg: Any, leave_out: Sequence[str] = ("force",)) -> dict[str, Any]:
+def config_record(cfg: Any, leave_out: Sequence[str] = ("force", "save_every")) -> dict[str, Any]:
     """A trainer's config dataclass as JSON-ready data (paths as strings), without the fields that only
-    steer this invocation: what `output_ready` compares and `finish_output` writes."""
+    steer this invocation (how often it checkpoints does not change what it computes): what `claim_output`
+    compares and `finish_output` writes."""
     return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(cfg).items() if k not in leave_out}
 
 
@@ -136,14 +138,24 @@ FINISHED = "train_config.json"
 """Written last by every trainer: the config of the finished run in the folder."""
 
 
-def output_ready(out: Path, config: dict[str, Any], force: bool) -> bool:
-    """True when `out` already holds a finished run of this `config` (nothing to do); claims `out` otherwise.
+RUN_STAMP = "run_config.json"
+"""Written when a supervised run starts: a rerun with the same config resumes it, another config is refused."""
+RUN_FILES = (FINISHED, RUN_STAMP, "train_log.jsonl", "checkpoint", "checkpoint.tmp", "checkpoint.old")
+"""What a supervised trainer owns in OUT besides the model files it overwrites; `--force` removes these."""
 
-    The run folder rules of `execrl.harness.runfolder.claim`: a finished run of another config, or any other
-    non-empty folder, is refused unless `force`.
+
+def claim_output(out: Path, config: dict[str, Any], force: bool) -> Literal["done", "resume", "fresh"]:
+    """Claim `out` for a supervised run of `config`: "done" (a finished run of this config: nothing to do),
+    "resume" (an unfinished run of this config: continue from its checkpoint) or "fresh".
+
+    Two stamps (`execrl.harness.runfolder.claim`): `train_config.json`, written when the run finishes, and
+    `run_config.json`, written when it starts. A folder of another config, or any other non-empty folder, is
+    refused unless `force`, which deletes `RUN_FILES` and starts over.
     """
-    outputs = (FINISHED, "train_log.jsonl")
-    return runfolder.claim(out, config, outputs=outputs, force=force, stamp=FINISHED, any_content=True, write=False)
+    if not force and runfolder.claim(out, config, outputs=(), force=False, stamp=FINISHED, write=False):
+        return "done"
+    started = runfolder.claim(out, config, outputs=RUN_FILES, force=force, stamp=RUN_STAMP, any_content=True)
+    return "resume" if started else "fresh"
 
 
 def finish_output(out: Path, config: dict[str, Any]) -> None:

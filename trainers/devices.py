@@ -8,7 +8,8 @@ nothing to the plain torch loop. torch is imported inside functions so that impo
 
 The supervised trainers (SFT, reward model, critic) also share the frame of their loop: `prepare_optimiser`,
 `step_log` (`OUT/train_log.jsonl` and the progress bar), and their start and end: `start_supervised`, which
-claims the output folder and returns a `SupervisedRun` whose `save` writes the model and marks the folder finished.
+claims the output folder and returns a `SupervisedRun` that restores and writes mid-run checkpoints (a killed run
+resumes exactly) and whose `save` writes the model and marks the folder finished.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from execrl.benchmarks.datafiles import iter_jsonl
 from execrl.benchmarks.errors import UserError
 from execrl.harness import runfolder
 from execrl.harness.generation.hf_sampling import pick_device as _pick_device
 from execrl.harness.generation.hf_sampling import pick_dtype
-from execrl.trainers.data import config_record, finish_output, output_ready
+from execrl.trainers import step_checkpoint
+from execrl.trainers.data import claim_output, config_record, finish_output
 from execrl.trainers.flags import OptimiserFlags
 
 
@@ -150,14 +153,26 @@ def optimizer_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any,
 
 
 @contextlib.contextmanager
-def step_log(out: Path, steps: int, desc: str) -> Iterator[Callable[[dict[str, Any], float], None]]:
-    """`log(row, loss)` for each of `steps` steps: one JSON line in `OUT/train_log.jsonl`, one tick of the bar."""
+def step_log(out: Path, steps: int, desc: str, start: int = 0) -> Iterator[Callable[[dict[str, Any], float], None]]:
+    """`log(row, loss)` for each of `steps` steps: one JSON line in `OUT/train_log.jsonl`, one tick of the bar.
+
+    A run resumed after step `start` keeps the log's rows up to that step and appends; rows a killed run wrote
+    past its last checkpoint are dropped, since the resumed run redoes those steps.
+    """
     from tqdm import tqdm
 
-    with (out / "train_log.jsonl").open("w") as f, tqdm(total=steps, desc=desc, file=sys.stderr) as bar:
+    path = out / "train_log.jsonl"
+    kept: list[dict[str, Any]] = []
+    if start:
+        runfolder.repair_tail(path)
+        kept = [row for _, row in iter_jsonl(path) if row.get("step", 0) <= start] if path.exists() else []
+    with path.open("w") as f, tqdm(total=steps, initial=start, desc=desc, file=sys.stderr) as bar:
+        f.writelines(json.dumps(row) + "\n" for row in kept)
+        f.flush()
 
         def log(row: dict[str, Any], loss: float) -> None:
             f.write(json.dumps(row) + "\n")
+            f.flush()  # a kill loses at most the row being written
             bar.set_postfix(loss=f"{loss:.3f}")
             bar.update()
 
@@ -167,16 +182,36 @@ def step_log(out: Path, steps: int, desc: str) -> Iterator[Callable[[dict[str, A
 @dataclass(frozen=True)
 class SupervisedRun:
     """A supervised trainer's run once started: its output folder (claimed), the config record that folder is
-    compared by, its `Accelerator` and the model's tokenizer."""
+    compared by, its `Accelerator`, the model's tokenizer, whether it continues a killed run, and how often it
+    checkpoints (`execrl.trainers.step_checkpoint`)."""
 
     out: Path
     config: dict[str, Any]
     accelerator: Any
     tokenizer: Any
+    resuming: bool = False
+    save_every: int = 0
+
+    def restore(self, scheduler: Any) -> int:
+        """The step to continue after: the checkpoint's, its state loaded into the prepared model and optimizer,
+        `scheduler` and the RNGs; 0 for a fresh run. Call it once, after `prepare_optimiser`, before the first
+        step: it also registers `scheduler` for the checkpoints `checkpoint` writes."""
+        self.accelerator.register_for_checkpointing(scheduler)
+        if not self.resuming or not step_checkpoint.exists(self.out):
+            return 0
+        step = step_checkpoint.restore(self.out, self.accelerator)
+        print(f"{self.out}: resuming after step {step} from its checkpoint", file=sys.stderr)
+        return step
+
+    def checkpoint(self, step: int, steps: int) -> None:
+        """After optimiser step `step` of `steps`: a checkpoint every `save_every` steps (not after the last: the
+        finished model is saved then)."""
+        if self.save_every and step % self.save_every == 0 and step < steps:
+            step_checkpoint.save(self.out, step, self.accelerator)
 
     def save(self, model: Any, json_files: dict[str, Any]) -> None:
         """On the main process: each of `json_files` (name: value), the model and the tokenizer into `out`,
-        which is then marked finished."""
+        which is then marked finished and its checkpoints dropped."""
         if not self.accelerator.is_main_process:
             return
         for name, value in json_files.items():
@@ -184,13 +219,22 @@ class SupervisedRun:
         model.save_pretrained(self.out)
         self.tokenizer.save_pretrained(self.out)
         finish_output(self.out, self.config)
+        step_checkpoint.remove(self.out)
 
 
 def start_supervised(cfg: Any) -> SupervisedRun | None:
     """The start-up of SFT, the reward model and the critic; None when `cfg.out` already holds this finished run
-    (the trainer then returns at once). Otherwise claims `cfg.out`, seeds, makes the accelerator, loads the
-    tokenizer of `cfg.model`."""
+    (the trainer then returns at once). Otherwise claims `cfg.out` (an unfinished run of the same config there is
+    resumed from its last checkpoint), seeds, makes the accelerator, loads the tokenizer of `cfg.model`."""
     out, config = Path(cfg.out), config_record(cfg)
-    if output_ready(out, config, cfg.force):
+    state = claim_output(out, config, cfg.force)
+    if state == "done":
         return None
-    return SupervisedRun(out, config, seeded_accelerator(cfg), load_tokenizer(cfg.model))
+    return SupervisedRun(
+        out,
+        config,
+        seeded_accelerator(cfg),
+        load_tokenizer(cfg.model),
+        resuming=state == "resume",
+        save_every=getattr(cfg, "save_every", 0),
+    )

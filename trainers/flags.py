@@ -36,3 +36,6 @@ class EpochFlags:
     """Rows per optimiser step (SFT: per micro-batch)."""
     max_length: int = 256
     """Tokens per row; a longer generation row loses its end, a longer scored text its start."""
+    save_every: int = 100
+    """Write a checkpoint every N optimiser steps (0: never); rerunning a killed run on the same --out resumes
+    from the last one exactly."""

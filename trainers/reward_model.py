@@ -86,10 +86,13 @@ def train_classifier(
     steps = cfg.max_steps or math.ceil(cfg.epochs * len(train) / cfg.batch_size)
     model, optimizer, scheduler = devices.prepare_optimiser(run.accelerator, model, cfg, steps)
 
-    # 4. train
+    # 4. train (a resumed run replays the seeded batch stream up to its checkpoint's step)
+    done = run.restore(scheduler)
     stream = endless_batches(len(train), cfg.batch_size, cfg.seed)
-    with devices.step_log(run.out, steps, name) as log:
-        for step in range(1, steps + 1):
+    for _ in range(done):
+        next(stream)
+    with devices.step_log(run.out, steps, name, start=done) as log:
+        for step in range(done + 1, steps + 1):
             _, idx = next(stream)
             loss, accuracy = batch_loss(model, [train[i] for i in idx])
             lr = scheduler.get_last_lr()[0]
@@ -98,6 +101,7 @@ def train_classifier(
             value = loss.item()  # one device sync a step
             row = {"step": step, f"{name}/loss": round(value, 6), f"{name}/accuracy": accuracy, f"{name}/lr": lr}
             log(row, value)
+            run.checkpoint(step, steps)
     return run.accelerator.unwrap_model(model).eval()
 
 

@@ -119,10 +119,14 @@ def train_sft(cfg: SFTConfig) -> Path:
     steps = cfg.max_steps or math.ceil(cfg.epochs * micro_per_epoch / cfg.grad_accum)
     model, optimizer, scheduler = devices.prepare_optimiser(run.accelerator, model, cfg, steps)
 
-    # 4. train: an endless shuffled stream of micro-batches, `grad_accum` per optimiser step
+    # 4. train: an endless shuffled stream of micro-batches, `grad_accum` per optimiser step; a resumed run
+    # replays the stream up to its checkpoint's step
+    done = run.restore(scheduler)
     stream, start = endless_batches(len(encoded), cfg.batch_size, cfg.seed), time.monotonic()
-    with devices.step_log(run.out, steps, "sft") as log:
-        for step in range(1, steps + 1):
+    for _ in range(done * cfg.grad_accum):
+        next(stream)
+    with devices.step_log(run.out, steps, "sft", start=done) as log:
+        for step in range(done + 1, steps + 1):
             loss_sum = 0.0
             for _ in range(cfg.grad_accum):
                 epoch, idx = next(stream)
@@ -143,6 +147,7 @@ def train_sft(cfg: SFTConfig) -> Path:
                 "time/elapsed": round(time.monotonic() - start, 3),
             }
             log(row, loss_sum)
+            run.checkpoint(step, steps)
 
     # 5. save: merged weights, so the folder loads without peft
     model = run.accelerator.unwrap_model(model)

@@ -9,15 +9,17 @@ import pytest
 pytest.importorskip("torch")
 
 from execrl.benchmarks.errors import UserError
+from execrl.harness import runfolder  # noqa: E402
 from execrl.harness.records import ExecResult, Verdict  # noqa: E402
 from execrl.trainers.data import (  # noqa: E402
     IGNORE_INDEX,
+    RUN_STAMP,
+    claim_output,
     collate_sft,
     encode_scored,
     encode_sft,
     finish_output,
     label_samples,
-    output_ready,
     read_jsonl,
     split_holdout,
 )
@@ -117,15 +119,22 @@ def test_exec_results_are_matched_by_position() -> None:
         label_samples(samples, results[:1])
 
 
-def test_output_folder_is_reused_refused_or_forced(tmp_path: Path) -> None:
+def test_output_folder_is_done_resumed_refused_or_forced(tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="no run_config.json"):  # a folder of something else
+        claim_output(other, {"lr": 1}, force=False)
     out = tmp_path / "out"
-    assert output_ready(out, {"lr": 1}, force=False) is False
+    assert claim_output(out, {"lr": 1}, force=False) == "fresh"
+    assert runfolder.read_json(out / RUN_STAMP) == {"lr": 1}  # the started run's stamp
     (out / "train_log.jsonl").write_text("{}\n")
-    with pytest.raises(UserError, match="no train_config.json"):
-        output_ready(out, {"lr": 1}, force=False)
-    finish_output(out, {"lr": 1})
-    assert output_ready(out, {"lr": 1}, force=False) is True
+    assert claim_output(out, {"lr": 1}, force=False) == "resume"
     with pytest.raises(UserError, match="other settings"):
-        output_ready(out, {"lr": 2}, force=False)
-    assert output_ready(out, {"lr": 2}, force=True) is False
+        claim_output(out, {"lr": 2}, force=False)
+    finish_output(out, {"lr": 1})
+    assert claim_output(out, {"lr": 1}, force=False) == "done"
+    with pytest.raises(UserError, match="other settings"):
+        claim_output(out, {"lr": 2}, force=False)
+    assert claim_output(out, {"lr": 2}, force=True) == "fresh"
     assert not (out / "train_log.jsonl").exists() and not (out / "train_config.json").exists()
