@@ -102,37 +102,41 @@ def generate(config: Config) -> int:
         config.benchmark, config.split, config.data_dir, variant=config.variant,
         difficulty=config.difficulty, limit=config.limit, online=config.online,
     )  # fmt: skip
-    missing = [(p, [c for c in range(config.n) if (p.task_id, c) not in done]) for p in problems]
-    missing = [(p, ids) for p, ids in missing if ids]
-    total = sum(len(ids) for _, ids in missing)
+    total = sum((p.task_id, c) not in done for p in problems for c in range(config.n))
     if not total:
         return 0
 
-    # 3. sample batch by batch, appending and flushing each batch
+    # 3. sample batch by batch, appending and flushing each batch. Batches are cut from the whole problem list
+    # and seeded by their position in it, so a resumed run samples exactly what an uninterrupted one would: a
+    # batch whose rows are all written is skipped; one a kill left unfinished is sampled again, whole (the same
+    # prompts and seed give the same samples), and only its missing rows are written.
     generator = _open_generator(config)
     per_call = max(1, config.batch_size // config.n)
     written = 0
     with open(samples_path, "a", encoding="utf-8") as f, tqdm(total=total, unit="sample", file=sys.stderr) as bar:
-        for start in range(0, len(missing), per_call):
-            chunk = missing[start : start + per_call]
-            for count in sorted({len(ids) for _, ids in chunk}):
-                group = [(p, ids) for p, ids in chunk if len(ids) == count]
-                prompts: list[Prompt] = [chat_messages(p) if config.chat else build_prompt(p) for p, _ in group]
-                stops = [[] if config.chat else stop_sequences(p) for p, _ in group]
-                request = SamplingRequest(
-                    n=count, temperature=config.temperature, top_p=config.top_p,
-                    max_new_tokens=config.max_new_tokens, seed=config.seed + start * config.n,
-                )  # fmt: skip
-                outputs = generator.generate(prompts, stops, request)
-                for (problem, ids), raws in zip(group, outputs, strict=True):
-                    for completion_id, raw in zip(ids, raws, strict=True):
-                        row = {"task_id": problem.task_id, "completion_id": completion_id}
-                        row |= extract(problem, raw, chat=config.chat)  # synth: synth_program(problem, raw)
-                        row["raw"] = raw
-                        f.write(json.dumps(row) + "\n")
-                written += sum(len(ids) for _, ids in group)
-                f.flush()
-                bar.update(sum(len(ids) for _, ids in group))
+        for start in range(0, len(problems), per_call):
+            chunk = problems[start : start + per_call]
+            todo = {(p.task_id, c) for p in chunk for c in range(config.n)} - done
+            if not todo:
+                continue
+            prompts: list[Prompt] = [chat_messages(p) if config.chat else build_prompt(p) for p in chunk]
+            stops = [[] if config.chat else stop_sequences(p) for p in chunk]
+            request = SamplingRequest(
+                n=config.n, temperature=config.temperature, top_p=config.top_p,
+                max_new_tokens=config.max_new_tokens, seed=config.seed + start * config.n,
+            )  # fmt: skip
+            outputs = generator.generate(prompts, stops, request)
+            for problem, raws in zip(chunk, outputs, strict=True):
+                for completion_id, raw in enumerate(raws):
+                    if (problem.task_id, completion_id) not in todo:
+                        continue
+                    row = {"task_id": problem.task_id, "completion_id": completion_id}
+                    row |= extract(problem, raw, chat=config.chat)  # synth: synth_program(problem, raw)
+                    row["raw"] = raw
+                    f.write(json.dumps(row) + "\n")
+            written += len(todo)
+            f.flush()
+            bar.update(len(todo))
     return written
 
 

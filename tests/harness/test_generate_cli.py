@@ -66,6 +66,8 @@ def test_resume_generates_only_missing_rows_and_keeps_written_ones(
     assert "wrote 3 samples" in capsys.readouterr().err
     text = (out / "samples.jsonl").read_text()
     assert text.startswith(kept)
+    # The redone rows are the very samples the uninterrupted run wrote (same batches, same seeds).
+    assert sorted(text.splitlines()) == sorted(line.rstrip("\n") for line in lines)
     assert sorted((r["task_id"], r["completion_id"]) for r in _rows(out)) == sorted(
         (json.loads(line)["task_id"], json.loads(line)["completion_id"]) for line in lines
     )
