@@ -1,9 +1,16 @@
-"""`execrl pipeline`: settings, stage markers and resume, up-front validation, and one small end-to-end run."""
+"""`execrl pipeline`: settings, stage markers and resume, up-front validation, one small end-to-end run, and the
+same run killed in each stage and resumed."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from execrl.benchmarks.errors import UserError
@@ -137,17 +144,32 @@ def test_rerun_with_other_settings_is_refused_without_force(tmp_path, monkeypatc
     run_pipeline(PipelineConfig(out=tmp_path, limit=1, force=True))
 
 
+SMALL = (
+    "tiny: {vocab_size: 300, n_layer: 1, n_head: 2, d_model: 32, max_positions: 128}\n"
+    "sft: {max_steps: 16, save_every: 4}\n"
+    "ppo: {iterations: 3, save_every: 1, batch_size: 8, minibatch_size: 8, eval_every: 0, max_new_tokens: 16}\n"
+    "eval: {n: 2, batch_size: 4, max_new_tokens: 16, limit: {synth: 12, humaneval: 2}}\n"
+)
+
+
+@pytest.fixture(scope="module")
+def small_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("small") / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+@pytest.fixture(scope="module")
+def straight_run(small_config: Path) -> Path:
+    """A small pipeline run straight through, on the command line."""
+    run = small_config.parent / "straight"
+    assert main(["--out", str(run), "--config", str(small_config)]) == 0
+    return run
+
+
 @pytest.mark.slow
-def test_small_pipeline_runs_end_to_end_and_writes_the_report(tmp_path) -> None:
-    config = tmp_path / "small.yaml"
-    config.write_text(
-        "tiny: {vocab_size: 300, n_layer: 1, n_head: 2, d_model: 32, max_positions: 128}\n"
-        "sft: {max_steps: 20}\n"
-        "ppo: {iterations: 2, batch_size: 8, minibatch_size: 8, eval_every: 0, max_new_tokens: 16}\n"
-        "eval: {n: 1, max_new_tokens: 16, limit: {synth: 11, humaneval: 2}}\n"
-    )
-    assert main(["--out", str(tmp_path / "run"), "--config", str(config)]) == 0
-    run = tmp_path / "run"
+def test_small_pipeline_runs_end_to_end_and_writes_the_report(straight_run: Path) -> None:
+    run = straight_run
     comparison = json.loads((run / "report" / "comparison.json").read_text())
     assert comparison["baseline"] == "SFT" and comparison["candidate"] == "PPO"
     assert (run / "report" / "report.html").is_file()
@@ -155,3 +177,83 @@ def test_small_pipeline_runs_end_to_end_and_writes_the_report(tmp_path) -> None:
     for who in ("sft", "ppo"):
         for bench in ("synth", "humaneval"):
             assert (run / f"{who}_eval" / bench / "metrics.json").is_file()
+
+
+COMMAND = [sys.executable, "-c", "import sys; from execrl.harness.cli import main; sys.exit(main(sys.argv[1:]))"]
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.is_file() else 0
+
+
+# (stage, the sign that it is under way, the marker that says it finished)
+KILLS: list[tuple[str, Callable[[Path], bool]]] = [
+    ("sft", lambda run: (run / "sft" / "checkpoint" / "step.json").is_file()),
+    ("ppo", lambda run: (run / "ppo" / "checkpoint" / "trainer_state.pt").is_file()),
+    ("sft_eval", lambda run: _lines(run / "sft_samples" / "synth" / "samples.jsonl") >= 4),
+]
+
+
+def _run_until(run: Path, config: Path, started: Callable[[Path], bool], stage: str, timeout: float = 240) -> None:
+    """Start the pipeline and SIGKILL it as soon as `started(run)` holds; the stage must not have finished."""
+    argv = [*COMMAND, "pipeline", "--out", str(run), "--config", str(config)]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while not started(run):
+            if process.poll() is not None:
+                raise AssertionError(f"the pipeline exited ({process.returncode}) before {stage} was under way:\n"
+                                     f"{process.stderr.read().decode()[-2000:]}")  # fmt: skip
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{stage} did not start within {timeout} s")
+            time.sleep(0.02)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        process.stderr.close()
+    assert not (run / "stages" / f"{stage}.json").exists(), f"the kill came after {stage} had finished"
+
+
+def _metrics(path: Path) -> dict:
+    data = json.loads(path.read_text())
+    return {key: data[key] for key in ("metrics", "verdicts", "per_problem")}
+
+
+def _outcome(run: Path) -> dict:
+    """What a finished pipeline computed: weights, samples, verdicts, metrics and the comparison."""
+    from safetensors.torch import load_file
+
+    def rows(path: Path, keys: tuple[str, ...]) -> list[tuple]:
+        return [tuple(json.loads(line)[k] for k in keys) for line in path.read_text().splitlines()]
+
+    return {
+        "weights": {who: load_file(run / who / "model.safetensors") for who in ("sft", "ppo")},
+        "samples": {who: sorted(rows(run / f"{who}_samples" / "synth" / "samples.jsonl",
+                                     ("task_id", "completion_id", "raw"))) for who in ("sft", "ppo")},
+        "verdicts": {who: sorted(rows(run / f"{who}_eval" / "synth" / "results.jsonl",
+                                      ("task_id", "completion_id", "verdict"))) for who in ("sft", "ppo")},
+        "metrics": {who: _metrics(run / f"{who}_eval" / "synth" / "metrics.json") for who in ("sft", "ppo")},
+        "comparison": json.loads((run / "report" / "comparison.json").read_text())["metrics"],
+    }  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_pipeline_killed_in_each_stage_finishes_like_one_never_killed(
+    small_config: Path, straight_run: Path, tmp_path: Path
+) -> None:
+    """SIGKILL mid-SFT, mid-PPO and mid-evaluation (each time as soon as the stage has written a checkpoint or its
+    first samples, and before its marker exists), then a rerun: the same weights, samples, verdicts and metrics
+    as the run that was never killed. Nothing is forced."""
+    import torch
+
+    killed = tmp_path / "killed"
+    for stage, started in KILLS:
+        _run_until(killed, small_config, started, stage)
+    run_pipeline(PipelineConfig(out=killed, config=small_config))
+
+    want, got = _outcome(straight_run), _outcome(killed)
+    for who in ("sft", "ppo"):
+        a, b = want["weights"][who], got["weights"][who]
+        assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), who
+    for part in ("samples", "verdicts", "metrics", "comparison"):
+        assert got[part] == want[part], part
