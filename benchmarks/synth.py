@@ -14,7 +14,9 @@ How a model's output becomes a program (the one rule; generation and PPO call `s
 - `solutions[0]` is the correct whole program, `def` line first; `metadata["wrong_solutions"]` are
   subtly wrong whole programs (one local edit each, labelled in `metadata["wrong_kinds"]`).
 - Tests are CALL tests of `fn_name` (= `entry_point`): 10 distinct argument lists with the outputs of the
-  family's reference semantics, edge cases first (they expose each wrong program).
+  family's reference semantics, edge cases first (they expose each wrong program). `metadata["public_tests"]`
+  holds up to 3 more (arguments, output) examples, none of them a hidden test, that a model may be shown or
+  run its program on (`execrl.benchmarks.public_tests`); the prompt does not show them.
 
 Splits: a parameter combination (family, function name, constants) belongs to `train` or `test` by a
 fixed hash, independent of the seed, so no test problem shares its function name and constants with any
@@ -87,11 +89,29 @@ def _test_values(family: Family, params: dict[str, Any], seed: int) -> list[Any]
     return values[:N_TESTS]
 
 
+N_PUBLIC = 3
+"""Public examples per problem (`metadata["public_tests"]`), drawn apart from the hidden tests."""
+
+
+def _public_values(family: Family, params: dict[str, Any], seed: int, hidden: list[Any]) -> list[Any]:
+    """Example inputs none of which is a hidden test's, from their own seeded stream (the hidden tests' is left
+    as it was)."""
+    rng = random.Random(f"synth-public/{seed}/{_combo_key(family, params)}")
+    taken = {json.dumps(value) for value in hidden}
+    values: list[Any] = []
+    for _ in range(10):
+        values = [v for v in _unique(values + family.cases(rng, params)) if json.dumps(v) not in taken]
+        if len(values) >= N_PUBLIC:
+            break
+    return values[:N_PUBLIC]
+
+
 def make_problem(family: Family, params: dict[str, Any], split: str, index: int, seed: int = 0) -> Problem:
     """One synth problem for a parameter dict of `family`."""
     template = family.render(params)
     def_line = f"def {params['fn']}({params['arg']}):\n"
     values = _test_values(family, params, seed)
+    examples = _public_values(family, params, seed, values)
     wrong_kinds = tuple(sorted(template.wrong))
     return Problem(
         task_id=f"synth/{split}/{family.name}/{index}",
@@ -112,6 +132,7 @@ def make_problem(family: Family, params: dict[str, Any], split: str, index: int,
             "wrong_solutions": tuple(def_line + template.wrong[kind] for kind in wrong_kinds),
             "split": split,
             "seed": seed,
+            "public_tests": tuple(([value], family.reference(params, value)) for value in examples),
         },
     )
 
