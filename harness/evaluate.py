@@ -40,12 +40,21 @@ def _count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
-def _rows_with_completions(out_dir: Path, reader: SamplesReader) -> Iterator[dict[str, Any]]:
-    """Result rows joined with their sample's text, streaming the samples file once more."""
+def _rows_with_completions(
+    out_dir: Path, reader: SamplesReader, by_id: dict[str, Problem]
+) -> Iterator[dict[str, Any]]:
+    """Result rows joined with their sample's text and the program that ran, streaming the samples file once
+    more. The program is the sample's own (`Sample.program`): an evalplus `solution` is already whole, so the
+    prompt is not put in front of it again (that scored HumanEval's canonical solutions 7.87 instead of 9.79)."""
     verdicts = {(row["task_id"], row["completion_id"]): row["verdict"] for _, row in iter_jsonl(out_dir / RESULTS)}
     for sample in reader:
         if sample.key in verdicts:
-            yield {"task_id": sample.task_id, "verdict": verdicts[sample.key], "completion": sample.completion}
+            yield {
+                "task_id": sample.task_id,
+                "verdict": verdicts[sample.key],
+                "completion": sample.completion,
+                "program": sample.program(by_id[sample.task_id]),
+            }
 
 
 def evaluate(
@@ -142,7 +151,7 @@ def evaluate(
             file=sys.stderr,
         )
 
-    metrics = compute_metrics(problems, _rows_with_completions(out_dir, reader), ks)
+    metrics = compute_metrics(problems, _rows_with_completions(out_dir, reader, by_id), ks)
     metrics = {
         "benchmark": benchmark,
         "split": config.get("split"),
