@@ -30,7 +30,7 @@ from execrl.harness.scoring.metrics import compute_metrics
 
 RESULTS, METRICS, CONFIG, TIMEOUTS = "results.jsonl", "metrics.json", "config.json", "timeouts.json"
 # config.json fields that make a folder belong to one evaluation; others (workers, timeout...) may change.
-IDENTITY = ("benchmark", "split", "variant", "difficulty", "samples_sha256")
+IDENTITY = ("benchmark", "split", "variant", "difficulty", "release", "since", "until", "samples_sha256")
 SECTION = "evaluate"
 """evaluate's own key in the run folder's config.json (generate writes the rest)."""
 
@@ -111,7 +111,7 @@ def evaluate(
     reader = SamplesReader(samples_path, partial(normalize_task_id, benchmark), by_id, skip_bad=skip_bad)
     done = runfolder.written_keys(out_dir / RESULTS)
 
-    per_problem: dict[str, Limits] = {}
+    per_problem: dict[str, Limits] = {p.task_id: own for p in problems if (own := benchmark_limits(p, limits))}
 
     def missing() -> Iterator[Job]:
         for sample in reader:
@@ -133,7 +133,7 @@ def evaluate(
             timeouts = _calibrated_timeouts(
                 pool, problems, out_dir / TIMEOUTS, timeout_factor, timeout_floor, progress
             )
-            per_problem.update({task_id: replace(limits, timeout=t) for task_id, t in timeouts.items()})
+            per_problem.update({tid: replace(per_problem.get(tid, limits), timeout=t) for tid, t in timeouts.items()})
         total = max(0, _count_lines(samples_path) - len(done))
         bar = tqdm.tqdm(total=total, unit="sample", desc="evaluate", disable=not progress, file=sys.stderr)
         for job, result in pool.run(missing()):
@@ -163,6 +163,20 @@ def evaluate(
     }
     runfolder.write_json(out_dir / METRICS, metrics)
     return metrics
+
+
+def benchmark_limits(problem: Problem, limits: Limits) -> Limits | None:
+    """The limits a benchmark sets for its own problems (LiveCodeBench: its runner's 6 s per test and
+    (6 + 1) x tests + 5 s per program), never below the given ones; None where it sets none. HumanEval+/MBPP+
+    set theirs per input from the reference's time, in the sandbox (`execrl.harness.sandbox.reference`)."""
+    timeout, program_timeout = problem.metadata.get("timeout"), problem.metadata.get("program_timeout")
+    if timeout is None and program_timeout is None:
+        return None
+    return replace(
+        limits,
+        timeout=max(limits.timeout, float(timeout or 0)),
+        program_timeout=max(limits.program_timeout, float(program_timeout or 0)),
+    )
 
 
 def _calibrated_timeouts(
@@ -232,8 +246,9 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--workers must be >= 1, got {cfg.workers}")
     data_dir = cfg.data_dir or default_data_dir()
     problems = load_problems(
-        cfg.benchmark, cfg.split, data_dir, variant=cfg.variant, difficulty=cfg.difficulty, online=cfg.online
-    )
+        cfg.benchmark, cfg.split, data_dir, variant=cfg.variant, difficulty=cfg.difficulty, online=cfg.online,
+        release=cfg.release, since=cfg.since, until=cfg.until,
+    )  # fmt: skip
     metrics = evaluate(
         problems,
         cfg.samples,
