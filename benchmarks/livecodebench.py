@@ -8,9 +8,9 @@ Tests are `stdin` (STDIO) or `functional`: LeetCode's `class Solution` method `f
 JSON argument and the output one JSON value (CALL). Public and private tests are judged together, as
 LiveCodeBench does; `metadata["n_public"]` says how many come first.
 
-Release versions (`--release`, default `release_latest`) are the hub's files, each adding the problems of a
-period to the previous ones: release_v1 `test.jsonl` (May 2023 - Mar 2024), v2 adds `test2.jsonl` (to May 2024),
-v3 `test3.jsonl` (to Jul 2024), v4 `test4.jsonl` (to Sep 2024), v5 `test5.jsonl` (to Jan 2025), v6 `test6.jsonl`
+Release versions (`--release`; default: the latest a data dir holds, online `release_latest`) are the hub's
+files, each adding the problems of a period to the previous ones: release_v1 `test.jsonl` (May 2023 - Mar 2024),
+v2 adds `test2.jsonl` (to May 2024), v3 `test3.jsonl` (to Jul 2024), v4 `test4.jsonl` (to Sep 2024), v5 `test5.jsonl` (to Jan 2025), v6 `test6.jsonl`
 (to Apr 2025); release_latest is v6. `--since` / `--until` (YYYY-MM-DD, inclusive) keep the problems whose contest
 date falls in the window. A data dir holds the same files under `livecodebench/`.
 
@@ -53,14 +53,13 @@ def load_livecodebench(
     """The problems of one release, in file order, within the date window and difficulties asked for."""
     if split not in SPLITS:
         raise DataError(f"unknown livecodebench split {split!r}; it has only 'test'")
-    release = release or DEFAULT_RELEASE
-    if release not in RELEASES:
+    if release is not None and release not in RELEASES:
         raise DataError(f"unknown livecodebench release {release!r}; choose one of {', '.join(RELEASES)}")
     first, last = _day(since, "--since"), _day(until, "--until")
     if first and last and first > last:
         raise DataError(f"--since {since} is after --until {until}")
     wanted = _difficulties(difficulty)
-    rows = _rows(RELEASES[release], data_dir, online)
+    rows = _rows(release, data_dir, online)
     problems = []
     for row in rows:
         problem = livecodebench_problem(row)
@@ -72,12 +71,25 @@ def load_livecodebench(
     return problems
 
 
-def _rows(files: tuple[str, ...], data_dir: str | Path | None, online: bool) -> list[dict[str, Any]]:
+def _rows(release: str | None, data_dir: str | Path | None, online: bool) -> list[dict[str, Any]]:
+    """The rows of `release`'s files; with no release named, a data dir serves the latest release it holds
+    (test.jsonl, test2.jsonl, ... up to the first one missing) and the hub `release_latest`."""
     if data_dir is not None or not online:
+        folder = Path(data_dir) / "livecodebench" if data_dir is not None else None
+        if folder is None or not (folder / _FILES[0]).is_file():
+            raise DataError(
+                f"no livecodebench data: put the hub's {', '.join(_FILES)} (code_generation_lite) in "
+                "DATA_DIR/livecodebench/ (--data-dir or EXECRL_DATA_DIR), or pass --online"
+            )
+        if release is None:
+            present = [name for name in _FILES if (folder / name).is_file()]
+            files = _FILES[: next((i for i, name in enumerate(_FILES) if name not in present), len(_FILES))]
+        else:
+            files = RELEASES[release]
         return [row for name in files for row in read_jsonl(data_file(data_dir, f"livecodebench/{name}"))]
     import datasets  # heavy; only the online path needs it
 
-    urls = [HUB_URL.format(name=name) for name in files]
+    urls = [HUB_URL.format(name=name) for name in RELEASES[release or DEFAULT_RELEASE]]
     return [dict(row) for row in datasets.load_dataset("json", data_files=urls, split="train")]
 
 
