@@ -9,10 +9,11 @@ JSON argument and the output one JSON value (CALL). Public and private tests are
 LiveCodeBench does; `metadata["n_public"]` says how many come first.
 
 Release versions (`--release`; default: the latest a data dir holds, online `release_latest`) are the hub's
-files, each adding the problems of a period to the previous ones: release_v1 `test.jsonl` (May 2023 - Mar 2024),
-v2 adds `test2.jsonl` (to May 2024), v3 `test3.jsonl` (to Jul 2024), v4 `test4.jsonl` (to Sep 2024), v5 `test5.jsonl` (to Jan 2025), v6 `test6.jsonl`
-(to Apr 2025); release_latest is v6. `--since` / `--until` (YYYY-MM-DD, inclusive) keep the problems whose contest
-date falls in the window. A data dir holds the same files under `livecodebench/`.
+files, each adding the problems of a period to the previous ones: release_v1 `test.jsonl` (May 2023 - Mar
+2024), v2 adds `test2.jsonl` (to May 2024), v3 `test3.jsonl` (to Jul 2024), v4 `test4.jsonl` (to Sep 2024),
+v5 `test5.jsonl` (to Jan 2025), v6 `test6.jsonl` (to Apr 2025); release_latest is v6. `--since` / `--until`
+(YYYY-MM-DD, inclusive) keep the problems whose contest date falls in the window. A data dir holds the same
+files under `livecodebench/`.
 
 Limits follow LiveCodeBench's runner: 6 s per test, and (6 + 1) x tests + 5 s for a whole program.
 """

@@ -68,7 +68,7 @@ MBPP_PLUS: list[dict[str, Any]] = [
         "task_id": "Mbpp/2",
         "entry_point": "similar_elements",
         "prompt": '"""\nWrite a function to find the shared elements from the given two lists.\n'
-        "assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))\n\"\"\"\n",
+        'assert set(similar_elements((3, 4, 5, 6),(5, 7, 4, 10))) == set((4, 5))\n"""\n',
         "canonical_solution": "def similar_elements(a, b):\n    return tuple(set(a) & set(b))\n",
         "base_input": [[[3, 4, 5, 6], [5, 7, 4, 10]]],
         "plus_input": [[[1, 2, 3], [4, 5, 6]], [[11, 12, 14, 13], [17, 15, 14, 13]]],
