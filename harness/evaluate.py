@@ -189,7 +189,7 @@ def _calibrated_timeouts(
     jobs = [
         Job(p.task_id, p, p.program(p.solutions[0]), generous)
         for p in problems
-        if p.solutions and p.task_id not in timeouts
+        if p.solutions and p.task_id not in timeouts and "time_factor" not in p.metadata  # HumanEval+/MBPP+: per input
     ]
     bar = tqdm.tqdm(
         total=len(jobs), unit="reference", desc="calibrate timeouts", disable=not progress or not jobs, file=sys.stderr

@@ -56,11 +56,11 @@ class BenchmarkFlags:
     difficulty: Literal["introductory", "interview", "competition", "easy", "medium", "hard"] | None = None
     """APPS (introductory, interview, competition) and LiveCodeBench (easy, medium, hard): keep this difficulty."""
     data_dir: Path | None = None
-    """Local data folder for MBPP/APPS (default: $EXECRL_DATA_DIR)."""
+    """Local data folder for MBPP/APPS/HumanEval+/MBPP+/LiveCodeBench (default: $EXECRL_DATA_DIR)."""
     online: bool = False
     """Allow the Hugging Face hub (data, and models for generate)."""
     release: LiveCodeBenchRelease | None = None
-    """LiveCodeBench only: the release version (default release_latest, which is release_v6)."""
+    """LiveCodeBench only: the release version (default: the latest the data dir holds; online release_latest, v6)."""
     since: str | None = None
     """LiveCodeBench only: keep problems whose contest date is on or after this day (YYYY-MM-DD), e.g. the day after a model's training cut-off."""  # noqa: E501
     until: str | None = None
