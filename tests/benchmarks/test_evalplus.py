@@ -122,3 +122,18 @@ def test_hostile_or_broken_rows_are_skipped_with_a_warning(row: dict, reason: st
     with pytest.warns(UserWarning, match="skipped"):
         assert evalplus_problem(benchmark, row) is None, reason
     assert not Path("/tmp/pwned").exists()
+
+
+def test_hub_find_zero_has_no_assertion_call_and_its_atol_is_the_bound_of_its_assert() -> None:
+    # the shape evalplus's to_original_fmt writes for HumanEval/32 (its poly oracle has no `assertion`)
+    test = (
+        "import math\n\ndef _poly(xs, x):\n    return sum([c * math.pow(x, i) for i, c in enumerate(xs)])\n\n"
+        "def check(candidate):\n    inputs = [[[1, 2]]]\n    results = [-0.5]\n"
+        "    for i, (inp, exp) in enumerate(zip(inputs, results)):\n"
+        "        assert _poly(*candidate(*inp), inp) <= 0.0001\n"
+    )
+    row = {"task_id": "HumanEval/32", "prompt": "def find_zero(xs):\n", "canonical_solution": "    return -0.5\n",
+           "entry_point": "find_zero", "test": test}  # fmt: skip
+    problem = evalplus_problem("humanevalplus", row)
+    assert problem is not None and problem.metadata["atol"] == 1e-4 and problem.metadata["oracle"] == "poly_root"
+    assert problem.inputs == ([[1, 2]],) and problem.outputs == (-0.5,)
