@@ -92,13 +92,14 @@ def test_hub_literals_with_infinities_nans_empty_sets_and_complex_numbers_are_re
     assert math.isnan(problem.inputs[2][0]) and problem.outputs == (True, False, None)
 
 
+PWNED = "/tmp/execrl-evalplus-pwned"
 _GOOD_HUB = {"task_id": 5, "code": "def f(a):\n    return a\n", "prompt": "p", "test_list": ["assert f(1) == 1"]}
 
 
 @pytest.mark.parametrize(
     ("row", "reason"),
     [
-        ({**_GOOD_HUB, "test": "inputs = [[__import__('os').system('touch /tmp/pwned')]]\nassertion(f(*inp), 1, 0)"},
+        ({**_GOOD_HUB, "test": f"inputs = [[__import__('os').system('touch {PWNED}')]]\nassertion(f(*inp), 1, 0)"},
          "a call inside the inputs: the test code is never run, only literals are read"),
         ({**_GOOD_HUB, "test": "inputs = 5\nassertion(f(*inp), 1, 0)"}, "inputs that are not a list"),
         ({**_GOOD_HUB, "test": "results = [1]\nassertion(f(*inp), 1, 0)"}, "no inputs at all"),
@@ -121,7 +122,7 @@ def test_hostile_or_broken_rows_are_skipped_with_a_warning(row: dict, reason: st
     benchmark = "humanevalplus" if str(row["task_id"]).startswith("HumanEval") else "mbppplus"
     with pytest.warns(UserWarning, match="skipped"):
         assert evalplus_problem(benchmark, row) is None, reason
-    assert not Path("/tmp/pwned").exists()
+    assert not Path(PWNED).exists()
 
 
 def test_hub_find_zero_has_no_assertion_call_and_its_atol_is_the_bound_of_its_assert() -> None:
