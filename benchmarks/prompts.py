@@ -5,6 +5,12 @@
 - APPS: Hendrycks et al. 2021 (arXiv:2105.09938, section 4), "QUESTION: ... ANSWER:" with the starter
   code and the input format named.
 - synth: the problem's own prompt, designed for a tiny model, with its own stop sequences.
+- HumanEval+ / MBPP+: evalplus's prompts (`evalplus/codegen.py`): the task's `prompt` (HumanEval's, or MBPP's
+  task and first assert in a docstring) for base models, and for chat models that prompt in a fence after an
+  instruction to answer with a self-contained script; evalplus's stop sequences for direct completion
+  (`evalplus/provider/utility.py`).
+- LiveCodeBench: its generic template (`lcb_runner/prompts/code_generation.py`): "### Question", then
+  "### Format" with the starter code (functional problems) or the stdin/stdout instruction, then "### Answer".
 """
 
 from __future__ import annotations
@@ -17,6 +23,12 @@ HUMANEVAL_STOPS = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#"]
 # MBPP programs may hold several top-level defs, so only test code or a new task ends one.
 MBPP_STOPS = ["\nassert ", "\nif __name__", "\nYou are an expert Python programmer"]
 APPS_STOPS = ["\nQUESTION:", "\nANSWER:"]
+# evalplus's EOS list for direct completion, plus its per-dataset extras.
+EVALPLUS_STOPS = ["\nif __name__", "\ndef main(", "\nprint("]
+HUMANEVALPLUS_STOPS = EVALPLUS_STOPS + ["\ndef ", "\nclass ", "\nimport ", "\nfrom ", "\nassert "]
+MBPPPLUS_STOPS = EVALPLUS_STOPS + ['\n"""', "\nassert"]
+LCB_STOPS = ["\n### Question"]
+EVALPLUS_INSTRUCTION = "Write a self-contained Python script that solves the problem below, in one ```python block."
 
 CHAT_SYSTEM = "You are an expert Python programmer. Answer with one complete program in a single ```python block."
 
@@ -34,6 +46,12 @@ def build_prompt(problem: Problem) -> str:
     if problem.benchmark == "apps":
         fmt = "\nUse Call-Based format\n" if problem.test_kind is TestKind.CALL else "\nUse Standard Input format\n"
         return f"\nQUESTION:\n{problem.prompt}\n{problem.starter_code}\n{fmt}\nANSWER:\n"
+    if problem.benchmark == "humanevalplus":
+        return problem.prompt  # the body follows the prompt, as in HumanEval
+    if problem.benchmark == "mbppplus":
+        return problem.prompt.strip() + "\n"  # evalplus's codegen
+    if problem.benchmark == "livecodebench":
+        return _lcb_question(problem)
     raise ValueError(f"{problem.task_id}: no prompt format for benchmark {problem.benchmark!r}")
 
 
@@ -57,6 +75,10 @@ def chat_messages(problem: Problem) -> list[dict[str, str]]:
         else:
             how = "Read the input from standard input and print the answer to standard output."
         user = f"{problem.prompt}\n\n{how}\nReply with the whole program in one ```python block."
+    elif problem.benchmark in ("humanevalplus", "mbppplus"):
+        user = f"{EVALPLUS_INSTRUCTION}\n```\n{problem.prompt.strip()}\n```\n"
+    elif problem.benchmark == "livecodebench":
+        user = _lcb_question(problem)
     else:
         raise ValueError(f"{problem.task_id}: no chat format for benchmark {problem.benchmark!r}")
     return [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": user}]
@@ -64,7 +86,10 @@ def chat_messages(problem: Problem) -> list[dict[str, str]]:
 
 def stop_sequences(problem: Problem) -> list[str]:
     """Strings that end a completion-style sample (the text from the first one on is dropped)."""
-    stops = {"humaneval": HUMANEVAL_STOPS, "mbpp": MBPP_STOPS, "apps": APPS_STOPS}.get(problem.benchmark)
+    stops = {
+        "humaneval": HUMANEVAL_STOPS, "mbpp": MBPP_STOPS, "apps": APPS_STOPS, "humanevalplus": HUMANEVALPLUS_STOPS,
+        "mbppplus": MBPPPLUS_STOPS, "livecodebench": LCB_STOPS,
+    }.get(problem.benchmark)  # fmt: skip
     if stops is None:
         return list(problem.metadata.get("stop", []))
     return list(stops)
@@ -73,3 +98,16 @@ def stop_sequences(problem: Problem) -> list[str]:
 def _shown_tests(problem: Problem) -> tuple[str, ...]:
     # Challenge tests, when loaded, follow the listed ones and stay hidden from the model.
     return problem.tests[: problem.metadata.get("n_prompt_tests", len(problem.tests))]
+
+
+def _lcb_question(problem: Problem) -> str:
+    """LiveCodeBench's question layout: the statement, the answer's format, then where the answer goes."""
+    if problem.starter_code:
+        fmt = f"Complete the starter code below; answer in one fenced block.\n```python\n{problem.starter_code}\n```"
+    else:
+        fmt = (
+            "Read the input from standard input, solve the problem and write the answer to standard output "
+            "(do not test on the examples). Answer in one fenced block.\n```python\n# YOUR CODE HERE\n```"
+        )
+    answer = "### Answer: (use the format above, with backticks)"
+    return f"### Question:\n{problem.prompt}\n\n### Format: {fmt}\n\n{answer}\n\n"

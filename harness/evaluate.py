@@ -30,7 +30,7 @@ from execrl.harness.scoring.metrics import compute_metrics
 
 RESULTS, METRICS, CONFIG, TIMEOUTS = "results.jsonl", "metrics.json", "config.json", "timeouts.json"
 # config.json fields that make a folder belong to one evaluation; others (workers, timeout...) may change.
-IDENTITY = ("benchmark", "split", "variant", "difficulty", "samples_sha256")
+IDENTITY = ("benchmark", "split", "variant", "difficulty", "release", "since", "until", "samples_sha256")
 SECTION = "evaluate"
 """evaluate's own key in the run folder's config.json (generate writes the rest)."""
 
@@ -40,12 +40,21 @@ def _count_lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
 
 
-def _rows_with_completions(out_dir: Path, reader: SamplesReader) -> Iterator[dict[str, Any]]:
-    """Result rows joined with their sample's text, streaming the samples file once more."""
+def _rows_with_completions(
+    out_dir: Path, reader: SamplesReader, by_id: dict[str, Problem]
+) -> Iterator[dict[str, Any]]:
+    """Result rows joined with their sample's text and the program that ran, streaming the samples file once
+    more. The program is the sample's own (`Sample.program`): an evalplus `solution` is already whole, so the
+    prompt is not put in front of it again (that scored HumanEval's canonical solutions 7.87 instead of 9.79)."""
     verdicts = {(row["task_id"], row["completion_id"]): row["verdict"] for _, row in iter_jsonl(out_dir / RESULTS)}
     for sample in reader:
         if sample.key in verdicts:
-            yield {"task_id": sample.task_id, "verdict": verdicts[sample.key], "completion": sample.completion}
+            yield {
+                "task_id": sample.task_id,
+                "verdict": verdicts[sample.key],
+                "completion": sample.completion,
+                "program": sample.program(by_id[sample.task_id]),
+            }
 
 
 def evaluate(
@@ -102,7 +111,7 @@ def evaluate(
     reader = SamplesReader(samples_path, partial(normalize_task_id, benchmark), by_id, skip_bad=skip_bad)
     done = runfolder.written_keys(out_dir / RESULTS)
 
-    per_problem: dict[str, Limits] = {}
+    per_problem: dict[str, Limits] = {p.task_id: own for p in problems if (own := benchmark_limits(p, limits))}
 
     def missing() -> Iterator[Job]:
         for sample in reader:
@@ -124,7 +133,7 @@ def evaluate(
             timeouts = _calibrated_timeouts(
                 pool, problems, out_dir / TIMEOUTS, timeout_factor, timeout_floor, progress
             )
-            per_problem.update({task_id: replace(limits, timeout=t) for task_id, t in timeouts.items()})
+            per_problem.update({tid: replace(per_problem.get(tid, limits), timeout=t) for tid, t in timeouts.items()})
         total = max(0, _count_lines(samples_path) - len(done))
         bar = tqdm.tqdm(total=total, unit="sample", desc="evaluate", disable=not progress, file=sys.stderr)
         for job, result in pool.run(missing()):
@@ -142,7 +151,7 @@ def evaluate(
             file=sys.stderr,
         )
 
-    metrics = compute_metrics(problems, _rows_with_completions(out_dir, reader), ks)
+    metrics = compute_metrics(problems, _rows_with_completions(out_dir, reader, by_id), ks)
     metrics = {
         "benchmark": benchmark,
         "split": config.get("split"),
@@ -156,6 +165,20 @@ def evaluate(
     return metrics
 
 
+def benchmark_limits(problem: Problem, limits: Limits) -> Limits | None:
+    """The limits a benchmark sets for its own problems (LiveCodeBench: its runner's 6 s per test and
+    (6 + 1) x tests + 5 s per program), never below the given ones; None where it sets none. HumanEval+/MBPP+
+    set theirs per input from the reference's time, in the sandbox (`execrl.harness.sandbox.reference`)."""
+    timeout, program_timeout = problem.metadata.get("timeout"), problem.metadata.get("program_timeout")
+    if timeout is None and program_timeout is None:
+        return None
+    return replace(
+        limits,
+        timeout=max(limits.timeout, float(timeout or 0)),
+        program_timeout=max(limits.program_timeout, float(program_timeout or 0)),
+    )
+
+
 def _calibrated_timeouts(
     pool: SandboxPool, problems: Sequence[Problem], path: Path, factor: float, floor: float, progress: bool
 ) -> dict[str, float]:
@@ -166,7 +189,7 @@ def _calibrated_timeouts(
     jobs = [
         Job(p.task_id, p, p.program(p.solutions[0]), generous)
         for p in problems
-        if p.solutions and p.task_id not in timeouts
+        if p.solutions and p.task_id not in timeouts and "time_factor" not in p.metadata  # HumanEval+/MBPP+: per input
     ]
     bar = tqdm.tqdm(
         total=len(jobs), unit="reference", desc="calibrate timeouts", disable=not progress or not jobs, file=sys.stderr
@@ -223,8 +246,9 @@ def main(argv: list[str]) -> int:
         raise UserError(f"--workers must be >= 1, got {cfg.workers}")
     data_dir = cfg.data_dir or default_data_dir()
     problems = load_problems(
-        cfg.benchmark, cfg.split, data_dir, variant=cfg.variant, difficulty=cfg.difficulty, online=cfg.online
-    )
+        cfg.benchmark, cfg.split, data_dir, variant=cfg.variant, difficulty=cfg.difficulty, online=cfg.online,
+        release=cfg.release, since=cfg.since, until=cfg.until,
+    )  # fmt: skip
     metrics = evaluate(
         problems,
         cfg.samples,

@@ -24,6 +24,7 @@ import warnings
 
 from execrl.benchmarks.problem import Problem
 from execrl.benchmarks.prompts import stop_sequences
+from execrl.benchmarks.registry import BODY_COMPLETION
 from execrl.benchmarks.synth import synth_program
 
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([\w+.#-]*)[^\n]*$")
@@ -58,7 +59,7 @@ def extract(problem: Problem, raw: str, *, chat: bool = False) -> dict[str, str]
     else:
         code = block if block is not None else _trim_chatter(text)
 
-    if problem.benchmark != "humaneval":
+    if problem.benchmark not in BODY_COMPLETION:
         return {"solution": _trim_chatter(code).strip("\n") + "\n" if code.strip() else ""}
     if _defines(code, problem.entry_point):
         return {"solution": problem.prompt + "\n" + _trim_chatter(code).strip("\n") + "\n"}
@@ -111,7 +112,7 @@ def _truncate(text: str, stops: list[str]) -> str:
 
 def _strip_echo(problem: Problem, text: str) -> str:
     """The text after the prompt when the model repeated the prompt first."""
-    if problem.benchmark != "humaneval":
+    if problem.benchmark not in BODY_COMPLETION:
         return text
     head = problem.prompt.strip()
     stripped = text.lstrip()

@@ -29,6 +29,10 @@ T = TypeVar("T")
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 """Numeric precision of a model: auto (bf16, or fp16 without bf16 support, on GPU; fp32 on CPU) or a fixed one."""
+LiveCodeBenchRelease = Literal[
+    "release_v1", "release_v2", "release_v3", "release_v4", "release_v5", "release_v6", "release_latest"
+]
+"""The release versions of `execrl.benchmarks.livecodebench.RELEASES` (a test keeps the two in step)."""
 SandboxName = Literal["local", "subprocess", "docker"]
 """The sandbox backends of `execrl.harness.sandbox.backends.BACKENDS` (a test keeps the two in step)."""
 
@@ -49,12 +53,18 @@ class BenchmarkFlags:
     """Benchmark split (default: the benchmark's test split)."""
     variant: Literal["full", "sanitized"] | None = None
     """MBPP only: full (974 problems) or sanitized (427)."""
-    difficulty: Literal["introductory", "interview", "competition"] | None = None
-    """APPS only: keep problems of this difficulty."""
+    difficulty: Literal["introductory", "interview", "competition", "easy", "medium", "hard"] | None = None
+    """APPS (introductory, interview, competition) and LiveCodeBench (easy, medium, hard): keep this difficulty."""
     data_dir: Path | None = None
-    """Local data folder for MBPP/APPS (default: $EXECRL_DATA_DIR)."""
+    """Local data folder for MBPP/APPS/HumanEval+/MBPP+/LiveCodeBench (default: $EXECRL_DATA_DIR)."""
     online: bool = False
     """Allow the Hugging Face hub (data, and models for generate)."""
+    release: LiveCodeBenchRelease | None = None
+    """LiveCodeBench only: the release version (default: the latest the data dir holds; online release_latest, v6)."""
+    since: str | None = None
+    """LiveCodeBench only: keep problems whose contest date is on or after this day (YYYY-MM-DD), e.g. the day after a model's training cut-off."""  # noqa: E501
+    until: str | None = None
+    """LiveCodeBench only: keep problems whose contest date is on or before this day (YYYY-MM-DD)."""
 
 
 @dataclass(kw_only=True)

@@ -36,8 +36,8 @@ LOW_N_TEMPERATURE, HIGH_N_TEMPERATURE, LOW_N_MAX = 0.2, 0.8, 5
 
 # The config keys that decide what is sampled; a resumed run must match them all.
 SAMPLING_KEYS = (
-    "model", "benchmark", "split", "variant", "difficulty", "n", "temperature", "top_p", "max_new_tokens",
-    "seed", "chat", "engine",
+    "model", "benchmark", "split", "variant", "difficulty", "release", "since", "until", "n", "temperature", "top_p",
+    "max_new_tokens", "seed", "chat", "engine",
 )  # fmt: skip
 SAMPLES = "samples.jsonl"
 # Flags of earlier versions, and what replaced them.
@@ -100,7 +100,8 @@ def generate(config: Config) -> int:
     # 2. problems and what is missing for each
     problems = load_problems(
         config.benchmark, config.split, config.data_dir, variant=config.variant,
-        difficulty=config.difficulty, limit=config.limit, online=config.online,
+        difficulty=config.difficulty, limit=config.limit, online=config.online, release=config.release,
+        since=config.since, until=config.until,
     )  # fmt: skip
     total = sum((p.task_id, c) not in done for p in problems for c in range(config.n))
     if not total:

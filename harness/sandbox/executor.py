@@ -54,16 +54,19 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from execrl.benchmarks.problem import Problem, TestKind
 from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict, worst
 from execrl.harness.sandbox import judge
 from execrl.harness.sandbox.cgroups import HEADROOM
+from execrl.harness.sandbox.evalplus_rules import answer_matches
 from execrl.harness.sandbox.isolation import SandboxError, prepare_worker, probe_isolation
 from execrl.harness.sandbox.judge import Abort, Link, Remote
-from execrl.harness.sandbox.matching import call_output_matches, stdout_matches
+from execrl.harness.sandbox.matching import call_output_matches, lcb_call_matches, lcb_stdout_matches, stdout_matches
 from execrl.harness.sandbox.program import Child
+from execrl.harness.sandbox.reference import reference_run, time_limits
 
 __all__ = ["execute", "prepare_worker", "probe_isolation", "n_tests"]
 
@@ -132,15 +135,16 @@ def _syntax_error(program: str) -> str:
 
 
 def _run(problem: Problem, program: str, limits: Limits, slot: int) -> ExecResult:
+    plan = _call_plan(problem, slot) if problem.test_kind is TestKind.CALL else None  # before the clock starts
     start = time.monotonic()
-    deadline = start + limits.program_timeout
+    deadline = start + (plan.program_timeout or limits.program_timeout if plan else limits.program_timeout)
     if problem.test_kind is TestKind.STDIO:
         tests = _run_stdio(problem, program, limits, slot, deadline)
     else:
         with Child(slot, limits) as child:
             link = Link(child, limits, deadline)
-            if problem.test_kind is TestKind.CALL:
-                tests = _run_calls(problem, program, link)
+            if plan is not None:
+                tests = _run_calls(problem, program, link, plan)
             else:
                 tests = _run_asserts(problem, program, link)
         if child.memory_exceeded:
@@ -164,7 +168,35 @@ def _run_asserts(problem: Problem, program: str, link: Link) -> list[TestOutcome
     return judge.judge_asserts(link, program, tests, build)
 
 
-def _run_calls(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
+@dataclass(frozen=True)
+class CallPlan:
+    """How a CALL problem's answers are judged: what each test expects, how it compares, how long it may take."""
+
+    expected: tuple[Any, ...]
+    matches: Callable[[Any, Any, Any], bool]
+    """(got, expected, args) -> accepted."""
+    timeouts: tuple[float, ...] | None = None
+    """Per-test time limits (evalplus: relative to the reference's time); None: `Limits.timeout` for each."""
+    program_timeout: float | None = None
+
+
+def _call_plan(problem: Problem, slot: int) -> CallPlan:
+    if "atol" not in problem.metadata:  # APPS, synth, LiveCodeBench functional problems
+        rule = call_output_matches if problem.benchmark != "livecodebench" else lcb_call_matches
+        return CallPlan(problem.outputs, lambda got, expected, args: rule(got, expected))
+    # HumanEval+ / MBPP+: evalplus's rules, with limits relative to the reference's time on each input.
+    run = reference_run(problem, slot)
+    timeouts, budget = time_limits(problem, run)
+    atol, oracle = float(problem.metadata["atol"]), problem.metadata.get("oracle")
+    expected = run.outputs if problem.metadata.get("expected_from_reference") else problem.outputs
+
+    def matches(got: Any, want: Any, args: Any) -> bool:
+        return answer_matches(got, want, args, atol=atol, oracle=oracle)
+
+    return CallPlan(tuple(expected), matches, tuple(timeouts), budget)
+
+
+def _run_calls(problem: Problem, program: str, link: Link, plan: CallPlan) -> list[TestOutcome]:
     n = len(problem.inputs)
     link.start_test()
     try:
@@ -179,8 +211,8 @@ def _run_calls(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
     except Exception as exc:  # noqa: BLE001 - the candidate's own exception
         return [TestOutcome(Verdict.RUNTIME_ERROR, 0.0, _candidate_error(exc))] * n
     tests: list[TestOutcome] = []
-    for i, (args, expected) in enumerate(zip(problem.inputs, problem.outputs, strict=True)):
-        link.start_test()
+    for i, (args, expected) in enumerate(zip(problem.inputs, plan.expected, strict=True)):
+        link.start_test(plan.timeouts[i] if plan.timeouts else None)
         begin = time.monotonic()
         try:
             got = function(*args) if type(args) is list else function(args)
@@ -191,7 +223,7 @@ def _run_calls(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
         except Exception as exc:  # noqa: BLE001
             tests.append(TestOutcome(Verdict.RUNTIME_ERROR, time.monotonic() - begin, _candidate_error(exc)))
             continue
-        ok = _matches(call_output_matches, got, expected)
+        ok = _matches(plan.matches, got, expected, args)
         error = "" if ok else f"test {i}: wrong answer"
         tests.append(TestOutcome(Verdict.PASSED if ok else Verdict.FAILED, time.monotonic() - begin, error))
     return tests
@@ -208,7 +240,7 @@ def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadli
         with Child(slot, limits, stdin=data) as child:
             link = Link(child, limits, deadline)
             link.start_test()
-            verdict, error = _stdio_test(link, program, expected, i)
+            verdict, error = _stdio_test(link, program, expected, i, problem.benchmark == "livecodebench")
         if child.memory_exceeded:
             verdict, error = Verdict.MEMORY_EXCEEDED, f"test {i}: {_oom_error(limits)}"
         tests.append(TestOutcome(verdict, time.monotonic() - begin, error))
@@ -228,7 +260,7 @@ def _oom_error(limits: Limits) -> str:
             f"{HEADROOM} for files and the kernel): killed by the OOM killer")  # fmt: skip
 
 
-def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdict, str]:
+def _stdio_test(link: Link, program: str, expected: str, i: int, livecodebench: bool = False) -> tuple[Verdict, str]:
     try:
         reply = link.send(judge.load_request(program, "__main__"))
     except Abort as exc:
@@ -243,16 +275,16 @@ def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdic
         got = link.child.drain_stdout().decode("utf-8", errors="replace")
     except Exception as exc:  # noqa: BLE001 - OutputExceeded while draining
         return Verdict.OUTPUT_EXCEEDED, f"test {i}: {exc}"
-    if _matches(stdout_matches, got, expected):
+    if _matches(lcb_stdout_matches if livecodebench else stdout_matches, got, expected):
         return Verdict.PASSED, ""
     return Verdict.FAILED, f"test {i}: wrong answer: {got[:200]!r}"
 
 
-def _matches(compare: Callable[[Any, Any], bool], got: Any, expected: Any) -> bool:
-    """`compare(got, expected)`; an error while comparing the candidate's data is a wrong answer, never a
-    harness fault (a sandbox_error earns no penalty)."""
+def _matches(compare: Callable[..., bool], got: Any, expected: Any, *context: Any) -> bool:
+    """`compare(got, expected, *context)`; an error while comparing the candidate's data is a wrong answer, never
+    a harness fault (a sandbox_error earns no penalty)."""
     try:
-        return bool(compare(got, expected))
+        return bool(compare(got, expected, *context))
     except (ValueError, TypeError, RecursionError, MemoryError, OverflowError):
         return False
 

@@ -49,8 +49,9 @@ class Link:
         self.program_deadline = program_deadline
         self.deadline = program_deadline
 
-    def start_test(self) -> None:
-        self.deadline = min(time.monotonic() + self.limits.timeout, self.program_deadline)
+    def start_test(self, timeout: float | None = None) -> None:
+        """Start the next test's clock: `timeout` seconds (default `limits.timeout`), within the program's."""
+        self.deadline = min(time.monotonic() + (timeout or self.limits.timeout), self.program_deadline)
 
     def stretched_by(self) -> float:
         """Seconds the current test's deadline has moved out so far, by the time the program waited for a CPU

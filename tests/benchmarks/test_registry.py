@@ -63,7 +63,7 @@ def test_default_splits_and_options_reach_the_loaders(shared_data_dir):
         (("nope",), {}, "unknown benchmark 'nope'"),
         (("humaneval", "train"), {}, "HumanEval has only 'test'"),
         (("apps", "train"), {"variant": "full"}, "--variant applies to mbpp only"),
-        (("mbpp",), {"difficulty": "interview"}, "--difficulty applies to apps only"),
+        (("mbpp",), {"difficulty": "interview"}, "--difficulty applies to apps and livecodebench only"),
         (("humaneval",), {"challenge_tests": True}, "challenge tests exist for mbpp only"),
     ],
     ids=[
