@@ -5,12 +5,14 @@ sandbox runs a program on them exactly as on the hidden tests), or None when it 
 
 - MBPP: the asserts its prompt shows (`test_list`; Austin et al. 2021 show them by protocol, so for MBPP the
   public tests are also scoring tests; only the challenge tests, when loaded, are hidden-only).
-- HumanEval: the examples in the prompt's docstring, `>>> call` then the expected value, or a line
+- HumanEval and HumanEval+: the examples in the prompt's docstring, `>>> call` then the expected value, or a line
   `name(args) => value` (also `==>`, `==`, `->`, `➞`), when the call and value are Python literals. Prose
   examples ("Example 1: Input: [4,2,3] Output: [2, 1]") are not parsed.
 - APPS: the statement's examples: stdin problems' `-----Example(s)-----` sections (`Input` / `Output` blocks) or
   `-----Sample Input N-----` / `-----Sample Output N-----` pairs; call-based problems' `Input: a = 1, b = "x"` /
   `Output: 2` lines (JSON-style `true`/`false`/`null` read as Python's).
+- LiveCodeBench: its rows' `public_test_cases` (the statement's examples; they are also scored, as LiveCodeBench
+  does).
 - synth: `metadata["public_tests"]`, examples drawn apart from the hidden tests (`execrl.benchmarks.synth`).
 - A problem file: its rows' `public_tests`.
 
@@ -38,7 +40,10 @@ def public_problem(problem: Problem) -> Problem | None:
     if problem.benchmark == "mbpp":
         shown = problem.tests[: problem.metadata.get("n_prompt_tests", len(problem.tests))]
         return dataclasses.replace(problem, tests=shown) if shown else None
-    if problem.benchmark == "humaneval":
+    if problem.benchmark == "livecodebench":  # its public test cases come first among its tests
+        n = problem.metadata.get("n_public", 0)
+        return dataclasses.replace(problem, inputs=problem.inputs[:n], outputs=problem.outputs[:n]) if n else None
+    if problem.benchmark in ("humaneval", "humanevalplus"):
         asserts = humaneval_examples(problem.prompt, problem.entry_point or "")
         return dataclasses.replace(problem, check_code="", test_setup="", tests=tuple(asserts)) if asserts else None
     if problem.benchmark == "apps":
