@@ -4,7 +4,7 @@
 - MBPP: Austin et al. 2021 (arXiv:2108.07732, section 2.2), zero-shot: the task, then its listed asserts.
 - APPS: Hendrycks et al. 2021 (arXiv:2105.09938, section 4), "QUESTION: ... ANSWER:" with the starter
   code and the input format named.
-- synth: the problem's own prompt, designed for a tiny model, with its own stop sequences.
+- synth and synth-repair: the problem's own prompt, designed for a tiny model, with its own stop sequences.
 - HumanEval+ / MBPP+: evalplus's prompts (`evalplus/codegen.py`): the task's `prompt` (HumanEval's, or MBPP's
   task and first assert in a docstring) for base models, and for chat models that prompt in a fence after an
   instruction to answer with a self-contained script; evalplus's stop sequences for direct completion
@@ -35,7 +35,7 @@ CHAT_SYSTEM = "You are an expert Python programmer. Answer with one complete pro
 
 def build_prompt(problem: Problem) -> str:
     """The completion-style text a base model continues."""
-    if problem.benchmark in ("humaneval", "synth"):
+    if problem.benchmark in ("humaneval", "synth", "synth-repair"):
         return problem.prompt
     if problem.benchmark == "mbpp":
         tests = "\n".join(_shown_tests(problem))
@@ -57,7 +57,7 @@ def build_prompt(problem: Problem) -> str:
 
 def chat_messages(problem: Problem) -> list[dict[str, str]]:
     """A system and a user message for instruction-tuned models (to go through their chat template)."""
-    if problem.benchmark in ("humaneval", "synth"):
+    if problem.benchmark in ("humaneval", "synth", "synth-repair"):
         user = (
             f"Complete the Python function `{problem.entry_point}` below. Keep its signature and imports, and "
             f"reply with the whole function in one ```python block.\n\n```python\n{problem.prompt}```"

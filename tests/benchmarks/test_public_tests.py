@@ -140,6 +140,7 @@ def test_no_hidden_only_test_appears_in_any_prompt(shared_data_dir) -> None:
         *load_problems("mbpp", "test", shared_data_dir, challenge_tests=True),
         *load_problems("apps", "train", shared_data_dir),
         *load_synth("test"),
+        *load_problems("synth-repair"),
     ]
     leaked = []
     for problem in problems:
