@@ -209,9 +209,10 @@ def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadli
             link = Link(child, limits, deadline)
             link.start_test()
             verdict, error = _stdio_test(link, program, expected, i)
+            output = None if expected is not None else _raw_stdout(link)
         if child.memory_exceeded:
             verdict, error = Verdict.MEMORY_EXCEEDED, f"test {i}: {_oom_error(limits)}"
-        tests.append(TestOutcome(verdict, time.monotonic() - begin, error))
+        tests.append(TestOutcome(verdict, time.monotonic() - begin, error, output))
         # The program's budget moves out by what load took from it, as each test's does (charged_time).
         deadline += child.stretch.starved + child.stretch.credit
     return tests
@@ -243,9 +244,20 @@ def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdic
         got = link.child.drain_stdout().decode("utf-8", errors="replace")
     except Exception as exc:  # noqa: BLE001 - OutputExceeded while draining
         return Verdict.OUTPUT_EXCEEDED, f"test {i}: {exc}"
+    if expected is None:  # a raw run: nothing to compare, the program ran to its end
+        return Verdict.PASSED, ""
     if _matches(stdout_matches, got, expected):
         return Verdict.PASSED, ""
     return Verdict.FAILED, f"test {i}: wrong answer: {got[:200]!r}"
+
+
+def _raw_stdout(link: Link) -> str:
+    """What a raw run (a STDIO test whose expected output is None) printed, up to the output cap, whatever its
+    verdict (a traceback's run keeps the lines before it)."""
+    try:
+        return link.child.drain_stdout().decode("utf-8", errors="replace")
+    except Exception:  # noqa: BLE001 - OutputExceeded: what was captured up to the cap
+        return bytes(link.child.stdout[: link.limits.output]).decode("utf-8", errors="replace")
 
 
 def _matches(compare: Callable[[Any, Any], bool], got: Any, expected: Any) -> bool:
