@@ -22,7 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": ("execrl.harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
     "serve": (
-        "execrl.harness.serve.cli",
+        "execrl.trainers.serve",
         "HTTP reward server: OpenRLHF /get_reward, SandboxFusion /run_code, /v1/execute (the serve extra)",
     ),
     "report": ("execrl.reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -29,7 +30,6 @@ from pydantic import BaseModel, ValidationError
 
 @dataclass(frozen=True)
 class ServeSettings:
-    reward: str = "binary"
     chat: bool = True
     """/get_reward responses are chat replies (code in fences or prose)."""
     token: str | None = None
@@ -81,10 +81,11 @@ async def _run(dispatcher: Dispatcher, jobs: list[Job]) -> list[ExecResult]:
     return await asyncio.wrap_future(future)
 
 
-def create_app(dispatcher: Dispatcher, lookup: ProblemLookup, settings: ServeSettings) -> FastAPI:
-    from execrl.trainers.rewards import REWARDS  # torch-free (a test keeps it so): the server's reward functions
-
-    reward_fn = REWARDS[settings.reward]
+def create_app(
+    dispatcher: Dispatcher, lookup: ProblemLookup, settings: ServeSettings, reward_fn: Callable[..., list]
+) -> FastAPI:
+    """The app over `dispatcher`'s pool; `reward_fn` has the reward functions' signature (`trainers.rewards`, which
+    the harness may not import: the command's entry in trainers/ hands it in)."""
     app = FastAPI(title="execrl serve", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")

@@ -1,4 +1,5 @@
-"""`execrl serve`: the sandbox as an HTTP reward server (FastAPI + uvicorn, the `[serve]` extra).
+"""`execrl serve`'s flags and its server loop (`serve(cfg, reward_fn)`); the command's entry is
+`execrl.trainers.serve.main`, which picks the reward function (harness may not import trainers).
 
 One warm pool, started before the first request; uvicorn's graceful shutdown (SIGINT/SIGTERM) stops accepting
 connections and lets every request in flight get its answer, and only then is the pool closed.
@@ -6,13 +7,15 @@ connections and lets every request in flight get its answer, and only then is th
 
 from __future__ import annotations
 
+import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 
 from execrl.benchmarks.errors import UserError
-from execrl.harness.flags import SandboxFlags, parse
+from execrl.harness.flags import SandboxFlags
 from execrl.harness.records import Limits
 
 RewardName = Literal["binary", "coderl", "partial", "weighted"]
@@ -61,8 +64,16 @@ def _token(cfg: Config) -> str | None:
     return cfg.token
 
 
-def main(argv: list[str]) -> int:
-    cfg = parse(Config, argv)
+class _Stopped(Exception):
+    """A shutdown signal arrived after uvicorn's graceful shutdown."""
+
+
+def _stopped(signum: int, frame: object) -> None:
+    raise _Stopped
+
+
+def serve(cfg: Config, reward_fn: Callable[..., list]) -> int:
+    """Run the server until SIGINT/SIGTERM; `reward_fn` scores /get_reward (`trainers.rewards` signature)."""
     try:
         import uvicorn
         from execrl.harness.serve.app import ServeSettings, create_app
@@ -81,7 +92,13 @@ def main(argv: list[str]) -> int:
     token = _token(cfg)
     data_dir = cfg.data_dir or default_data_dir()
     limits = replace(Limits(), timeout=cfg.timeout)
-    settings = ServeSettings(cfg.reward, not cfg.plain, token, int(cfg.max_body_mb * 1024**2), cfg.max_batch, limits)
+    settings = ServeSettings(
+        chat=not cfg.plain,
+        token=token,
+        max_body=int(cfg.max_body_mb * 1024**2),
+        max_batch=cfg.max_batch,
+        limits=limits,
+    )
     pool = SandboxPool(cfg.workers, limits, backend=cfg.sandbox, hidden=[data_dir] if data_dir else [])
     degraded = sorted(k for k, on in pool.isolation.items() if not on)
     if degraded:
@@ -89,12 +106,18 @@ def main(argv: list[str]) -> int:
     if cfg.host not in ("127.0.0.1", "localhost", "::1") and token is None:
         print(f"WARNING: serving code execution on {cfg.host} without --token", file=sys.stderr)
     dispatcher = Dispatcher(pool, cfg.max_queue)
-    app = create_app(dispatcher, ProblemLookup(data_dir), settings)
+    app = create_app(dispatcher, ProblemLookup(data_dir), settings, reward_fn)
     print(f"execrl serve: {pool.n_workers} {cfg.sandbox} workers on http://{cfg.host}:{cfg.port}", file=sys.stderr)
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal to the handler it found; this one
+    # ends the process normally, so the pool below is closed (its workers' cgroups removed) and the exit status is 0.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stopped)
     try:
         uvicorn.run(
             app, host=cfg.host, port=cfg.port, log_level="warning", timeout_graceful_shutdown=cfg.graceful_timeout
         )
+    except _Stopped:
+        pass
     finally:
         dispatcher.close(timeout=cfg.graceful_timeout)
     return 0
