@@ -206,3 +206,19 @@ def test_serve_refuses_bad_flags_in_one_line(argv, why, capsys) -> None:
 
     assert main(["serve", *argv]) == 2
     assert capsys.readouterr().err.startswith("execrl serve: ")
+
+
+def test_after_shutdown_begins_new_work_gets_503_and_queued_work_still_finishes() -> None:
+    from execrl.benchmarks.problem_file import problem_from_row
+    from execrl.harness.sandbox.pool import Job
+
+    problem = problem_from_row({**ADD, "prompt": ""})
+    pool = SandboxPool(1)
+    dispatcher = Dispatcher(pool, max_queue=8)
+    pending = dispatcher.submit([Job(None, problem, RIGHT)] * 3)
+    dispatcher.close(timeout=60)
+    assert [r.verdict.value for r in pending.result(timeout=0)] == ["passed"] * 3
+    app = create_app(dispatcher, ProblemLookup(), ServeSettings(), REWARDS["binary"])
+    with TestClient(app) as late:
+        reply = late.post("/v1/execute", json={"problem": ADD, "programs": [RIGHT]})
+    assert reply.status_code == 503 and reply.headers["Retry-After"]
