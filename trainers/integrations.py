@@ -36,6 +36,7 @@ from execrl.benchmarks.problem_file import ROW_FIELDS, TEST_FORMS
 from execrl.benchmarks.registry import default_data_dir
 from execrl.harness.problem_lookup import ProblemLookup, program_for
 from execrl.harness.records import ExecResult, Limits, Verdict
+from execrl.harness.sandbox.executor import n_tests
 from execrl.harness.sandbox.shared_pool import PoolSettings, execute_shared
 from execrl.trainers.rewards import REWARDS
 
@@ -167,8 +168,6 @@ def _ground_truth_spec(ground_truth: Any, extra_info: Mapping[str, Any] | None) 
 
 
 def _verl_record(score: float | None, result: ExecResult, problem: Problem) -> dict[str, Any]:
-    from execrl.harness.sandbox.executor import n_tests
-
     sandbox_error = result.verdict is Verdict.SANDBOX_ERROR
     return {
         # veRL needs a float; a sandbox error is flagged in its own key (and verdict), never hidden as a plain 0.

@@ -93,6 +93,13 @@ def execute(problem: Problem, program: str, limits: Limits = Limits(), *, slot: 
     return result
 
 
+def raw_problem(stdin: str, task_id: str = "run_code") -> Problem:
+    """A "run this program" problem: one STDIO test whose expected output is None, so the program runs with every
+    protection and its stdout comes back in `TestOutcome.output`, compared with nothing (`execrl serve`'s
+    /run_code). No loader makes one: the problem file and APPS hold expected outputs as strings."""
+    return Problem(task_id, "run_code", "", TestKind.STDIO, inputs=(stdin,), outputs=(None,))
+
+
 def n_tests(problem: Problem) -> int:
     """How many test outcomes `execute` reports: HumanEval has one per statement of `check`'s body
     that names the candidate (`judge.split_check`)."""
@@ -229,7 +236,7 @@ def _oom_error(limits: Limits) -> str:
             f"{HEADROOM} for files and the kernel): killed by the OOM killer")  # fmt: skip
 
 
-def _stdio_test(link: Link, program: str, expected: str, i: int) -> tuple[Verdict, str]:
+def _stdio_test(link: Link, program: str, expected: str | None, i: int) -> tuple[Verdict, str]:
     try:
         reply = link.send(judge.load_request(program, "__main__"))
     except Abort as exc:

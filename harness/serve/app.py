@@ -16,9 +16,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from execrl.benchmarks.datafiles import DataError
-from execrl.benchmarks.problem import Problem, TestKind
+from execrl.benchmarks.problem import Problem
 from execrl.harness.problem_lookup import ProblemLookup, program_for
 from execrl.harness.records import ExecResult, Limits
+from execrl.harness.sandbox.executor import raw_problem
 from execrl.harness.sandbox.pool import Job
 from execrl.harness.serve import protocols
 from execrl.harness.serve.dispatch import Dispatcher, Draining, Overloaded
@@ -132,14 +133,11 @@ def create_app(
             raise _error(400, f"language {body.language!r} is not supported: execrl serve runs python only")
         if body.files or body.fetch_files:
             raise _error(400, "files and fetch_files are not supported: the program runs in an empty scratch dir")
-        if len(body.code) > settings.max_body:
-            raise _error(413, "code too long")
         base = settings.limits
         memory = base.memory if body.memory_limit_MB <= 0 else min(base.memory, body.memory_limit_MB * 1024**2)
         timeout = min(float(body.run_timeout), base.program_timeout)
         limits = replace(base, timeout=timeout, program_timeout=timeout, memory=memory, retry_timeouts=False)
-        # A raw run: one STDIO test with no expected output (the executor returns its stdout).
-        problem = Problem("run_code", "run_code", "", TestKind.STDIO, inputs=(body.stdin or "",), outputs=(None,))
+        problem = raw_problem(body.stdin or "")  # the executor returns its stdout
         (result,) = await _run(dispatcher, [Job(None, problem, body.code, limits)])
         return protocols.run_code_reply(result)
 

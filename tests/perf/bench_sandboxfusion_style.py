@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 from execrl.benchmarks.humaneval import load_humaneval
-from execrl.benchmarks.problem import Problem, TestKind
+from execrl.benchmarks.problem import Problem
+from execrl.harness.sandbox.executor import raw_problem
 from execrl.harness.sandbox.pool import SandboxPool, execute_many
 
 
@@ -53,9 +54,7 @@ def main() -> None:
     args = parser.parse_args()
     problems = load_humaneval()
     codes = scripts(problems)
-    raw = [
-        Problem(f"raw/{i}", "run_code", "", TestKind.STDIO, inputs=("",), outputs=(None,)) for i in range(len(codes))
-    ]
+    raw = [raw_problem("", f"raw/{i}") for i in range(len(codes))]
     rounds: dict[str, list[float]] = {"fresh python": [], "ours, judged": [], "ours, raw run": []}
     with SandboxPool(1) as pool:
         for _ in range(args.repeats):

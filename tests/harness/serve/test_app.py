@@ -222,3 +222,27 @@ def test_after_shutdown_begins_new_work_gets_503_and_queued_work_still_finishes(
     with TestClient(app) as late:
         reply = late.post("/v1/execute", json={"problem": ADD, "programs": [RIGHT]})
     assert reply.status_code == 503 and reply.headers["Retry-After"]
+
+
+def test_a_worker_dying_mid_run_is_a_sandbox_error_reward_not_a_zero() -> None:
+    import threading
+    import time
+
+    pool = SandboxPool(1)
+    dispatcher = Dispatcher(pool, max_queue=8)
+    slow = "import time\ndef add(a, b):\n    time.sleep(3)\n    return a + b\n"
+    with TestClient(create_app(dispatcher, ProblemLookup(), ServeSettings(), REWARDS["coderl"])) as c:
+        replies: list = []
+        thread = threading.Thread(target=lambda: replies.append(c.post("/get_reward", json={
+            "query": [_fenced(slow)], "labels": [ADD]})))  # fmt: skip
+        thread.start()
+        deadline = time.monotonic() + 10
+        while dispatcher.snapshot()["in_flight"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        pool._workers[0].process.kill()  # a real fault of the harness: the worker running the program dies
+        thread.join(timeout=30)
+    dispatcher.close()
+    out = replies[0].json()
+    assert out["rewards"] == [None] and out["verdicts"] == ["sandbox_error"]
+    assert out["extra_logs"]["sandbox_error"] == [1.0]
