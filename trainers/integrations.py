@@ -40,8 +40,6 @@ from execrl.harness.sandbox.executor import n_tests
 from execrl.harness.sandbox.shared_pool import PoolSettings, execute_shared
 from execrl.trainers.rewards import REWARDS
 
-TrlRewardFn = Callable[..., Any]
-"""TRL's reward-function signature: `(prompts, completions, completion_ids=None, **kwargs) -> list[float | None]`."""
 COMPLETION_STYLE_COLUMN = "completion_style"
 """TRL keeps a column named `completion` for itself, so a problem-file row's `completion` style comes in this one."""
 
@@ -97,6 +95,41 @@ def score_batch(
     return _reward_fn(reward)(problems, programs, results), results
 
 
+class TrlReward:
+    """A TRL reward function (made by `trl_reward`): a picklable callable, named for TRL's logs by `__name__`."""
+
+    def __init__(self, reward: str, settings: PoolSettings, data_dir: str | Path | None, name: str) -> None:
+        self.reward, self.settings, self.lookup = reward, settings, ProblemLookup(data_dir)
+        self.__name__ = name  # TRL logs a reward function by its __name__ (trl/trainer/utils.py, get_callable_name)
+
+    def __call__(
+        self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
+    ) -> list[float | None]:
+        problems = [
+            self.lookup.resolve(_row_spec(kwargs, i), f"row {i}", prompt=_text(prompt)[0])
+            for i, prompt in enumerate(prompts)
+        ]
+        outputs, chats = zip(*(_text(c) for c in completions), strict=True) if completions else ((), ())
+        rewards, results = score_batch(self.settings, self.reward, problems, outputs, chats)
+        # TRL hands a reward function these two hooks (GRPOTrainer._log_metric / _log_completion_extra).
+        if callable(kwargs.get("log_metric")):
+            kwargs["log_metric"]("execrl/pass_rate", sum(r.passed for r in results) / max(len(results), 1))
+            kwargs["log_metric"]("execrl/sandbox_errors", sum(r.verdict is Verdict.SANDBOX_ERROR for r in results))
+        if callable(kwargs.get("log_extra")):
+            kwargs["log_extra"]("verdict", [r.verdict.value for r in results])
+        return rewards
+
+
+class AsyncTrlReward(TrlReward):
+    """The `async` form: TRL runs async reward functions together on its event loop (`asyncio.gather`)."""
+
+    async def __call__(  # type: ignore[override]
+        self, prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
+    ) -> list[float | None]:
+        # The pool blocks on its pipes; a thread keeps TRL's event loop free for the other reward functions.
+        return await asyncio.to_thread(TrlReward.__call__, self, prompts, completions, completion_ids, **kwargs)
+
+
 def trl_reward(
     reward: str = "binary",
     *,
@@ -106,41 +139,16 @@ def trl_reward(
     data_dir: str | Path | None = None,
     asynchronous: bool = False,
     name: str | None = None,
-) -> TrlRewardFn:
+) -> TrlReward:
     """A TRL reward function scoring each completion by its sandbox verdict (`reward`: a key of REWARDS).
 
     `sandbox`/`workers`/`timeout` set up the process's pool; `data_dir` holds MBPP/APPS for task ids (default:
     $EXECRL_DATA_DIR), hidden from the candidates. `name` is what TRL logs (`rewards/<name>/mean`).
     """
     _reward_fn(reward)
-    settings = _settings(sandbox, workers, timeout, data_dir := data_dir or default_data_dir())
-    lookup = ProblemLookup(data_dir)
-
-    def execrl_reward(
-        prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
-    ) -> list[float | None]:
-        problems = [
-            lookup.resolve(_row_spec(kwargs, i), f"row {i}", prompt=_text(prompts[i])[0]) for i in range(len(prompts))
-        ]
-        texts = [_text(c) for c in completions]
-        rewards, results = score_batch(settings, reward, problems, [t for t, _ in texts], [c for _, c in texts])
-        # TRL hands a reward function these two hooks (GRPOTrainer._log_metric / _log_completion_extra).
-        if callable(kwargs.get("log_metric")):
-            kwargs["log_metric"]("execrl/pass_rate", sum(r.passed for r in results) / max(len(results), 1))
-            kwargs["log_metric"]("execrl/sandbox_errors", sum(r.verdict is Verdict.SANDBOX_ERROR for r in results))
-        if callable(kwargs.get("log_extra")):
-            kwargs["log_extra"]("verdict", [r.verdict.value for r in results])
-        return rewards
-
-    async def execrl_reward_async(
-        prompts: Sequence[Any], completions: Sequence[Any], completion_ids: Any = None, **kwargs: Any
-    ) -> list[float | None]:
-        # The pool blocks on its pipes; a thread keeps TRL's event loop free for other async reward functions.
-        return await asyncio.to_thread(execrl_reward, prompts, completions, completion_ids, **kwargs)
-
-    fn = execrl_reward_async if asynchronous else execrl_reward
-    fn.__name__ = fn.__qualname__ = name or f"execrl_{reward}"  # TRL logs a reward function by its __name__
-    return fn
+    data_dir = data_dir or default_data_dir()
+    settings = _settings(sandbox, workers, timeout, data_dir)
+    return (AsyncTrlReward if asynchronous else TrlReward)(reward, settings, data_dir, name or f"execrl_{reward}")
 
 
 def _ground_truth_spec(ground_truth: Any, extra_info: Mapping[str, Any] | None) -> Any:

@@ -4,7 +4,9 @@ through task ids and inline problems, plain and conversational, sync and async; 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
+import pickle
 import subprocess
 import sys
 
@@ -69,6 +71,7 @@ def test_trl_reward_takes_task_ids_conversations_and_logs_through_trl_hooks() ->
     assert rewards == [1.0, -1.0]
     assert logged == {"execrl/pass_rate": 0.5, "execrl/sandbox_errors": 0, "verdict": ["passed", "syntax_error"]}
     assert reward.__name__ == "execrl_coderl"
+    assert pickle.loads(pickle.dumps(reward)).__name__ == "execrl_coderl"  # picklable, as TRL's reward forms are
 
 
 def test_plain_humaneval_completions_are_bodies_after_the_prompt_as_in_evaluate() -> None:
@@ -78,8 +81,10 @@ def test_plain_humaneval_completions_are_bodies_after_the_prompt_as_in_evaluate(
 
 
 def test_the_async_variant_is_a_coroutine_function_with_the_same_rewards() -> None:
+    # TRL tells a callable instance's kind by its class's __call__ (trl/trainer/utils.py, is_async_callable).
     reward = trl_reward("binary", workers=2, asynchronous=True, name="code_exec")
-    assert asyncio.iscoroutinefunction(reward) and reward.__name__ == "code_exec"
+    assert inspect.iscoroutinefunction(type(reward).__call__) and reward.__name__ == "code_exec"
+    assert not inspect.iscoroutinefunction(type(trl_reward("binary", workers=2)).__call__)
     columns = {key: [value, value] for key, value in ADD_ROW.items()}
     assert asyncio.run(reward(prompts=["a", "b"], completions=[RIGHT, WRONG], **columns)) == [1.0, 0.0]
 
