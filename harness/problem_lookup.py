@@ -22,6 +22,7 @@ from typing import Any
 from execrl.benchmarks.datafiles import DataError
 from execrl.benchmarks.problem import Problem
 from execrl.benchmarks.problem_file import problem_from_row
+from execrl.benchmarks.prompts import stop_sequences
 from execrl.benchmarks.registry import TASK_PREFIX, load_problems
 from execrl.harness.extract import extract
 
@@ -93,9 +94,11 @@ def program_for(problem: Problem, output: str, *, chat: bool) -> str:
     """The program the sandbox runs for one raw model `output`, as generate (extract) + evaluate (Sample.program) do.
 
     A problem-file row in the `body` style is completed the same way as a HumanEval prompt (the prompt, then the
-    output) when the output is a plain continuation; a chat reply goes through `extract` like any other.
+    output up to the row's first stop sequence) when the output is a plain continuation; `extract` would return
+    the body alone as the program there. A chat reply goes through `extract` like any other.
     """
     if problem.metadata.get("completion") == "body" and not chat:
-        return problem.program(output)
+        stops = [at for at in (output.find(stop) for stop in stop_sequences(problem) if stop) if at >= 0]
+        return problem.program(output[: min(stops, default=len(output))])
     payload = extract(problem, output, chat=chat)
     return payload["solution"] if "solution" in payload else problem.program(payload["completion"])

@@ -63,6 +63,7 @@ def test_programs_match_generate_then_evaluate(chat: bool) -> None:
         assert program_for(problem, raw, chat=chat) == sample.program(problem)
 
 
-def test_a_body_style_inline_problem_puts_the_prompt_first() -> None:
-    problem = ProblemLookup().resolve(ROW)
-    assert program_for(problem, "    return a + b\n", chat=False) == "def add(a, b):\n    return a + b\n"
+def test_a_body_style_inline_problem_puts_the_prompt_first_and_stops_at_its_stop_sequence() -> None:
+    problem = ProblemLookup().resolve({**ROW, "stop": ["\ndef "]})
+    output = "    return a + b\ndef junk(:\n"
+    assert program_for(problem, output, chat=False) == "def add(a, b):\n    return a + b"
