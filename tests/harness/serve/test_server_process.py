@@ -101,12 +101,12 @@ def test_overload_is_answered_with_429_at_once_and_no_request_is_lost(server) ->
         replies = list(threads.map(lambda _: _run_code(server.url, code), range(n)))
     statuses = [r.status_code for r in replies]
     assert set(statuses) <= {200, 429} and statuses.count(200) >= 1 and statuses.count(429) >= 1, statuses
-    for reply in replies:
-        if reply.status_code == 200:
-            assert reply.json()["run_result"]["stdout"] == "done\n"
-        else:
-            assert int(reply.headers["Retry-After"]) >= 1
-            assert reply.elapsed.total_seconds() < 2.0  # refused at once, not after waiting for a worker
+    accepted = [r for r in replies if r.status_code == 200]
+    refused = [r for r in replies if r.status_code == 429]
+    assert all(r.json()["run_result"]["stdout"] == "done\n" for r in accepted)
+    assert all(int(r.headers["Retry-After"]) >= 1 for r in refused)
+    # Refused at once: every 429 came back before the accepted work (0.3 s a program, one worker) was done.
+    assert max(r.elapsed for r in refused) < max(r.elapsed for r in accepted)
     metrics = httpx.get(f"{server.url}/metrics", headers=AUTH, timeout=10).text
     assert f'execrl_rejected_total{{reason="overloaded"}} {statuses.count(429)}' in metrics
     assert f"execrl_executions_total {statuses.count(200)}" in metrics
