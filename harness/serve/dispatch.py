@@ -28,6 +28,8 @@ from execrl.harness.sandbox.pool import Job, SandboxPool
 
 RATE_WINDOW = 10.0
 """Seconds over which `executions_per_second` is measured."""
+MAX_RETRY_AFTER = 5
+"""The longest Retry-After a refusal suggests, seconds."""
 
 
 class Overloaded(RuntimeError):
@@ -108,9 +110,10 @@ class Dispatcher:
         return future
 
     def _retry_after(self, n: int) -> int:
-        # The time the waiting work takes at the recent rate, at least a second (Retry-After is whole seconds).
+        # The time the waiting work takes at the recent rate, in whole seconds (Retry-After's unit), 1 to
+        # MAX_RETRY_AFTER: the rate is measured over a window that may hold idle time, so it can read low.
         rate = self.stats.rate(time.monotonic())
-        return max(1, min(60, round((self.stats.queued + n) / rate))) if rate > 0 else 1
+        return max(1, min(MAX_RETRY_AFTER, round((self.stats.queued + n) / rate))) if rate > 0 else 1
 
     def _stream(self) -> Iterator[Job]:
         """Jobs while any is waiting; ends when the queue is empty (the pool then finishes what it runs)."""

@@ -69,7 +69,7 @@ async def _client(url: str, work: list[tuple[str, str]], offset: int, batch: int
                 continue
             if status == 429:
                 tally["refused"] += 1
-                await asyncio.sleep(float(retry))
+                await asyncio.sleep(max(0.0, min(float(retry), end - time.monotonic())))
                 continue
             if status != 200 or out["rewards"] != [1.0] * batch:
                 tally["errors"] += 1
@@ -94,12 +94,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--max-queue", type=int, default=4096, help="the server's --max-queue (lower: see 429s)")
     args = parser.parse_args()
     window = args.seconds / args.rounds
 
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "execrl.harness.cli", "serve", "--port", str(port), "--workers", str(args.workers)]
+        [
+            sys.executable,
+            "-m",
+            "execrl.harness.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(args.workers),
+            "--max-queue",
+            str(args.max_queue),
+        ]
     )
     url = f"http://127.0.0.1:{port}"
     total = {"lost": 0, "refused": 0, "errors": 0, "executions": 0, "latency": []}
