@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "sample completions for a benchmark from a model: samples.jsonl (resumable)",
     ),
     "evaluate": ("execrl.harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
+    "serve": (
+        "execrl.trainers.serve",
+        "HTTP reward server: OpenRLHF /get_reward, SandboxFusion /run_code, /v1/execute (the serve extra)",
+    ),
     "report": ("execrl.reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),
     "pipeline": (
         "execrl.trainers.pipeline",

@@ -67,9 +67,12 @@ class TestOutcome:
     verdict: Verdict
     duration: float = 0.0
     error: str = ""
+    output: str | None = None
+    """A raw run's stdout (a STDIO test with no expected output: `execrl serve`'s /run_code); None otherwise."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"verdict": self.verdict.value, "duration": round(self.duration, 6), "error": self.error}
+        row = {"verdict": self.verdict.value, "duration": round(self.duration, 6), "error": self.error}
+        return row if self.output is None else {**row, "output": self.output}
 
 
 @dataclass

@@ -96,6 +96,13 @@ def execute(problem: Problem, program: str, limits: Limits = Limits(), *, slot: 
     return result
 
 
+def raw_problem(stdin: str, task_id: str = "run_code") -> Problem:
+    """A "run this program" problem: one STDIO test whose expected output is None, so the program runs with every
+    protection and its stdout comes back in `TestOutcome.output`, compared with nothing (`execrl serve`'s
+    /run_code). No loader makes one: the problem file and APPS hold expected outputs as strings."""
+    return Problem(task_id, "run_code", "", TestKind.STDIO, inputs=(stdin,), outputs=(None,))
+
+
 def n_tests(problem: Problem) -> int:
     """How many test outcomes `execute` reports: HumanEval has one per statement of `check`'s body
     that names the candidate (`judge.split_check`)."""
@@ -241,9 +248,10 @@ def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadli
             link = Link(child, limits, deadline)
             link.start_test()
             verdict, error = _stdio_test(link, program, expected, i, problem.benchmark == "livecodebench")
+            output = None if expected is not None else _raw_stdout(link)
         if child.memory_exceeded:
             verdict, error = Verdict.MEMORY_EXCEEDED, f"test {i}: {_oom_error(limits)}"
-        tests.append(TestOutcome(verdict, time.monotonic() - begin, error))
+        tests.append(TestOutcome(verdict, time.monotonic() - begin, error, output))
         # The program's budget moves out by what load took from it, as each test's does (charged_time).
         deadline += child.stretch.starved + child.stretch.credit
     return tests
@@ -260,7 +268,9 @@ def _oom_error(limits: Limits) -> str:
             f"{HEADROOM} for files and the kernel): killed by the OOM killer")  # fmt: skip
 
 
-def _stdio_test(link: Link, program: str, expected: str, i: int, livecodebench: bool = False) -> tuple[Verdict, str]:
+def _stdio_test(
+    link: Link, program: str, expected: str | None, i: int, livecodebench: bool = False
+) -> tuple[Verdict, str]:
     try:
         reply = link.send(judge.load_request(program, "__main__"))
     except Abort as exc:
@@ -275,9 +285,20 @@ def _stdio_test(link: Link, program: str, expected: str, i: int, livecodebench: 
         got = link.child.drain_stdout().decode("utf-8", errors="replace")
     except Exception as exc:  # noqa: BLE001 - OutputExceeded while draining
         return Verdict.OUTPUT_EXCEEDED, f"test {i}: {exc}"
+    if expected is None:  # a raw run: nothing to compare, the program ran to its end
+        return Verdict.PASSED, ""
     if _matches(lcb_stdout_matches if livecodebench else stdout_matches, got, expected):
         return Verdict.PASSED, ""
     return Verdict.FAILED, f"test {i}: wrong answer: {got[:200]!r}"
+
+
+def _raw_stdout(link: Link) -> str:
+    """What a raw run (a STDIO test whose expected output is None) printed, up to the output cap, whatever its
+    verdict (a traceback's run keeps the lines before it)."""
+    try:
+        return link.child.drain_stdout().decode("utf-8", errors="replace")
+    except Exception:  # noqa: BLE001 - OutputExceeded: what was captured up to the cap
+        return bytes(link.child.stdout[: link.limits.output]).decode("utf-8", errors="replace")
 
 
 def _matches(compare: Callable[..., bool], got: Any, expected: Any, *context: Any) -> bool:
