@@ -1,0 +1,97 @@
+"""The docker backend for real: HumanEval's references agree with the local backend, the adversarial table runs
+through containers, and no container outlives its pool. The engine is started and the image built when missing
+(`docker_setup`); the tests are skipped, with the reason, only when no engine can be started here."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import replace
+
+import pytest
+from execrl.benchmarks.humaneval import load_humaneval
+from execrl.harness.records import Verdict
+from execrl.harness.sandbox.docker_backend import DOCKER_LABEL
+from execrl.harness.sandbox.pool import Job, SandboxPool, execute_many
+
+from tests.harness.sandbox.adversarial_table import ATTACKS, LIMITS, with_names
+from tests.harness.sandbox.docker_setup import docker_image_or_skip
+
+pytestmark = pytest.mark.docker
+
+DOCKER_LIMITS = replace(LIMITS, timeout=3.0)
+"""The table's limits with a longer deadline per test: in a container the slot has no cpuacct cgroup of its own, so a
+test's deadline is not stretched by the time it waited for a CPU (`charged_time`), and on a loaded machine the
+memory rows (which must reach the cap before the deadline) would end as timeouts."""
+# Rows whose verdict differs under docker, and why. The program is still not judged passed (every row asserts it).
+DOCKER_VERDICTS: dict[str, tuple[Verdict, str]] = {
+    "files in scratch and /dev/shm (one mapped) plus forks under the limit": (
+        Verdict.FAILED,
+        "pivot_root is refused inside a container, so the zygote has no minimal root of its own and the program no "
+        "private /dev/shm; Landlock's fallback rules then let it write its scratch dir only, its first write to "
+        "/dev/shm fails, and the probe ends before it allocates anything: failed, not memory_exceeded",
+    ),
+}
+
+
+def _our_containers() -> list[str]:
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label={DOCKER_LABEL}", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [name for name in listed.stdout.split() if name]
+
+
+@pytest.fixture(scope="module")
+def image() -> str:
+    return docker_image_or_skip()
+
+
+@pytest.fixture(scope="module")
+def table_results(image, tmp_path_factory) -> dict[int, object]:
+    """Every row of the adversarial table through two containers at once (the rows are independent)."""
+    data = tmp_path_factory.mktemp("data") / "secret.txt"
+    data.write_text("the expected output")
+    jobs = [Job(i, problem, with_names(program, 9, str(data))) for i, (_, problem, program, _) in enumerate(ATTACKS)]
+    with SandboxPool(2, DOCKER_LIMITS, backend="docker") as pool:
+        return {job.key: result for job, result in pool.run(jobs)}
+
+
+def test_humaneval_references_pass_in_containers_as_they_do_locally(image) -> None:
+    problems = load_humaneval()[:24]
+    programs = [p.program(p.solutions[0]) for p in problems]
+    with SandboxPool(2, backend="docker") as pool:
+        assert pool.isolation["docker"] is True
+        docker = execute_many(problems, programs, pool=pool)
+    with SandboxPool(2) as pool:
+        local = execute_many(problems, programs, pool=pool)
+    assert [r.verdict for r in docker] == [r.verdict for r in local] == [Verdict.PASSED] * len(problems)
+    assert [len(r.tests) for r in docker] == [len(r.tests) for r in local]
+    assert _our_containers() == []
+
+
+@pytest.mark.parametrize("row", range(len(ATTACKS)), ids=[a[0] for a in ATTACKS])
+def test_attack_is_not_judged_passed_in_a_container(table_results, row) -> None:
+    name, _, _, expected = ATTACKS[row]
+    result = table_results[row]
+    expected = DOCKER_VERDICTS.get(name, (expected, ""))[0]
+    assert not result.passed
+    assert result.verdict is expected, result.error
+    if expected is not Verdict.SYNTAX_ERROR:
+        assert all(result.isolation.values()) and result.isolation["docker"], result.isolation
+
+
+def test_no_container_outlives_the_pool_even_when_its_worker_is_killed(image) -> None:
+    pool = SandboxPool(1, backend="docker")
+    try:
+        assert len(_our_containers()) == 1
+        pool._workers[0].process.kill()  # no clean-up runs in the worker: the container must end by itself
+        pool._workers[0].process.join()
+    finally:
+        pool.close()
+    for _ in range(40):
+        if not _our_containers():
+            break
+        subprocess.run(["sleep", "0.25"])
+    assert _our_containers() == []
