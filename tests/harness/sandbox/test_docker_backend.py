@@ -19,9 +19,12 @@ from tests.harness.sandbox.docker_setup import docker_image_or_skip
 pytestmark = pytest.mark.docker
 
 DOCKER_LIMITS = replace(LIMITS, timeout=3.0)
-"""The table's limits with a longer deadline per test: in a container the slot has no cpuacct cgroup of its own, so a
-test's deadline is not stretched by the time it waited for a CPU (`charged_time`), and on a loaded machine the
-memory rows (which must reach the cap before the deadline) would end as timeouts."""
+"""The table's limits with a longer deadline per test: in a container the slot has no cgroup of its own, so a test's
+deadline is not stretched by the time it waited for a CPU (`charged_time`), and on a loaded machine a row would
+end as a timeout before it did what it is there to do."""
+MEMORY_LIMITS = replace(LIMITS, timeout=10.0, program_timeout=20.0)
+"""For the rows that must reach the memory cap before their deadline (they end as soon as they reach it): at a load
+of 20 on 2 cores, filling the cap took longer than 3 s."""
 # Rows whose verdict differs under docker, and why. The program is still not judged passed (every row asserts it).
 DOCKER_VERDICTS: dict[str, tuple[Verdict, str]] = {
     "files in scratch and /dev/shm (one mapped) plus forks under the limit": (
@@ -53,7 +56,10 @@ def table_results(image, tmp_path_factory) -> dict[int, object]:
     """Every row of the adversarial table through two containers at once (the rows are independent)."""
     data = tmp_path_factory.mktemp("data") / "secret.txt"
     data.write_text("the expected output")
-    jobs = [Job(i, problem, with_names(program, 9, str(data))) for i, (_, problem, program, _) in enumerate(ATTACKS)]
+    jobs = [
+        Job(i, problem, with_names(program, 9, str(data)), MEMORY_LIMITS if verdict is Verdict.MEMORY_EXCEEDED else None)
+        for i, (_, problem, program, verdict) in enumerate(ATTACKS)
+    ]
     with SandboxPool(2, DOCKER_LIMITS, backend="docker") as pool:
         return {job.key: result for job, result in pool.run(jobs)}
 
