@@ -94,8 +94,9 @@ def test_a_node_killed_mid_run_has_its_programs_rerun_elsewhere(
     metrics: dict = {}
     run = threading.Thread(
         target=lambda: metrics.update(
-            evaluate(problems, samples, tmp_path, ks=[1, 2], sandbox="ray", ray_address=cluster.address,
-                     progress=False)  # fmt: skip
+            evaluate(
+                problems, samples, tmp_path, ks=[1, 2], sandbox="ray", ray_address=cluster.address, progress=False
+            )  # fmt: skip
         )
     )
     run.start()
