@@ -53,6 +53,24 @@ def actor_plan(nodes: Sequence[tuple[str, float]], workers: int | None) -> list[
     return plan
 
 
+def summarise_nodes(infos: Sequence[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, bool]]:
+    """Each actor's report with the protections its node lacks (`degraded`), and the pool's isolation: a protection
+    counts only where every node has it (as a local pool counts one only where every worker has it)."""
+    nodes = [{**info, "degraded": sorted(k for k, on in info["isolation"].items() if not on)} for info in infos]
+    reports = [info["isolation"] for info in infos]
+    return nodes, {k: all(r.get(k, False) for r in reports) for r in reports for k in r}
+
+
+def degraded_warnings(nodes: Sequence[dict[str, Any]]) -> list[str]:
+    """One loud line per node that runs with less isolation than the others could have."""
+    return [
+        f"WARNING: Ray node {node['host']} ({node['node_id'][:12]}) runs its sandbox WITHOUT "
+        f"{', '.join(node['degraded'])} isolation"
+        for node in nodes
+        if node["degraded"]
+    ]
+
+
 @dataclass
 class _Actor:
     handle: Any
@@ -120,18 +138,9 @@ class RayPool:
             raise
         self._actors = [_Actor(h, info["workers"], info) for h, info in zip(handles, infos, strict=True)]
         self.n_workers = sum(a.workers for a in self._actors)
-        self.nodes = [
-            {**info, "degraded": sorted(k for k, on in info["isolation"].items() if not on)} for info in infos
-        ]
-        reports = [info["isolation"] for info in infos]
-        self.isolation: dict[str, bool] = {k: all(r.get(k, False) for r in reports) for r in reports for k in r}
-        for node in self.nodes:
-            if node["degraded"]:
-                print(
-                    f"WARNING: Ray node {node['host']} ({node['node_id'][:12]}) runs its sandbox WITHOUT "
-                    f"{', '.join(node['degraded'])} isolation",
-                    file=sys.stderr,
-                )
+        self.nodes, self.isolation = summarise_nodes(infos)
+        for warning in degraded_warnings(self.nodes):
+            print(warning, file=sys.stderr)
 
     def _started(self, handles: list[Any]) -> list[dict[str, Any]]:
         ray = self._ray

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from execrl.benchmarks.humaneval import load_humaneval
 from execrl.harness.evaluate import evaluate
-from execrl.harness.sandbox.ray_pool import actor_plan
+from execrl.harness.sandbox.ray_pool import actor_plan, degraded_warnings, summarise_nodes
 
 pytest.importorskip("ray", reason="the [ray] extra is not installed")
 
@@ -29,6 +29,17 @@ PLANS = [
 @pytest.mark.parametrize(("nodes", "workers", "plan"), [p[1:] for p in PLANS], ids=[p[0] for p in PLANS])
 def test_actor_plan(nodes, workers, plan) -> None:
     assert actor_plan(nodes, workers) == plan
+
+
+def test_a_degraded_node_is_named_and_the_pool_counts_only_what_every_node_has() -> None:
+    full = {"net": True, "mount": True, "uid": True}
+    infos = [{"node_id": "a" * 40, "host": "gpu-1", "isolation": full},
+             {"node_id": "b" * 40, "host": "gpu-2", "isolation": {**full, "mount": False, "uid": False}}]  # fmt: skip
+    nodes, isolation = summarise_nodes(infos)
+    assert [n["degraded"] for n in nodes] == [[], ["mount", "uid"]]
+    assert isolation == {"net": True, "mount": False, "uid": False}
+    warning = f"WARNING: Ray node gpu-2 ({'b' * 12}) runs its sandbox WITHOUT mount, uid isolation"
+    assert degraded_warnings(nodes) == [warning]
 
 
 @pytest.fixture(scope="module")
