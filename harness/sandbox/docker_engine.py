@@ -36,6 +36,7 @@ PRUNED = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/s
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 ENGINE_START_TIMEOUT = 60.0
 DOCKERD_LOG = Path(tempfile.gettempdir()) / "execrl-dockerd.log"
+BUILD_LOCK = Path(tempfile.gettempdir()) / "execrl-image-build.lock"
 
 
 class DockerUnavailable(UserError, RuntimeError):
@@ -113,12 +114,23 @@ def image_exists(tag: str) -> bool:
 
 
 def build_image(force: bool = False, suite: str | None = None, mirror: str = DEFAULT_MIRROR) -> str:
-    """Build the sandbox image unless it exists (or `force`); returns its tag."""
+    """Build the sandbox image unless it exists (or `force`); returns its tag. Builds are serialised machine-wide
+    (a lock file), so two processes that need the image at once (pytest-xdist workers) build it once."""
+    import fcntl
+
     suite = suite or host_suite()
     tag = image_tag(suite)
     ensure_engine()
     if image_exists(tag) and not force:
         return tag
+    with open(BUILD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if image_exists(tag) and not force:  # built by whoever held the lock before us
+            return tag
+        return _build(tag, suite, mirror)
+
+
+def _build(tag: str, suite: str, mirror: str) -> str:
     if shutil.which("debootstrap") is None:
         raise DockerUnavailable("building the sandbox image needs `debootstrap` (apt-get install debootstrap)")
     if os.geteuid() != 0:
