@@ -36,6 +36,7 @@ _API = {
     "Limits": "execrl.harness.records:Limits",
     "ExecResult": "execrl.harness.records:ExecResult",
     "SandboxPool": "execrl.harness.sandbox.pool:SandboxPool",
+    "open_pool": "execrl.harness.sandbox.pool:open_pool",
     "execute_many": "execrl.harness.sandbox.pool:execute_many",
     "evaluate": "execrl.harness.evaluate:evaluate",
     "pass_at_k": "execrl.harness.scoring.passk:pass_at_k",

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "execrl.trainers.pipeline",
         "the main job: tiny model -> SFT -> PPO -> evaluate both -> report (resumable)",
     ),
+    "sandbox": ("execrl.harness.sandbox.docker_engine", "sandbox set-up: build-image (the docker backend's image)"),
 }
 
 

@@ -25,7 +25,7 @@ from execrl.harness import runfolder
 from execrl.harness.flags import BenchmarkFlags, OutputFlags, SandboxFlags, parse
 from execrl.harness.records import Limits
 from execrl.harness.samples import Sample, SamplesReader, file_digest
-from execrl.harness.sandbox.pool import Job, SandboxPool
+from execrl.harness.sandbox.pool import Job, SandboxPool, open_pool
 from execrl.harness.scoring.metrics import compute_metrics
 
 RESULTS, METRICS, CONFIG, TIMEOUTS = "results.jsonl", "metrics.json", "config.json", "timeouts.json"
@@ -67,6 +67,7 @@ def evaluate(
     ks: Sequence[int] = (1, 10, 100),
     skip_bad: bool = False,
     sandbox: str = "local",
+    ray_address: str | None = None,
     config: dict[str, Any] | None = None,
     force: bool = False,
     progress: bool = True,
@@ -77,7 +78,8 @@ def evaluate(
     """Evaluate `samples_path` against `problems` into `out_dir`, resuming; returns the metrics.
 
     `config` is the caller's full config, stored in config.json (its benchmark/split/variant/difficulty
-    identify the run); `sandbox` names the backend programs run in (`SandboxPool(backend=...)`); `hidden` are
+    identify the run); `sandbox` names the backend programs run in (`open_pool`; `ray_address` is the Ray
+    cluster of `sandbox="ray"`, whose per-node isolation goes to metrics.json as `nodes`); `hidden` are
     folders the candidates must not read (the data dir). With
     `timeout_factor` > 0 each problem's per-test timeout is `max(timeout_floor, factor * slowest test of
     its reference solution)`, measured once through the same sandbox and kept in timeouts.json. Raises
@@ -119,7 +121,7 @@ def evaluate(
                 problem = by_id[sample.task_id]
                 yield Job(sample, problem, sample.program(problem), per_problem.get(sample.task_id))
 
-    pool = SandboxPool(workers, limits, backend=sandbox, hidden=hidden)
+    pool = open_pool(sandbox, workers, limits, hidden=hidden, ray_address=ray_address)
     with pool, open(out_dir / RESULTS, "a", encoding="utf-8") as out:
         isolation = pool.isolation
         degraded = sorted(k for k, on in isolation.items() if not on)
@@ -159,6 +161,7 @@ def evaluate(
         "sandbox": sandbox,
         "isolation": isolation,
         "degraded": degraded,
+        **({"nodes": pool.nodes, "lost_nodes": pool.lost} if sandbox == "ray" else {}),
         "skipped_lines": len(reader.skipped),
     }
     runfolder.write_json(out_dir / METRICS, metrics)
@@ -204,7 +207,7 @@ def _calibrated_timeouts(
 
 
 # Flags of earlier versions, and what replaced them.
-RENAMED = {"--backend": "--sandbox (local, subprocess or docker)"}
+RENAMED = {"--backend": "--sandbox (local, subprocess, docker or ray)"}
 
 
 @dataclass(kw_only=True)
@@ -258,6 +261,7 @@ def main(argv: list[str]) -> int:
         ks=ks,
         skip_bad=cfg.skip_bad,
         sandbox=cfg.sandbox,
+        ray_address=cfg.ray_address,
         config=asdict(cfg),
         force=cfg.force,
         hidden=[data_dir] if data_dir else [],

@@ -33,7 +33,7 @@ LiveCodeBenchRelease = Literal[
     "release_v1", "release_v2", "release_v3", "release_v4", "release_v5", "release_v6", "release_latest"
 ]
 """The release versions of `execrl.benchmarks.livecodebench.RELEASES` (a test keeps the two in step)."""
-SandboxName = Literal["local", "subprocess", "docker"]
+SandboxName = Literal["local", "subprocess", "docker", "ray"]
 """The sandbox backends of `execrl.harness.sandbox.backends.BACKENDS` (a test keeps the two in step)."""
 
 
@@ -70,9 +70,11 @@ class BenchmarkFlags:
 @dataclass(kw_only=True)
 class SandboxFlags:
     sandbox: SandboxName = "local"
-    """Where programs run: local (warm forked workers), subprocess (a fresh interpreter per program) or docker."""
+    """Where programs run: local (warm forked workers), subprocess (a fresh interpreter per program), docker (a container per worker; build its image once with `execrl sandbox build-image`) or ray (a warm local pool on every node of a Ray cluster; needs the `ray` extra)."""  # noqa: E501
     workers: int | None = None
-    """Sandbox worker processes (default: all CPU cores)."""
+    """Sandbox worker processes (default: all CPU cores). With --sandbox ray: workers per Ray actor, and one actor per that many CPUs of each node (default: one actor per node, with a worker per CPU of the node)."""  # noqa: E501
+    ray_address: str | None = None
+    """With --sandbox ray: the cluster to join (`ray.init(address=...)`, e.g. `10.0.0.1:6379` or `auto`); default: $RAY_ADDRESS or a cluster started on this machine, else a local Ray instance."""  # noqa: E501
     timeout: float = Limits.timeout
     """Wall-clock seconds per test."""
 

@@ -245,6 +245,7 @@ def stage_eval(settings: PipelineSettings, out: Path, name: str) -> None:
             workers=ev.workers,
             ks=[1, ev.n],
             sandbox=ev.sandbox,
+            ray_address=ev.ray_address,
             hidden=[data_dir] if data_dir else [],  # as `execrl evaluate` does: programs never see the data
             config={"model": str(out / name), **protocol, "limit": limit},
         )

@@ -177,7 +177,7 @@ class Run:
 def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -> Iterator[Run]:
     """Build (or restore) the policy, reference, optimizer, sandbox pool and tracker; close them after."""
     from execrl.benchmarks.synth import load_synth
-    from execrl.harness.sandbox.pool import SandboxPool
+    from execrl.harness.sandbox.pool import open_pool
     from execrl.trainers.critic import Critic
     from execrl.trainers.reward_model import RewardModel
     from transformers import AutoModelForCausalLM
@@ -224,7 +224,7 @@ def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -
         rng.setstate(state["prompt_rng"])
         kl_ctl.value = state["kl_coef"]
     tracker = Tracker(out, config, resume_step=state.get("step", 0))
-    with SandboxPool(cfg.workers, Limits(timeout=cfg.timeout), backend=cfg.sandbox) as pool:
+    with open_pool(cfg.sandbox, cfg.workers, Limits(timeout=cfg.timeout), ray_address=cfg.ray_address) as pool:
         run = Run(
             cfg,
             out,

@@ -1,36 +1,33 @@
 """Where a pool worker runs a program: in-process warm fork (`local`), a fresh interpreter per program
-(`subprocess`), or a fresh interpreter inside a long-lived Docker container (`docker`).
+(`subprocess`), or a warm sandbox server inside a long-lived container per worker (`docker`, in
+`docker_backend`). `ray` is not a worker backend but a pool of its own, spread over a Ray cluster
+(`ray_pool.RayPool`, opened by `pool.open_pool`): on each node it runs a local pool of one of the others.
 
 Every backend ends in the sandbox core, `execrl.harness.sandbox.executor.execute`; the backends only change what
-surrounds it. Requests and results cross into the fresh interpreter as pickle: that process is the
-harness itself (trusted), never the candidate program, which the executor runs behind its own pipes.
+surrounds it. Requests and replies cross into the fresh interpreter or the container as JSON frames
+(`execrl.harness.sandbox.server`), never pickle: the candidate program runs beside that process, so its reply is
+data the host checks, not code it loads.
 """
 
 from __future__ import annotations
 
-import os
-import pickle
-import shutil
 import subprocess
 import sys
-import tempfile
-import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from execrl.benchmarks.problem import Problem
 from execrl.harness.records import ExecResult, Limits, Verdict
+from execrl.harness.sandbox import wire
 from execrl.harness.sandbox.charged_time import STRETCH_CAP
-from execrl.harness.sandbox.isolation import REPO_ROOT, import_prelude
+from execrl.harness.sandbox.isolation import REPO_ROOT
+from execrl.harness.sandbox.server import ProblemCache, launch_code, result_from_reply
 
-BACKENDS = ("local", "subprocess", "docker")
+BACKENDS = ("local", "subprocess", "docker", "ray")
+WORKER_BACKENDS = ("local", "subprocess", "docker")
+"""The backends a pool worker runs (`open_backend`); a Ray actor's pool on each node uses one of these."""
 PROJECT_ROOT = Path(REPO_ROOT)
-DOCKER_IMAGE = "python:3.11-slim"
-DOCKER_LABEL = "execrl.sandbox"
-
-# argv: [project root, optional request file]; the request comes on stdin when no file is given.
-_CHILD_CODE = import_prelude("sys.argv[1]") + "from execrl.harness.sandbox.backends import child_main\nchild_main()"
 
 
 class Backend(Protocol):
@@ -51,8 +48,10 @@ def open_backend(name: str, slot: int, limits: Limits, hidden: Sequence[str] = (
     if name == "subprocess":
         return SubprocessBackend(slot, limits, hidden)
     if name == "docker":
+        from execrl.harness.sandbox.docker_backend import DockerBackend
+
         return DockerBackend(slot, limits, hidden)
-    raise ValueError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    raise ValueError(f"unknown worker backend {name!r}; choose one of {', '.join(WORKER_BACKENDS)}")
 
 
 class LocalBackend:
@@ -74,40 +73,6 @@ class LocalBackend:
         shutdown_worker(self.slot)
 
 
-def child_main() -> None:
-    """Entry point of the fresh interpreter: one request in, one pickled reply on the original stdout."""
-    path = sys.argv[2] if len(sys.argv) > 2 else None
-    request = pickle.loads(Path(path).read_bytes() if path else sys.stdin.buffer.read())
-    # Keep the reply channel private: nothing else (warnings, the executor's children) may write to it.
-    reply = os.fdopen(os.dup(1), "wb")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    try:
-        from execrl.harness.sandbox import executor
-
-        op, slot, hidden, *rest = request
-        isolation = executor.prepare_worker(slot, hidden=hidden)
-        if op == "prepare":
-            payload: Any = isolation
-        else:
-            problem, program, limits = rest
-            payload = executor.execute(problem, program, limits, slot=slot)
-        answer = ("ok", payload)
-    except BaseException:  # report anything, including SystemExit from the harness, as a sandbox fault
-        answer = ("error", traceback.format_exc(limit=-3))
-    reply.write(pickle.dumps(answer))
-    reply.close()
-
-
-def _decode_reply(stdout: bytes, stderr: bytes, code: int | None) -> tuple[str, Any]:
-    try:
-        status, payload = pickle.loads(stdout)
-        return status, payload
-    except Exception:
-        tail = stderr.decode("utf-8", "replace")[-500:]
-        return "error", f"sandbox interpreter exited with {code} and no reply: {tail}"
-
-
 def _deadline(limits: Limits) -> float:
     """Generous outer deadline for one program: the executor enforces the real ones.
 
@@ -121,105 +86,55 @@ def _deadline(limits: Limits) -> float:
     return runs * STRETCH_CAP * limits.program_timeout + 60.0
 
 
-class _FreshInterpreterBackend:
-    """A backend that runs each request in a fresh interpreter running `_CHILD_CODE`, through `_call`."""
-
-    slot: int
-    limits: Limits
-    hidden: list[str]
-
-    def _call(self, request: tuple) -> tuple[str, Any]:
-        raise NotImplementedError
-
-    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult:
-        status, payload = self._call(("execute", self.slot, self.hidden, problem, program, limits or self.limits))
-        if status != "ok":
-            return ExecResult(Verdict.SANDBOX_ERROR, error=str(payload)[-2000:])
-        return payload
-
-
-class SubprocessBackend(_FreshInterpreterBackend):
-    """A fresh `python -I` interpreter per program: slower, but no state survives between programs."""
+class SubprocessBackend:
+    """A fresh `python -I -S` interpreter per program, running the sandbox server for one request: slower, but no
+    state survives between programs."""
 
     def __init__(self, slot: int, limits: Limits, hidden: Sequence[str] = (), python: str = sys.executable) -> None:
-        self.slot, self.limits, self.python, self.hidden = slot, limits, python, list(hidden)
-        status, payload = self._call(("prepare", slot, self.hidden))
-        if status != "ok":
-            raise RuntimeError(f"subprocess backend: prepare_worker failed: {payload}")
-        self.isolation = payload
+        import json
 
-    def _call(self, request: tuple) -> tuple[str, Any]:
+        self.slot, self.limits, self.python = slot, limits, python
+        code, where = launch_code(), [str(PROJECT_ROOT), str(slot), json.dumps(list(hidden)), "host"]
+        self._argv = [python, "-I", "-S", "-c", code, *where]
+        first, _ = self._call(None, limits)
+        if type(first) is not dict or first.get("ok") is not True or type(first.get("isolation")) is not dict:
+            raise RuntimeError(f"subprocess backend: prepare_worker failed: {_why(first)}")
+        self.isolation = {k: v is True for k, v in first["isolation"].items()}
+
+    def _call(self, request: dict[str, Any] | None, limits: Limits) -> tuple[Any, Any]:
+        """Run one interpreter: its isolation frame, and its reply to `request` (None: no request)."""
+        frames = wire.dumps(request) if request is not None else b""
         try:
-            proc = subprocess.run(
-                [self.python, "-I", "-c", _CHILD_CODE, str(PROJECT_ROOT)],
-                input=pickle.dumps(request),
-                capture_output=True,
-                timeout=_deadline(self.limits),
-            )
+            proc = subprocess.run(self._argv, input=frames, capture_output=True, timeout=_deadline(limits))
         except subprocess.TimeoutExpired:
-            return "error", f"sandbox interpreter did not answer within {_deadline(self.limits):.0f}s"
-        return _decode_reply(proc.stdout, proc.stderr, proc.returncode)
+            return TimeoutError(f"sandbox interpreter did not answer within {_deadline(limits):.0f}s"), None
+        replies: list[Any] = []
+        body = proc.stdout
+        while len(body) >= 4 and len(replies) < 2:
+            size = int.from_bytes(body[:4], "big")
+            try:
+                replies.append(wire.loads(body[4 : 4 + size]))
+            except wire.WireError as e:
+                replies.append(e)
+            body = body[4 + size :]
+        if not replies:
+            tail = proc.stderr.decode("utf-8", "replace")[-500:]
+            return RuntimeError(f"sandbox interpreter exited with {proc.returncode} and no reply: {tail}"), None
+        return replies[0], (replies[1] if len(replies) > 1 else None)
+
+    def execute(self, problem: Problem, program: str, limits: Limits | None = None) -> ExecResult:
+        limits = limits or self.limits
+        request = ProblemCache().request(problem, program, limits)  # a fresh interpreter holds no problem
+        first, reply = self._call(request, limits)
+        if reply is None:
+            return ExecResult(Verdict.SANDBOX_ERROR, error=_why(first)[-2000:])
+        return result_from_reply(reply)
 
     def close(self) -> None:
         pass
 
 
-class DockerBackend(_FreshInterpreterBackend):
-    """One long-lived container per worker (no network, read-only root, memory and pids caps, the project
-    mounted read-only); each program runs in a fresh interpreter inside it, as in the subprocess backend."""
-
-    def __init__(self, slot: int, limits: Limits, hidden: Sequence[str] = (), image: str = DOCKER_IMAGE) -> None:
-        import docker
-
-        # The container sees only the project and its job folder: no host folder needs hiding in it.
-        self.slot, self.limits, self.hidden = slot, limits, []
-        self._jobs = tempfile.mkdtemp(prefix=f"execrl-docker-{slot}-")
-        try:
-            self._container = docker.from_env().containers.run(
-                image,
-                ["sleep", "infinity"],
-                detach=True,
-                network_mode="none",
-                read_only=True,
-                mem_limit=limits.memory + 512 * 1024**2,
-                pids_limit=4 * limits.processes + 64,
-                tmpfs={"/tmp": "size=256m"},
-                volumes={
-                    str(PROJECT_ROOT): {"bind": "/execrl", "mode": "ro"},
-                    self._jobs: {"bind": "/jobs", "mode": "rw"},
-                },
-                labels={DOCKER_LABEL: str(os.getpid())},
-            )
-        except Exception:
-            shutil.rmtree(self._jobs, ignore_errors=True)
-            raise
-        status, payload = self._call(("prepare", slot, self.hidden))
-        if status != "ok":
-            self.close()
-            raise RuntimeError(f"docker backend: prepare_worker failed in the container: {payload}")
-        self.isolation = {**payload, "docker": True}
-
-    def _call(self, request: tuple) -> tuple[str, Any]:
-        Path(self._jobs, "request.pkl").write_bytes(pickle.dumps(request))
-        code, (stdout, stderr) = self._container.exec_run(
-            [
-                "timeout",
-                "-s",
-                "KILL",
-                str(int(_deadline(self.limits))),
-                "python",
-                "-I",
-                "-c",
-                _CHILD_CODE,
-                "/execrl",
-                "/jobs/request.pkl",
-            ],
-            demux=True,
-        )
-        return _decode_reply(stdout or b"", stderr or b"", code)
-
-    def close(self) -> None:
-        try:
-            self._container.remove(force=True)
-        finally:
-            shutil.rmtree(self._jobs, ignore_errors=True)
+def _why(reply: Any) -> str:
+    if isinstance(reply, dict):
+        return str(reply.get("error"))
+    return f"{type(reply).__name__}: {reply}"

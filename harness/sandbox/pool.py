@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing
 import os
+import signal
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Sequence
@@ -24,7 +25,7 @@ from typing import Any
 from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
 from execrl.harness.records import ExecResult, Limits, Verdict
-from execrl.harness.sandbox.backends import BACKENDS, _deadline, open_backend
+from execrl.harness.sandbox.backends import BACKENDS, WORKER_BACKENDS, _deadline, open_backend
 
 PROBLEM_CACHE = 256
 """Problems a worker keeps; APPS tests can be megabytes, so the cache is bounded."""
@@ -44,7 +45,16 @@ class Job:
     """Limits for this job only (e.g. a timeout calibrated on the problem's reference); None: the pool's."""
 
 
-def _worker_main(conn: Connection, slot: int, limits: Limits, backend_name: str, hidden: tuple[str, ...]) -> None:
+def _worker_main(
+    conn: Connection, slot: int, limits: Limits, backend_name: str, hidden: tuple[str, ...], parent: int
+) -> None:
+    # A worker dies with its pool's process: a forked child holds both ends of its pipe, so it would never see EOF
+    # after a SIGKILL of the pool (a Ray node's actor killed with its node left one running, found by the Ray tests).
+    from execrl.harness.sandbox.kernel import PR_SET_PDEATHSIG, libc
+
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:  # the pool died before the signal was armed
+        return
     try:
         backend = open_backend(backend_name, slot, limits, hidden)
     except BaseException as e:
@@ -96,7 +106,9 @@ class SandboxPool:
         depth: int = 2,
         hidden: Sequence[str | Path] = (),
     ) -> None:
-        if backend not in BACKENDS:
+        if backend == "ray":
+            raise ValueError("the ray backend is a pool of its own: open it with open_pool('ray', ...)")
+        if backend not in WORKER_BACKENDS:
             raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         self.n_workers = max(1, workers or os.cpu_count() or 1)
         self.limits, self.backend, self.depth = limits, backend, depth
@@ -110,7 +122,7 @@ class SandboxPool:
 
     def _start(self, slot: int) -> _Worker:
         parent, child = self._ctx.Pipe()
-        args = (child, slot, self.limits, self.backend, self.hidden)
+        args = (child, slot, self.limits, self.backend, self.hidden, os.getpid())
         process = self._ctx.Process(target=_worker_main, args=args, daemon=True, name=f"execrl-sandbox-{slot}")
         process.start()
         child.close()
@@ -254,15 +266,36 @@ class SandboxPool:
                 w.inflight = deque((seq, None) for seq, _ in w.inflight)
 
 
+def open_pool(
+    backend: str = "local",
+    workers: int | None = None,
+    limits: Limits = Limits(),
+    *,
+    hidden: Sequence[str | Path] = (),
+    ray_address: str | None = None,
+    depth: int = 2,
+) -> Any:
+    """The pool for `--sandbox BACKEND`: a `SandboxPool` of local, subprocess or docker workers, or for `ray` a
+    `ray_pool.RayPool` (warm local pools on the nodes of the cluster at `ray_address`). Both have `run`, `isolation`
+    and `close` and are context managers, so callers (evaluate, the trainers, `execute_many`) need not know which.
+    `ray_address` is ignored by the other backends."""
+    if backend == "ray":
+        from execrl.harness.sandbox.ray_pool import RayPool
+
+        return RayPool(workers, limits, address=ray_address, depth=depth, hidden=hidden)
+    return SandboxPool(workers, limits, backend=backend, depth=depth, hidden=hidden)
+
+
 def execute_many(
     problems: Sequence[Problem],
     programs: Sequence[str],
     *,
-    pool: SandboxPool | None = None,
+    pool: Any = None,
     limits: Limits = Limits(),
     workers: int | None = None,
 ) -> list[ExecResult]:
-    """Results in input order: the reward API. Uses `pool` if given (its limits apply), else a temporary one."""
+    """Results in input order: the reward API. Uses `pool` if given (a `SandboxPool` or any pool `open_pool` returns;
+    its limits apply), else a temporary local one."""
     if len(problems) != len(programs):
         raise ValueError(f"{len(problems)} problems but {len(programs)} programs")
     if pool is None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
 from execrl.harness.records import ExecResult, Limits
-from execrl.harness.sandbox.pool import SandboxPool, execute_many
+from execrl.harness.sandbox.pool import SandboxPool, execute_many, open_pool
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,8 @@ class PoolSettings:
     """A backend of `execrl.harness.sandbox.backends.BACKENDS` (the `--sandbox` choices)."""
     hidden: tuple[str, ...] = field(default=())
     """Folders the candidates must not read (the data dir)."""
+    ray_address: str | None = None
+    """With backend "ray": the cluster's address (None: `ray.init`'s own rules)."""
 
 
 _lock = threading.Lock()
@@ -47,7 +49,10 @@ def _pool_locked(settings: PoolSettings) -> SandboxPool:
         _state.update(pid=os.getpid(), pool=None, settings=None)
     pool = _state["pool"]
     if pool is None:
-        pool = SandboxPool(settings.workers, settings.limits, backend=settings.backend, hidden=settings.hidden)
+        pool = open_pool(
+            settings.backend, settings.workers, settings.limits, hidden=settings.hidden,
+            ray_address=settings.ray_address,
+        )  # fmt: skip
         _state.update(pool=pool, settings=settings)
     elif _state["settings"] != settings:
         raise UserError(

@@ -81,7 +81,7 @@ def serve(cfg: Config, reward_fn: Callable[..., list]) -> int:
         raise UserError(f"execrl serve needs the serve extra: pip install 'execrl[serve]' ({error})") from None
     from execrl.benchmarks.registry import default_data_dir
     from execrl.harness.problem_lookup import ProblemLookup
-    from execrl.harness.sandbox.pool import SandboxPool
+    from execrl.harness.sandbox.pool import open_pool
     from execrl.harness.serve.dispatch import Dispatcher
 
     for name, value in (("--max-queue", cfg.max_queue), ("--max-batch", cfg.max_batch), ("--port", cfg.port)):
@@ -99,7 +99,8 @@ def serve(cfg: Config, reward_fn: Callable[..., list]) -> int:
         max_batch=cfg.max_batch,
         limits=limits,
     )
-    pool = SandboxPool(cfg.workers, limits, backend=cfg.sandbox, hidden=[data_dir] if data_dir else [])
+    hidden = [data_dir] if data_dir else []
+    pool = open_pool(cfg.sandbox, cfg.workers, limits, hidden=hidden, ray_address=cfg.ray_address)
     degraded = sorted(k for k, on in pool.isolation.items() if not on)
     if degraded:
         print(f"WARNING: SANDBOX ISOLATION DEGRADED: {', '.join(degraded)} not in force", file=sys.stderr)

@@ -174,19 +174,6 @@ def test_backends_agree_on_a_right_and_a_wrong_program(backend: str) -> None:
     assert [r.verdict for r in results] == [Verdict.PASSED, Verdict.FAILED]
 
 
-@pytest.mark.docker
-def test_docker_backend_runs_programs_in_containers() -> None:
-    docker = pytest.importorskip("docker", reason="docker-py is not installed")
-    try:
-        docker.from_env().ping()
-    except Exception as e:
-        pytest.skip(f"no Docker engine reachable ({type(e).__name__}); the docker backend cannot be exercised")
-    right = "def f(x):\n    return x * 2\n"
-    with SandboxPool(workers=1, backend="docker") as pool:
-        assert pool.isolation.get("docker") is True
-        assert execute_many([_hello_problem()], [right], pool=pool)[0].verdict is Verdict.PASSED
-
-
 @pytest.fixture
 def world_readable_secret():
     # Beneath /usr, which Landlock lets programs read, and outside /tmp, /root and the checkout, which the
