@@ -27,8 +27,14 @@ from execrl.benchmarks.registry import TASK_PREFIX, load_problems
 from execrl.harness.extract import extract
 
 # The splits a task id is looked for in, in order (the benchmark's test split first). synth ids name their split.
-LOOKUP_SPLITS = {"humaneval": ("test",), "mbpp": ("test", "train", "validation", "prompt"), "apps": ("test", "train")}
-BENCHMARK_OF_PREFIX = {prefix.lower(): benchmark for benchmark, prefix in TASK_PREFIX.items()}
+LOOKUP_SPLITS = {
+    "humaneval": ("test",), "mbpp": ("test", "train", "validation", "prompt"), "apps": ("test", "train"),
+    "livecodebench": ("test",),
+}  # fmt: skip
+# HumanEval+ and MBPP+ keep the originals' ids, so a `HumanEval/N` or `Mbpp/N` id names the original benchmark.
+BENCHMARK_OF_PREFIX: dict[str, str] = {}
+for _benchmark, _prefix in TASK_PREFIX.items():
+    BENCHMARK_OF_PREFIX.setdefault(_prefix.lower(), _benchmark)
 
 
 @lru_cache(maxsize=16)
@@ -53,7 +59,7 @@ class ProblemLookup:
         if benchmark is None:
             known = ", ".join(f"{p}/..." for p in TASK_PREFIX.values())
             raise DataError(f"task id {task_id!r}: unknown benchmark prefix {prefix!r} (known: {known})")
-        if benchmark == "synth":
+        if benchmark in ("synth", "synth-repair"):
             splits: tuple[str, ...] = (task_id.split("/")[1],) if task_id.count("/") >= 2 else ()
         else:
             splits = LOOKUP_SPLITS[benchmark]
