@@ -4,13 +4,13 @@ of an example it fails; the model writes the fixed function, judged by the synth
 A problem is built from a synth problem and one of its subtly wrong solutions (`metadata["wrong_solutions"]`, one
 local edit each). The feedback names an input, what the buggy program returned and what was expected. That input
 is an example drawn apart from the hidden tests (the synth problem's public examples first, then fresh draws), so
-the prompt gives away no hidden test. The prompt, for the tiny model's completion style:
+the prompt gives away no hidden test. For the tiny model's completion style:
 
-    # return the sum of the items in nums that are greater than 7
     # this version is wrong: total_if([8, 7]) returned 15, expected 8
     def total_if(nums):
         <the buggy body>
     # fixed:
+    # return the sum of the items in nums that are greater than 7
     def total_if(nums):
 
 and the model continues with the body, cut at synth's stop sequences (`synth_program`). Task ids are
@@ -28,6 +28,7 @@ import random
 from typing import Any
 
 from execrl.benchmarks.problem import Problem
+from execrl.benchmarks.repair import call_text, repair_prompt
 from execrl.benchmarks.synth import _combo_key, load_synth
 from execrl.benchmarks.synth_families import FAMILIES
 
@@ -51,11 +52,8 @@ def load_synth_repair(split: str, seed: int = 0, n: int | None = None) -> list[P
 def repair_problem(problem: Problem, kind: str, wrong: str, feedback: tuple[list[Any], Any, Any]) -> Problem:
     """The repair task for `problem`'s buggy program `wrong` and the example it fails."""
     args, got, expected = feedback
-    comment, def_line = problem.prompt.split("\n", 1)
-    call = f"{problem.fn_name}({', '.join(map(repr, args))})"
-    prompt = (
-        f"{comment}\n# this version is wrong: {call} returned {got!r}, expected {expected!r}\n"
-        f"{wrong}# fixed:\n{def_line}"
+    prompt = repair_prompt(
+        problem, wrong, f"{call_text(problem.fn_name or '', args)} returned {got!r}, expected {expected!r}"
     )
     # The feedback's example first, then the synth problem's other examples.
     others = [test for test in problem.metadata.get("public_tests", ()) if test != (args, expected)]
