@@ -17,8 +17,8 @@ from execrl.benchmarks.errors import UserError
 COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("execrl.trainers.cli", "training stages: sft, rm (reward model), critic, ppo"),
     "generate": (
-        "execrl.harness.generate",
-        "sample completions for a benchmark from a model: samples.jsonl (resumable)",
+        "execrl.trainers.critic_sampling:generate_main",  # plain sampling is execrl.harness.generate
+        "sample completions for a benchmark from a model: samples.jsonl (resumable; --strategy critic-sampling)",
     ),
     "evaluate": ("execrl.harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
     "serve": (
