@@ -212,9 +212,18 @@ def _run_calls(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
             tests.append(TestOutcome(Verdict.RUNTIME_ERROR, time.monotonic() - begin, _candidate_error(exc)))
             continue
         ok = _matches(call_output_matches, got, expected)
+        if not ok and _holds_remote(got):  # a candidate object compared with the expected data (telemetry)
+            link.compared += 1
         error = "" if ok else f"test {i}: wrong answer"
         tests.append(TestOutcome(Verdict.PASSED if ok else Verdict.FAILED, time.monotonic() - begin, error))
     return tests
+
+
+def _holds_remote(value: Any) -> bool:
+    """Whether a returned value is, or directly holds, a candidate object."""
+    if type(value) in (list, tuple):
+        return any(type(v) is Remote for v in value)
+    return type(value) is Remote
 
 
 def _run_stdio(
