@@ -64,10 +64,6 @@ class Page:
         return {kind: n for kind, n in zip(KINDS, counts, strict=True) if n}
 
 
-def _under(path: str, tops: tuple[str, ...]) -> bool:
-    return any(path == top or path.startswith(top + "/") for top in tops)
-
-
 def classifier(
     readable: tuple[str, ...], writable: tuple[str, ...], hidden: tuple[str, ...], own_file: str
 ) -> Callable[[str, tuple[Any, ...]], int | None]:
@@ -78,23 +74,29 @@ def classifier(
     inside those (the checkout, the data dirs), except where they hold a `readable` one (the interpreter under
     /root); `own_file`: the child module's file, whose frames are the sandbox's own."""
 
+    def prefixes(tops: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(top.rstrip("/") + "/" for top in tops)
+
+    # One `str.startswith(tuple)` each, in C: an import opens a file, and every open passes here.
+    readable_in, writable_in, hidden_in = prefixes(readable), prefixes(writable), prefixes(hidden)
+    exempt_in = tuple(r for r in readable_in if r.startswith(hidden_in))  # the interpreter under a hidden /root
+
     def path_kind(raw: Any, write: bool) -> int | None:
         path = os.fsdecode(os.fspath(raw))
         if not path.startswith("/"):
             if ".." not in path:
                 return None  # inside the working (scratch) dir
             path = os.path.join(os.getcwd(), path)
-        path = os.path.normpath(path)
-        if path.startswith("//"):
-            path = path[1:]
-        for top in hidden:  # covered, unless a readable folder inside it holds the path (the interpreter)
-            if _under(path, (top,)) and not any(_under(r, (top,)) and _under(path, (r,)) for r in readable):
-                return FS_ESCAPE
+        if "/." in path or "//" in path:
+            path = "/" + os.path.normpath(path).lstrip("/")
+        inside = path + "/"  # a folder named exactly counts as inside itself
+        if inside.startswith(hidden_in) and not inside.startswith(exempt_in):
+            return FS_ESCAPE
         if write:
-            return None if _under(path, writable) else FS_ESCAPE
+            return None if inside.startswith(writable_in) else FS_ESCAPE
         if path.startswith("/proc/") and path.endswith("/environ"):  # a scrubbed environment: hunting secrets
             return FS_ESCAPE
-        return None if path == "/" or _under(path, readable) else FS_ESCAPE
+        return None if path == "/" or inside.startswith(readable_in) else FS_ESCAPE
 
     def opened(args: tuple[Any, ...]) -> int | None:
         path, _, flags = args
@@ -116,8 +118,8 @@ def classifier(
         return None if not path.startswith("/") and ".." not in path else _unix_path(path)
 
     def _unix_path(path: str) -> int | None:
-        path = os.path.normpath(os.path.join(os.getcwd(), path))
-        return None if _under(path, writable[:1]) else NETWORK  # in the program's tmpfs: its own sockets
+        path = os.path.normpath(os.path.join(os.getcwd(), path)) + "/"
+        return None if path.startswith(writable_in[:1]) else NETWORK  # in the program's tmpfs: its own sockets
 
     def new_socket(args: tuple[Any, ...]) -> int | None:
         family = args[1]

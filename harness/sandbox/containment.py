@@ -29,6 +29,7 @@ from execrl.harness.records import Containment
 _BUILTIN_NAMES = frozenset(vars(builtins))
 _BUILTINS_MODULE = frozenset({"builtins", "__builtins__"})
 _SUSPECT = re.compile(r"builtins|sys\s*\.\s*modules|atexit|excepthook|setattr|delattr")
+_WORDS = ("builtins", "modules", "atexit", "excepthook", "setattr", "delattr")
 """Text without any of these (and without a test module's name followed by a dot) cannot trip `program_tells`."""
 
 
@@ -55,20 +56,29 @@ def program_tells(
     return Counter(dict(_program_tells(program, test_names, entry_point, function_style)))
 
 
+@functools.lru_cache(maxsize=1024)
+def _suspects(
+    test_names: frozenset[str], entry_point: str | None
+) -> tuple[re.Pattern[str], frozenset[str], frozenset[str]]:
+    """(one pattern any text that can trip `program_tells` matches, the stdlib modules the tests use, the builtins
+    the tests use that the program may not rebind), once per problem."""
+    modules = frozenset(test_names & set(sys.stdlib_module_names)) - _BUILTIN_NAMES
+    shadowable = (test_names & _BUILTIN_NAMES) - {entry_point}
+    parts = [_SUSPECT.pattern]
+    if modules:
+        parts.append(rf"\b(?:{'|'.join(sorted(modules))})\s*\.")
+    if shadowable:
+        parts.append(rf"^(?:(?:async\s+)?def\s+|class\s+)?(?:{'|'.join(sorted(shadowable))})\b")
+    return re.compile("|".join(parts), re.M), modules, shadowable
+
+
 @functools.lru_cache(maxsize=4096)
 def _program_tells(
     program: str, test_names: frozenset[str], entry_point: str | None, function_style: bool
 ) -> tuple[tuple[str, int], ...]:
-    modules = frozenset(test_names & set(sys.stdlib_module_names)) - _BUILTIN_NAMES
-    shadowable = (test_names & _BUILTIN_NAMES) - {entry_point}
-    if not (
-        _SUSPECT.search(program)
-        or (modules and re.search(rf"\b(?:{'|'.join(sorted(modules))})\s*\.", program))
-        or (
-            shadowable
-            and any(re.search(rf"^(?:(?:async\s+)?def\s+|class\s+)?{name}\b", program, re.M) for name in shadowable)
-        )
-    ):
+    suspects, modules, shadowable = _suspects(test_names, entry_point)
+    # Substring tests first (C, a few microseconds for the honest majority), then the pattern, then the parse.
+    if not any(word in program for word in (*_WORDS, *modules, *shadowable)) or not suspects.search(program):
         return ()
     try:
         tree = ast.parse(program)
