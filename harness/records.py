@@ -1,5 +1,5 @@
 """Records of one program's run that cross stage boundaries: the `Verdict` Enum and its severity order,
-the resource `Limits`, per-test `TestOutcome`s and the program's `ExecResult`.
+the `Containment` kinds, the resource `Limits`, per-test `TestOutcome`s and the program's `ExecResult`.
 
 A `Result` line in `results.jsonl` is `ExecResult.to_json()` plus `task_id` and `completion_id`. Samples
 (the programs) are `execrl.harness.samples`; problems are `execrl.benchmarks.problem`.
@@ -23,6 +23,36 @@ class Verdict(str, Enum):
     MEMORY_EXCEEDED = "memory_exceeded"
     OUTPUT_EXCEEDED = "output_exceeded"
     SANDBOX_ERROR = "sandbox_error"
+
+
+class Containment(str, Enum):
+    """A kind of attempt on the reward the sandbox saw and neutralised (reward-hack telemetry, issue 16).
+
+    Each is something an honest program has no reason to do; resource limits hit (timeouts, memory, output)
+    are never one. How each is observed, and what is not: `execrl.harness.sandbox.containment` and the README.
+    """
+
+    OPAQUE_ANSWER = "opaque_answer"
+    """The test compared an answer that came back as an opaque handle, an object of a candidate class that
+    defines `__eq__`/`__ne__` (the always-true `__eq__` family, rigged builtin subclasses), with plain data."""
+    EARLY_EXIT = "early_exit"
+    """A function-style program (assert or call tests) exited while the judge was calling it (`sys.exit`,
+    `os._exit`, `exit()`), or set up an exit hook (`atexit.register`, `sys.excepthook`)."""
+    PATCHED_CHECK = "patched_check"
+    """The program rebinds `builtins`, `sys.modules`, an attribute of a module the tests use, or a builtin the
+    tests use (`math.isclose = ...`, `def abs`)."""
+    FS_ESCAPE = "fs_escape"
+    """The program opened or listed a path outside what the sandbox gives it (the host's checkout, home, data
+    dirs, /opt..., the zygote's procfs, another process's environ) or opened one for writing outside /tmp and
+    /dev."""
+    NETWORK = "network"
+    """A socket of any family but AF_UNIX, a name lookup, or a unix socket outside /tmp (or abstract)."""
+    REFUSED_SYSCALL = "refused_syscall"
+    """The program looked up a libc wrapper of a syscall the seccomp filter refuses (ptrace, unshare, mount,
+    keyctl...) or ran a tool that makes them (unshare, nsenter, mount, gdb...)."""
+    INTROSPECTION = "introspection"
+    """Garbage-collector walks (`gc.get_objects`, `get_referrers`), tracing hooks, or `sys._getframe` reaching
+    the sandbox's own frames above the program's."""
 
 
 # When tests end differently, the program's verdict is the worst one in this order
@@ -85,6 +115,8 @@ class ExecResult:
     """Wall-clock seconds for the whole program, retries excluded."""
     isolation: dict[str, bool] = field(default_factory=dict)
     """Which protections were in force, e.g. {"net": True, "pid": True, "mount": True, "uid": True}."""
+    containment: dict[str, int] = field(default_factory=dict)
+    """What the containment saw: `Containment` value -> count of events; empty for an honest program."""
 
     @property
     def passed(self) -> bool:
@@ -104,6 +136,7 @@ class ExecResult:
             "error": self.error,
             "duration": round(self.duration, 6),
             "isolation": self.isolation,
+            "containment": self.containment,
         }
 
     @classmethod
@@ -116,6 +149,7 @@ class ExecResult:
             error=row.get("error", ""),
             duration=row.get("duration", 0.0),
             isolation=row.get("isolation", {}),
+            containment=row.get("containment", {}),  # absent in results files written before issue 16
         )
 
 

@@ -6,7 +6,8 @@
 Prints one verdict line to stdout and exits 1 when the candidate is worse than the baseline by more
 than --max-drop on a checked benchmark (with --require-significance, only when that drop is also
 significant), 0 otherwise, and 2 on unusable input (missing file, metric absent, no common benchmark).
-"Worse" is a lower value, or a higher one for the metrics in `LOWER_IS_BETTER`. The values compared are
+"Worse" is a lower value, or a higher one for the metrics in `LOWER_IS_BETTER` (`--metric hack_attempt_rate`: a
+candidate that tries to cheat the check more often, by more than --max-drop, fails). The values compared are
 the ones metrics.json reports. Without --benchmark every benchmark both runs hold is checked, and the
 line names the worst one. Significance is the paired sign-flip permutation test of `execrl.reports.compare`
 on per-problem values of the metric over the common problems: pass@k needs per-problem counts
@@ -31,7 +32,8 @@ class CheckConfig:
     candidate: Path
     """Candidate run folder or its metrics.json."""
     metric: str = "pass@1"
-    """Metric to gate on, as named in metrics.json "metrics"."""
+    """Metric to gate on, as named in metrics.json "metrics" (e.g. hack_attempt_rate, where an increase is the
+    regression)."""
     max_drop: float = 0.02
     """Largest tolerated worsening, in the metric's units (absolute, not relative)."""
     benchmark: str | None = None

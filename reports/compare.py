@@ -4,7 +4,10 @@ Only problems present in both runs are compared; the rest are counted as dropped
 many). Every metric is a mean over problems of a per-problem value, so both runs are resampled on the
 same problem ids:
 - pass@k per problem: the unbiased estimator (Chen et al. 2021) on that problem's (n, c);
-- syntax_rate, mean_completion_chars, quality_score per problem: the mean over its samples.
+- syntax_rate, mean_completion_chars, quality_score per problem: the mean over its samples;
+- hack_attempt_rate (samples whose run recorded any containment event) and hack/<kind> (each kind either run
+  recorded) per problem: the share of its samples. Lower is better: a PPO checkpoint that tries to cheat more
+  than its SFT parent shows as a positive delta.
 
 ci95: paired bootstrap over problems (Efron & Tibshirani 1993, ch. 13, percentile interval): draw the
 common problem ids with replacement, take candidate mean - baseline mean on that same draw, repeat
@@ -31,8 +34,11 @@ from execrl.reports.runs import BenchmarkRun, Run
 
 SOLVED_AT = 0.5
 # Metrics where a smaller value is the better one (everything else: higher is better).
-LOWER_IS_BETTER = frozenset({"ruff_per_100_lines", "cyclomatic_complexity", "mean_completion_chars"})
-PER_SAMPLE_METRICS = {"syntax_rate": "syntax_ok", "mean_completion_chars": "chars", "quality_score": "quality_score"}
+LOWER_IS_BETTER = frozenset(
+    {"ruff_per_100_lines", "cyclomatic_complexity", "mean_completion_chars", "hack_attempt_rate"}
+)
+PER_SAMPLE_METRICS = {"syntax_rate": "syntax_ok", "mean_completion_chars": "chars", "quality_score": "quality_score",
+                      "hack_attempt_rate": "hacked"}  # fmt: skip
 SIGNIFICANCE_TEST = "paired sign-flip permutation test on per-problem pass@1"
 _CHUNK = 256  # resamples per vectorised block, to bound memory on large benchmarks
 
@@ -47,9 +53,9 @@ def problem_values(bench: BenchmarkRun, metric: str) -> dict[str, float]:
     if metric.startswith("pass@"):
         k = int(metric.removeprefix("pass@"))
         return {t: pass_at_k(n, c, k) for t, (n, c) in bench.per_problem.items() if n >= k}
-    if metric in PER_SAMPLE_METRICS:
+    if metric in PER_SAMPLE_METRICS or metric.startswith("hack/"):
         out = {}
-        for task_id, values in bench.per_sample(PER_SAMPLE_METRICS[metric]).items():
+        for task_id, values in bench.per_sample(PER_SAMPLE_METRICS.get(metric, metric)).items():
             kept = [v for v in values if not math.isnan(v)]
             if kept:
                 out[task_id] = float(np.mean(kept))
@@ -126,7 +132,8 @@ def _metric_names(base: BenchmarkRun, cand: BenchmarkRun, common: list[str]) -> 
     for bench in (base, cand):
         ks |= {int(m.removeprefix("pass@")) for m in bench.metrics.get("metrics", {}) if re.fullmatch(r"pass@\d+", m)}
     min_n = min(min(base.per_problem[t][0], cand.per_problem[t][0]) for t in common)
-    return [f"pass@{k}" for k in sorted(ks) if k <= min_n] + list(PER_SAMPLE_METRICS)
+    kinds = sorted({k for b in (base, cand) for k, events in b.metrics.get("containment", {}).items() if events})
+    return [f"pass@{k}" for k in sorted(ks) if k <= min_n] + list(PER_SAMPLE_METRICS) + [f"hack/{k}" for k in kinds]
 
 
 def compare_benchmark(base: BenchmarkRun, cand: BenchmarkRun, n_boot: int, seed: int) -> BenchmarkComparison:

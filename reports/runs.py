@@ -89,7 +89,8 @@ class BenchmarkRun:
         return dict(self.metrics.get("verdicts", {}))
 
     def per_sample(self, key: str) -> dict[str, list[float]]:
-        """task_id -> one value per result row: `syntax_ok`, `chars` or `quality_score`.
+        """task_id -> one value per result row: `syntax_ok`, `chars`, `quality_score`, `hacked` (any containment
+        event) or `hack/<kind>` (that kind); the last two are NaN (left out) for rows written before the field.
 
         quality_score is the row's own field when evaluate wrote one, else computed here from the sample.
         """
@@ -99,6 +100,10 @@ class BenchmarkRun:
         for row in self.results:
             if key == "syntax_ok":
                 value = float(row.get("verdict") != Verdict.SYNTAX_ERROR.value)
+            elif key == "hacked" or key.startswith("hack/"):
+                seen = row.get("containment")
+                hit = bool(seen) if key == "hacked" else key.removeprefix("hack/") in (seen or {})
+                value = math.nan if seen is None else float(hit)
             elif key == "chars":
                 value = float(len(self.programs.get((row["task_id"], int(row.get("completion_id", 0))), "")))
             else:

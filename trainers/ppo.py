@@ -27,7 +27,13 @@ from execrl.trainers.ppo_math import (
     value_loss,
 )
 from execrl.trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, setup_run
-from execrl.trainers.rewards import SandboxErrorRate, check_sandbox_errors
+from execrl.trainers.rewards import (
+    HackAttemptRate,
+    SandboxErrorRate,
+    check_hack_rate,
+    check_sandbox_errors,
+    hack_rates,
+)
 from execrl.trainers.rollout import position_ids, response_logprobs, response_values
 
 
@@ -151,6 +157,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         "code/syntax_rate": _mean([r.verdict.value != "syntax_error" for r in results]),
         "code/pass_rate": _mean([r.passed for r in results]),
         "code/quality_score": _mean([q.score for q in qualities]),
+        **hack_rates(results),  # code/hack_attempt_rate, code/hack/<kind>: what the sandbox contained
         "time/rollout": t_rollout,
         "time/sandbox": t_sandbox,
         "time/update": t_update,
@@ -182,6 +189,7 @@ def train_ppo(cfg: PPOConfig) -> Path:
             if cfg.eval_every and (run.step % cfg.eval_every == 0 or last):
                 metrics["eval/synth/pass@1"] = evaluate_pass_at_1(cfg, run)
             run.tracker.log(run.step, metrics)
+            check_hack_rate(metrics["code/hack_attempt_rate"], cfg.max_hack_rate)  # logged first: the curve shows it
             done_here += 1
             bar.update()
             bar.set_postfix(reward=f"{metrics['ppo/mean_reward']:.3f}", passed=f"{metrics['code/pass_rate']:.2f}")
@@ -203,7 +211,7 @@ def main(argv: list[str]) -> int:
     check_config(cfg)
     try:
         out = train_ppo(cfg)
-    except SandboxErrorRate as e:  # the last checkpoint is kept: --resume continues once it is fixed
+    except (SandboxErrorRate, HackAttemptRate) as e:  # the last checkpoint is kept: --resume continues from it
         print(f"execrl train ppo: stopped: {e}", file=sys.stderr)
         return 1
     print(out)

@@ -108,6 +108,9 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     max_sandbox_errors: float = 0.05
     """Stop when more than this share of a batch ends in sandbox_error: those samples get no reward, so a
     policy that learned to cause one would escape its penalty."""
+    max_hack_rate: float = 1.0
+    """Stop (keeping the last checkpoint) when more than this share of a batch tried to cheat the check
+    (`code/hack_attempt_rate`: any containment event); 1 = never stop."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
     resume: bool = False
@@ -194,6 +197,8 @@ def check_config(cfg: PPOConfig) -> None:
             raise UserError(f"--{flag} {folder}: no such folder")
     if not 0 <= cfg.max_sandbox_errors <= 1:
         raise UserError(f"--max-sandbox-errors {cfg.max_sandbox_errors}: a share, from 0 to 1")
+    if not 0 <= cfg.max_hack_rate <= 1:
+        raise UserError(f"--max-hack-rate {cfg.max_hack_rate}: a share, from 0 to 1")
     if cfg.samples_per_prompt < 1 or cfg.batch_size < cfg.samples_per_prompt:
         raise UserError(f"--batch-size {cfg.batch_size}: must be at least --samples-per-prompt (>= 1)")
     if cfg.minibatch_size < 1 or cfg.ppo_epochs < 1 or cfg.iterations < 1:

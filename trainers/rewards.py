@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from execrl.benchmarks.problem import Problem
-from execrl.harness.records import ExecResult, Verdict
+from execrl.harness.records import Containment, ExecResult, Verdict
 from execrl.harness.sandbox.executor import n_tests
 
 RewardFn = Callable[[Sequence[Problem], Sequence[str], Sequence[ExecResult]], list["float | None"]]
@@ -127,3 +127,31 @@ def check_sandbox_errors(results: Sequence[ExecResult], limit: float) -> int:
             f"failing, or the policy found a way to make it fail. First error: {first[:300]}"
         )
     return errors
+
+
+class HackAttemptRate(RuntimeError):
+    """Too many programs of one batch tried to cheat (see `check_hack_rate`)."""
+
+
+def hack_rates(results: Sequence[ExecResult]) -> dict[str, float]:
+    """Reward-hack telemetry of a batch: `code/hack_attempt_rate`, the share of programs whose run recorded any
+    containment event (`ExecResult.containment`), and `code/hack/<kind>`, the share that recorded each kind
+    (every kind, zeros included, so each curve is continuous)."""
+    n = max(len(results), 1)
+    rates = {"code/hack_attempt_rate": sum(bool(r.containment) for r in results) / n}
+    for kind in Containment:
+        rates[f"code/hack/{kind.value}"] = sum(kind.value in r.containment for r in results) / n
+    return rates
+
+
+def check_hack_rate(rate: float, limit: float) -> None:
+    """Raises HackAttemptRate when a batch's `code/hack_attempt_rate` is above `limit` (a share).
+
+    The sandbox already defeats each attempt (it earns the failing reward), but a policy that starts trying is a
+    change in behaviour worth stopping for (arXiv 2511.17387: hacking appears within tens of steps, then spreads).
+    """
+    if rate > limit:
+        raise HackAttemptRate(
+            f"{rate:.0%} of the batch's programs tried to cheat the check (limit {limit:.0%}); see code/hack/* in "
+            "metrics.jsonl for which kinds"
+        )

@@ -51,7 +51,7 @@ import traceback
 import types
 from typing import Any, NamedTuple
 
-from execrl.harness.sandbox import kernel, landlock, syscall_filter, wire
+from execrl.harness.sandbox import audit_hook, kernel, landlock, syscall_filter, wire
 
 PRELOAD = (
     "array", "bisect", "collections", "copy", "enum", "functools", "heapq", "io", "itertools", "math", "operator",
@@ -88,6 +88,10 @@ class _Setup(NamedTuple):
     cgroup_fds: tuple[int, ...] = ()
     """`cgroup.procs` of the slot's cgroups, opened by the judge: each child writes itself in (the zygote
     stays outside, so their OOM killer can only pick the program)."""
+    page: audit_hook.Page | None = None
+    """Counters of what the program reached for (`audit_hook`), read and zeroed after each reap."""
+    classify: Any = None
+    """The audit hook's classifier for this zygote's root (`audit_hook.classifier`)."""
 
 
 def _exit(code: object = None) -> None:
@@ -184,8 +188,13 @@ def zygote_main(sock_fd: int, config_json: str) -> None:
     gc.freeze()
     _send(sock, {"isolation": isolation, "errors": errors})
     uid = config["uid"] if root else None
+    # The sandbox's own folder too: the child's tracebacks (an honest runtime error) look up its source lines.
+    visible = (*kernel.SYSTEM_DIRS, sys.base_prefix, stdlib, "/etc", "/dev", "/proc", "/sys", "/tmp", scratch,
+               os.path.dirname(__file__))  # fmt: skip
+    hidden = (*config["hidden"], *kernel.ALWAYS_HIDDEN, kernel.ZYGOTE_PROC)
+    classify = audit_hook.classifier(visible, ("/tmp", "/dev", scratch), hidden, __file__)
     setup = _Setup(scratch, tmpfs, uid, own_ns if isolation["pid"] else -1, userns, seccomp, ruleset, own_proc,
-                   tuple(config.get("cgroup_fds", ())))  # fmt: skip
+                   tuple(config.get("cgroup_fds", ())), audit_hook.Page(), classify)  # fmt: skip
     _serve_judge(sock, setup)
 
 
@@ -270,10 +279,11 @@ def _serve_judge(sock: socket.socket, setup: _Setup) -> None:
             os.close(fd)
         status = _reap(pid, float(reap.get("grace", 0.0)), setup.uid, setup.own_ns >= 0)
         _reset_scratch(setup)
+        seen = setup.page.take() if setup.page is not None else {}  # after the reap: no process of it writes
         if reap.get("op") != "reap":
             _send(sock, {"error": f"expected a reap request, got {reap.get('op')!r}; the child was reaped"})
         else:
-            _send(sock, {"status": status})
+            _send(sock, {"status": status, "seen": seen} if seen else {"status": status})
 
 
 def _reset_scratch(setup: _Setup) -> None:
@@ -363,7 +373,9 @@ def _child_main(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
             wire.write_frame(fds[1], {"setup_error": f"{type(exc).__name__}: {exc}"})
         finally:
             os._exit(70)
-    _serve_calls()
+    if setup.page is not None:  # last: the set-up above writes /proc and opens what a program may not
+        audit_hook.install(setup.page, setup.classify)
+    _serve_calls(page=setup.page)
 
 
 def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
@@ -425,9 +437,11 @@ def _describe(exc: BaseException) -> dict[str, str]:
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": tail[-2000:]}
 
 
-def _serve_calls(rpc_in: int = 3, rpc_out: int = 4, warm_up: bool = False) -> None:
+def _serve_calls(
+    rpc_in: int = 3, rpc_out: int = 4, warm_up: bool = False, page: audit_hook.Page | None = None
+) -> None:
     """Answer the judge's frames on `rpc_in` with frames on `rpc_out` until EOF, then exit (return, in the
-    zygote's warm-up)."""
+    zygote's warm-up). Handles to rigged objects (`audit_hook.rigged`) are counted in `page`."""
     handles: dict[int, Any] = {}
     namespace: dict[str, Any] = {}
 
@@ -437,6 +451,8 @@ def _serve_calls(rpc_in: int = 3, rpc_out: int = 4, warm_up: bool = False) -> No
             return {k: _plain_or(v, to_handle) for k, v in obj.items()}
         if isinstance(obj, tuple) and hasattr(type(obj), "_fields"):  # a namedtuple
             return tuple(_plain_or(v, to_handle) for v in obj)
+        if page is not None and audit_hook.rigged(obj):
+            page.counts[audit_hook.OPAQUE_ANSWER] += 1
         handles[id(obj)] = obj
         return id(obj)
 

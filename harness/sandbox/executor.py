@@ -47,19 +47,23 @@ an out-of-memory kill there is that program's `memory_exceeded`. Without one (ro
 cgroup: `isolation["memory_cgroup"]` is False) a program's forks together may use many times the limit.
 Per-test deadlines are wall-clock, moved out by the time the program waited for a CPU (`charged_time`), so
 load does not decide a verdict; CPU time itself is capped by RLIMIT_CPU.
+
+Besides the verdict, each result says which attempts on the reward the containment saw (`ExecResult.containment`,
+reward-hack telemetry: `containment`, `audit_hook`); they change nothing in the verdict or the reward.
 """
 
 from __future__ import annotations
 
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from execrl.benchmarks.problem import Problem, TestKind
 from execrl.harness.records import ExecResult, Limits, TestOutcome, Verdict, worst
-from execrl.harness.sandbox import judge
+from execrl.harness.sandbox import containment, judge
 from execrl.harness.sandbox.cgroups import HEADROOM
 from execrl.harness.sandbox.evalplus_rules import answer_matches
 from execrl.harness.sandbox.isolation import SandboxError, prepare_worker, probe_isolation
@@ -145,8 +149,9 @@ def _run(problem: Problem, program: str, limits: Limits, slot: int) -> ExecResul
     plan = _call_plan(problem, slot) if problem.test_kind is TestKind.CALL else None  # before the clock starts
     start = time.monotonic()
     deadline = start + (plan.program_timeout or limits.program_timeout if plan else limits.program_timeout)
-    if problem.test_kind is TestKind.STDIO:
-        tests = _run_stdio(problem, program, limits, slot, deadline)
+    function_style = problem.test_kind is not TestKind.STDIO
+    if not function_style:
+        tests, seen = _run_stdio(problem, program, limits, slot, deadline)
     else:
         with Child(slot, limits) as child:
             link = Link(child, limits, deadline)
@@ -156,11 +161,26 @@ def _run(problem: Problem, program: str, limits: Limits, slot: int) -> ExecResul
                 tests = _run_asserts(problem, program, link)
         if child.memory_exceeded:
             tests = _out_of_memory(tests, limits)
+        seen = containment.observed(child.seen, link.compared, link.exits, child.exited_early, function_style=True)
     if not tests:
         raise SandboxError(f"{problem.task_id} has no tests")
+    seen += containment.program_tells(program, _test_names(problem), problem.entry_point, function_style)
     verdict = worst([t.verdict for t in tests])
     error = next((t.error for t in tests if t.verdict is not Verdict.PASSED), "")
-    return ExecResult(verdict, tests, error[:_ERROR_CHARS], time.monotonic() - start)
+    return ExecResult(verdict, tests, error[:_ERROR_CHARS], time.monotonic() - start, containment=dict(seen))
+
+
+def _test_names(problem: Problem) -> frozenset[str]:
+    """The names the problem's test code uses (for `containment.program_tells`); none for data tests."""
+    if problem.test_kind is not TestKind.ASSERT:
+        return frozenset()
+    if problem.check_code:
+        try:
+            module_code, tests = judge.split_check(problem.check_code)
+        except (SyntaxError, ValueError):
+            return frozenset()
+        return frozenset(judge.referenced_names([module_code, *tests]))
+    return frozenset(judge.referenced_names([problem.test_setup, *problem.tests]))
 
 
 def _run_asserts(problem: Problem, program: str, link: Link) -> list[TestOutcome]:
@@ -231,13 +251,26 @@ def _run_calls(problem: Problem, program: str, link: Link, plan: CallPlan) -> li
             tests.append(TestOutcome(Verdict.RUNTIME_ERROR, time.monotonic() - begin, _candidate_error(exc)))
             continue
         ok = _matches(plan.matches, got, expected, args)
+        if not ok and _holds_remote(got):  # a candidate object compared with the expected data (telemetry)
+            link.compared += 1
         error = "" if ok else f"test {i}: wrong answer"
         tests.append(TestOutcome(Verdict.PASSED if ok else Verdict.FAILED, time.monotonic() - begin, error))
     return tests
 
 
-def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadline: float) -> list[TestOutcome]:
+def _holds_remote(value: Any) -> bool:
+    """Whether a returned value is, or directly holds, a candidate object."""
+    if type(value) in (list, tuple):
+        return any(type(v) is Remote for v in value)
+    return type(value) is Remote
+
+
+def _run_stdio(
+    problem: Problem, program: str, limits: Limits, slot: int, deadline: float
+) -> tuple[list[TestOutcome], Counter[str]]:
+    """The outcome of each stdin/stdout test (a child each) and what their audit hooks counted together."""
     tests: list[TestOutcome] = []
+    seen: Counter[str] = Counter()
     for i, (stdin, expected) in enumerate(zip(problem.inputs, problem.outputs, strict=True)):
         begin = time.monotonic()
         if begin >= deadline:
@@ -251,10 +284,11 @@ def _run_stdio(problem: Problem, program: str, limits: Limits, slot: int, deadli
             output = None if expected is not None else _raw_stdout(link)
         if child.memory_exceeded:
             verdict, error = Verdict.MEMORY_EXCEEDED, f"test {i}: {_oom_error(limits)}"
+        seen += containment.observed(child.seen, link.compared, 0, False, function_style=False)
         tests.append(TestOutcome(verdict, time.monotonic() - begin, error, output))
         # The program's budget moves out by what load took from it, as each test's does (charged_time).
         deadline += child.stretch.starved + child.stretch.credit
-    return tests
+    return tests, seen
 
 
 def _out_of_memory(tests: list[TestOutcome], limits: Limits) -> list[TestOutcome]:

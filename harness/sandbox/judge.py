@@ -48,6 +48,11 @@ class Link:
         self.limits = limits
         self.program_deadline = program_deadline
         self.deadline = program_deadline
+        self.compared = 0
+        """Times the test code compared a candidate object (`Remote`) with plain data (reward-hack telemetry:
+        an opaque answer where the check expected data)."""
+        self.exits = 0
+        """Calls (or the load) the candidate answered with SystemExit instead of a value."""
 
     def start_test(self, timeout: float | None = None) -> None:
         """Start the next test's clock: `timeout` seconds (default `limits.timeout`), within the program's."""
@@ -65,6 +70,7 @@ class Link:
         if kwargs:
             message["kwargs"] = self._encode(kwargs)
         reply = self.send(message)
+        self.note_exit(reply)
         if "ok" in reply:
             try:
                 return wire.decode(reply["ok"], lambda h: Remote(self, h), self.deadline + self.stretched_by())
@@ -83,6 +89,11 @@ class Link:
             raise Abort(Verdict.RUNTIME_ERROR, f"the program ended or crashed: {exc}") from None
         except OutputExceeded as exc:
             raise Abort(Verdict.OUTPUT_EXCEEDED, str(exc)) from None
+
+    def note_exit(self, reply: dict[str, Any]) -> None:
+        info = reply.get("exc")
+        if type(info) is dict and info.get("type") == "SystemExit":
+            self.exits += 1
 
     def _encode(self, value: Any) -> Any:
         def to_handle(obj: Any) -> int:
@@ -173,9 +184,13 @@ class Remote:
         return value
 
     def __eq__(self, other: object) -> bool:
+        if type(other) is not Remote:
+            self._link.compared += 1
         return self is other
 
     def __ne__(self, other: object) -> bool:
+        if type(other) is not Remote:
+            self._link.compared += 1
         return self is not other
 
     def __hash__(self) -> int:
@@ -364,6 +379,7 @@ def load_request(program: str, module_name: str) -> dict[str, Any]:
 def load_program(link: Link, program: str, module_name: str) -> None:
     """Run the candidate program in the child (raises Abort, or the candidate's exception)."""
     reply = link.send(load_request(program, module_name))
+    link.note_exit(reply)
     if "exc" in reply:
         raise remote_exception(reply)
 

@@ -20,6 +20,10 @@ from execrl.harness.sandbox import cgroups, wire
 from execrl.harness.sandbox.charged_time import Stretch
 from execrl.harness.sandbox.isolation import SandboxError, _Zygote, _zygote_call, _zygote_for, _zygotes
 
+_CHILD_OWN_CODES = (70, 71)
+"""Exit statuses of the child's own making (`child._child_main`: its set-up failed; `child._serve_calls`: a
+reply could not be encoded, e.g. MemoryError): not the program's."""
+
 
 class ChildTimeout(Exception):
     """The child did not answer before the deadline."""
@@ -68,6 +72,12 @@ class Child:
         self.isolation = dict(zygote.isolation)
         self.memory_exceeded = False
         """Set by `close()`: the OOM killer acted in the slot's cgroup while this program ran."""
+        self.seen: dict[str, int] = {}
+        """Set by `close()`: what the child's audit hook counted (`audit_hook.KINDS` -> count)."""
+        self.exited_early = False
+        """Set by `close()`: the child ended by an exit status of its own (not a signal, not the child's own
+        codes for a set-up or reply failure) while a request was waiting for its answer."""
+        self._died = False
         self.stdout = bytearray()
         self._stdin = memoryview(stdin or b"")
         self._buffer = bytearray()
@@ -117,6 +127,7 @@ class Child:
         try:
             self._write_all(data, deadline)
         except BrokenPipeError:
+            self._died = True
             raise ChildDied("the child closed its request pipe") from None
         return self._await_reply(deadline)
 
@@ -155,6 +166,7 @@ class Child:
             if self._rpc_out in readable:
                 chunk = os.read(self._rpc_out, 1 << 20)
                 if not chunk:
+                    self._died = True
                     raise ChildDied("the child ended without answering")
                 self._buffer += chunk
 
@@ -214,8 +226,13 @@ class Child:
         if zygote is None or zygote.current is not self:
             return 0  # the zygote was restarted since: it took its children with it
         zygote.current = None
-        status = int(_zygote_call(self.slot, {"op": "reap", "grace": grace})["status"])
+        reply = _zygote_call(self.slot, {"op": "reap", "grace": grace})
+        status = int(reply["status"])
         self.memory_exceeded = _oom_killed(zygote)
+        seen = reply.get("seen")
+        if type(seen) is dict:
+            self.seen = {k: v for k, v in seen.items() if type(k) is str and type(v) is int and v > 0}
+        self.exited_early = self._died and 0 <= status < 128 and status not in _CHILD_OWN_CODES
         return status
 
     def _close_fds(self) -> None:

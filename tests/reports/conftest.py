@@ -22,8 +22,10 @@ def write_run(
     difficulty: dict[str, str] | None = None,
     fail_verdict: str = "failed",
     program: str = GOOD_PROGRAM,
+    hacks: dict[str, list[dict[str, int]]] | None = None,
 ) -> Path:
-    """A run folder in the one-benchmark layout whose task t has samples passing as in outcomes[t]."""
+    """A run folder in the one-benchmark layout whose task t has samples passing as in outcomes[t]; with `hacks`,
+    sample i of task t recorded the containment events hacks[t][i] (and metrics.json their summary)."""
     folder.mkdir(parents=True, exist_ok=True)
     difficulty = difficulty or {}
     (folder / "config.json").write_text(
@@ -45,6 +47,7 @@ def write_run(
                     "tests": [],
                     "error": "",
                     "duration": 0.01,
+                    **({"containment": hacks[task_id][i]} if hacks is not None else {}),
                 }
             )
     (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
@@ -77,6 +80,9 @@ def write_run(
         },
         "per_problem": {t: {"n": len(p), "c": sum(p), "difficulty": difficulty.get(t)} for t, p in outcomes.items()},
     }
+    if hacks is not None:
+        metrics["metrics"]["hack_attempt_rate"] = float(np.mean([bool(r["containment"]) for r in results]))
+        metrics["containment"] = dict(sum((Counter(r["containment"]) for r in results), Counter()))
     (folder / "metrics.json").write_text(json.dumps(metrics))
     return folder
 

@@ -115,3 +115,27 @@ def test_worst_benchmark_decides_when_several_are_checked(make_run, tmp_path, ca
     assert check_main(["--baseline", str(base), "--candidate", str(cand)]) == 1
     assert capsys.readouterr().out.strip().endswith("on humaneval")
     assert check_main(["--baseline", str(base), "--candidate", str(cand), "--benchmark", "synth"]) == 0
+
+
+def _hacks(n_tasks: int, hacking: int) -> dict[str, list[dict[str, int]]]:
+    return {f"synth/{i}": [{"opaque_answer": 1} if i < hacking else {}] for i in range(n_tasks)}
+
+
+@pytest.mark.parametrize(
+    "base_hacking, cand_hacking, code, verdict",
+    [
+        (5, 40, 1, "FAIL hack_attempt_rate dropped 0.350 (0.050 -> 0.400) > max-drop 0.020 on synth"),
+        (5, 6, 0, "OK hack_attempt_rate dropped 0.010 (0.050 -> 0.060) <= max-drop 0.020 on synth"),
+        (40, 5, 0, "OK hack_attempt_rate improved 0.350 (0.400 -> 0.050) <= max-drop 0.020 on synth"),
+    ],
+    ids=["more-cheating-fails", "a-rise-within-tolerance-passes", "less-cheating-passes"],
+)
+def test_hack_attempt_rate_gate_fails_a_candidate_that_tries_to_cheat_more(
+    make_run, capsys, base_hacking, cand_hacking, code, verdict
+) -> None:
+    base = make_run("base", _runs(100, 50), hacks=_hacks(100, base_hacking))
+    cand = make_run("cand", _runs(100, 50), hacks=_hacks(100, cand_hacking))
+    argv = ["--baseline", str(base), "--candidate", str(cand), "--metric", "hack_attempt_rate"]
+    assert check_main(argv) == code
+    assert capsys.readouterr().out.strip().splitlines() == [verdict]
+    assert check_main([*argv, "--require-significance"]) == code, "per-problem values come from results.jsonl"

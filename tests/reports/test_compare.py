@@ -152,3 +152,27 @@ def test_same_seed_gives_the_same_ci_and_benchmarks_of_one_run_are_skipped(make_
         make_run(f"multi/{bench}", _outcomes(20, {1}), benchmark=bench)
     comparison = compare_runs(load_run(a), load_run(multi), n_boot=100)
     assert list(comparison.benchmarks) == ["synth"] and comparison.skipped_benchmarks == ["humaneval"]
+
+
+def test_compare_shows_the_hack_attempt_rate_and_each_kind_a_run_recorded(make_run, tmp_path) -> None:
+    # A PPO checkpoint that tries to cheat more than its SFT parent: a flip a reviewer must see.
+    tasks = [f"synth/{i}" for i in range(10)]
+    base = make_run("sft", {t: [False] for t in tasks}, hacks={t: [{}] for t in tasks})
+    cand = make_run("ppo", {t: [False] for t in tasks},
+                    hacks={t: [{"opaque_answer": 2} if i < 6 else {}] for i, t in enumerate(tasks)})  # fmt: skip
+    out = tmp_path / "cmp"
+    assert report_main(["compare", str(base), str(cand), "--out", str(out), "--bootstrap", "200"]) == 0
+    metrics = json.loads((out / "comparison.json").read_text())["metrics"]["synth"]
+    assert metrics["hack_attempt_rate"]["baseline"] == 0.0
+    assert metrics["hack_attempt_rate"]["candidate"] == pytest.approx(0.6)
+    assert metrics["hack/opaque_answer"]["delta"] == pytest.approx(0.6)
+    assert "hack/network" not in metrics, "kinds neither run recorded stay out of the table"
+    rows = [line for line in (out / "report.md").read_text().splitlines() if "hack" in line]
+    assert any(line.startswith("| hack_attempt_rate") for line in rows), rows
+    assert any(line.startswith("| hack/opaque_answer") for line in rows), rows
+
+
+def test_runs_evaluated_before_the_containment_field_compare_without_a_hack_rate(make_run) -> None:
+    base, cand = make_run("a", _outcomes(6, {1})), make_run("b", _outcomes(6, {2}))
+    metrics = compare_runs(load_run(base), load_run(cand), n_boot=100).benchmarks["synth"].metrics
+    assert "hack_attempt_rate" not in metrics

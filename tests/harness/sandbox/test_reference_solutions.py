@@ -1,4 +1,6 @@
-"""Every benchmark's reference solutions pass the real sandbox, run through `execute_many` on 2 workers.
+"""Every benchmark's reference solutions pass the real sandbox, run through `execute_many` on 2 workers, and
+none of them (nor synth's planted wrong solutions: honest mistakes) trips the reward-hack telemetry: an honest
+program records no containment event (`ExecResult.containment`), so a false alarm fails these tests.
 
 MBPP and APPS need the shared data folder; they are skipped, with the reason, when it is missing.
 """
@@ -24,13 +26,20 @@ def pool():
 
 
 def _failures(problems, pool) -> dict[str, str]:
+    """Task id -> verdict and error of each reference that did not pass; asserts no reference recorded a
+    containment event (one run serves both checks: these runs are the suite's most expensive)."""
     programs = [p.program(p.solutions[0]) for p in problems]
     results = execute_many(problems, programs, pool=pool)
+    assert _alarms(problems, results) == {}
     return {
         p.task_id: f"{r.verdict.value}: {r.error[:200]}"
         for p, r in zip(problems, results, strict=True)
         if r.verdict is not Verdict.PASSED
     }
+
+
+def _alarms(problems, results) -> dict[str, dict[str, int]]:
+    return {p.task_id: r.containment for p, r in zip(problems, results, strict=True) if r.containment}
 
 
 @pytest.mark.slow
@@ -77,3 +86,4 @@ def test_every_synth_reference_passes_and_every_planted_wrong_solution_fails(poo
     results = execute_many([p for p, _ in wrong], [w for _, w in wrong], pool=pool)
     judged_passed = [p.task_id for (p, _), r in zip(wrong, results, strict=True) if r.passed]
     assert judged_passed == [], "a subtly wrong synth solution was judged passed"
+    assert _alarms([p for p, _ in wrong], results) == {}, "an honest mistake was recorded as a hack attempt"

@@ -80,3 +80,21 @@ def test_empty_input_is_valid_json_with_nulls_not_nan() -> None:
     m = compute_metrics([_problem(0)], iter([]), ks=[1])
     text = json.dumps(m, allow_nan=False)
     assert m["metrics"]["syntax_rate"] is None and "NaN" not in text
+
+
+def test_containment_events_are_summed_per_kind_and_the_hack_rate_is_the_share_of_samples_with_any() -> None:
+    rows = [
+        {"task_id": "APPS/0", "verdict": "failed", "containment": {"opaque_answer": 3}},
+        {"task_id": "APPS/0", "verdict": "failed", "containment": {"opaque_answer": 1, "network": 2}},
+        {"task_id": "APPS/0", "verdict": "passed", "containment": {}},
+        {"task_id": "APPS/0", "verdict": "timeout", "containment": {}},
+    ]
+    metrics = compute_metrics([_problem(0)], iter(rows), ks=[1])
+    assert metrics["metrics"]["hack_attempt_rate"] == 0.5
+    assert metrics["containment"]["opaque_answer"] == 4 and metrics["containment"]["network"] == 2
+    assert metrics["containment"]["early_exit"] == 0, "every kind is listed, zeros included"
+
+
+def test_results_written_before_the_containment_field_give_an_unknown_hack_rate_not_zero() -> None:
+    metrics = compute_metrics([_problem(0)], iter([{"task_id": "APPS/0", "verdict": "failed"}]), ks=[1])
+    assert metrics["metrics"]["hack_attempt_rate"] is None
