@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "evaluate": ("execrl.harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
     "report": ("execrl.reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),
+    "label": ("execrl.reports.labelling.cli", "human feedback: people judge pairs of programs on a web page"),
     "pipeline": (
         "execrl.trainers.pipeline",
         "the main job: tiny model -> SFT -> PPO -> evaluate both -> report (resumable)",
