@@ -7,8 +7,8 @@ labeller's own pairs to change its label, `GET /l/TOKEN/mine` the labeller's own
 
 Security (the programs on the page are hostile text; see page.py for escaping):
 - every response carries a strict Content-Security-Policy: scripts and styles only from this server's
-  /static files, no inline script or style, no framing, forms only to this server; plus nosniff and
-  no-referrer (the token is in the URL);
+  /static files, no inline script or style, no framing, forms only to this server; plus nosniff and a
+  same-origin referrer policy (the token is in the URL);
 - every POST needs the labeller's token (in its path) and a CSRF token, an HMAC of the labeller and the pair
   under a secret kept in the database (so forms stay valid across a restart), compared in constant time; a
   POST whose Origin is another site, or whose Sec-Fetch-Site says cross-site, is refused too;
@@ -39,7 +39,9 @@ CSP = (
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # same-origin, not no-referrer: the link's token never leaves in a Referer, and Chromium still sends a real
+    # Origin on our own form posts (under no-referrer it sends `Origin: null`, which the cross-site check refuses)
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }

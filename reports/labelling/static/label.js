@@ -1,7 +1,11 @@
-// Keyboard shortcuts of the labelling page: 1-4 choose, s skips, d toggles the diff. Served as a file, so the
-// page's Content-Security-Policy can forbid every inline script.
+// Keyboard shortcuts of the labelling page: 1-4 choose, s skips, d toggles the diff, Escape leaves the comment
+// box. Served as a file, so the page's Content-Security-Policy can forbid every inline script.
 "use strict";
 document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && event.target.closest("textarea")) {
+    event.target.blur();
+    return;
+  }
   if (event.ctrlKey || event.metaKey || event.altKey || event.target.closest("textarea, input[type=text]")) {
     return;
   }

@@ -17,7 +17,7 @@ def pair_row(i: int, a: str | None = None, b: str | None = None, **fields: objec
     """Pair i: A returns the sum (passes), B a longer program that also passes, unless given."""
     return {
         "task_id": f"t/{i}",
-        "prompt": f"def add{i}(x):\n    \"\"\"Return x plus {i}.\"\"\"\n",
+        "prompt": f'def add{i}(x):\n    """Return x plus {i}."""\n',
         "a": a if a is not None else f"    return x + {i}\n",
         "b": b if b is not None else f"    y = x\n    y = y + {i}\n    return y\n",
         "result_a": PASSED,
@@ -41,7 +41,6 @@ def store(tmp_path: Path, pairs_file: Path) -> Store:
     s = Store(tmp_path / "labels.sqlite")
     s.add_pairs(read_pairs_file(pairs_file))
     return s
-
 
 
 def write_humaneval_run(folder: Path, outcomes: dict[str, list[str]]) -> Path:

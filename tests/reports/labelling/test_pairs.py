@@ -17,15 +17,25 @@ BAD_LINES = [
     ("not json", "not-json", ":2: "),  # a torn or garbage line in the middle
     ('["a", "b"]', "not-an-object", ":2: "),  # valid JSON, wrong shape
     (json.dumps({**pair_row(1), "b": 3}), "program-not-a-string", ":2: missing string field(s) b"),
-    (json.dumps({k: v for k, v in pair_row(1).items() if k != "task_id"}), "no-task-id", ":2: missing string field(s) task_id"),  # noqa: E501
+    (
+        json.dumps({k: v for k, v in pair_row(1).items() if k != "task_id"}),
+        "no-task-id",
+        ":2: missing string field(s) task_id",
+    ),  # noqa: E501
     (json.dumps({**pair_row(1), "result_a": {"verdict": "great"}}), "unknown-verdict", ":2: result_a verdict must be"),
-    (json.dumps({**pair_row(1), "result_b": {"verdict": "passed", "tests": "all"}}), "tests-not-a-list", ":2: result_b tests must be a list"),  # noqa: E501
+    (
+        json.dumps({**pair_row(1), "result_b": {"verdict": "passed", "tests": "all"}}),
+        "tests-not-a-list",
+        ":2: result_b tests must be a list",
+    ),  # noqa: E501
     (json.dumps({**pair_row(1), "statement": ["x"]}), "statement-not-a-string", ":2: statement must be a string"),
 ]
 
 
 @pytest.mark.parametrize(("line", "why", "needle"), BAD_LINES, ids=[row[1] for row in BAD_LINES])
-def test_a_bad_pairs_line_is_an_error_naming_the_file_and_line(tmp_path: Path, line: str, why: str, needle: str) -> None:
+def test_a_bad_pairs_line_is_an_error_naming_the_file_and_line(
+    tmp_path: Path, line: str, why: str, needle: str
+) -> None:
     path = tmp_path / "pairs.jsonl"
     path.write_text(f"{GOOD}\n{line}\n{GOOD}\n")
     with pytest.raises(UserError) as error:
