@@ -9,7 +9,9 @@ import pytest
 from execrl.benchmarks.errors import UserError
 from execrl.reports.labelling.pairs import Pair, Side, draw, pairs_from_runs, read_pairs_file
 
-from .conftest import pair_row, write_humaneval_run, write_pairs
+from tests.evaluated_runs import write_humaneval_run
+
+from .conftest import pair_row, write_pairs
 
 GOOD = json.dumps(pair_row(0))
 
