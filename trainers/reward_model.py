@@ -194,14 +194,15 @@ NO_PREFERENCE = ("tie", "both_bad")
 def pairs_from_runs(
     runs: Sequence[Path], data_dir: Path | None = None, max_pairs_per_task: int = 8, seed: int = 0
 ) -> list[dict[str, str]]:
-    """`pairs_from_results` over each evaluated run folder (`execrl.harness.run_programs`), with counts on stderr."""
+    """`pairs_from_results` over each evaluated run folder (`execrl.harness.run_programs`), with counts on stderr.
+    Each program is scored as the text after its problem's prompt (`RunProgram.response`)."""
     from execrl.harness.run_programs import read_run
 
     pairs: list[dict[str, str]] = []
     for run in runs:
         programs = list(read_run(run, data_dir))
         samples = [
-            {"task_id": p.sample.task_id, "completion_id": p.sample.completion_id, "completion": p.sample.completion,
+            {"task_id": p.sample.task_id, "completion_id": p.sample.completion_id, "completion": p.response,
              "prompt": p.problem.prompt}
             for p in programs
         ]  # fmt: skip

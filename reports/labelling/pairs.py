@@ -165,7 +165,7 @@ def candidate_pairs(programs: Iterable[Any], pairs_per_task: int, seed: int) -> 
 
 
 def _run_side(p: Any) -> Side:
-    return _side(p.sample.completion, p.program, p.result)
+    return _side(p.response, p.program, p.result)
 
 
 def pairs_from_runs(
