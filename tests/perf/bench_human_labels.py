@@ -145,6 +145,7 @@ def main() -> None:
             argv += ["--epochs", str(args.epochs), "--max-length", "128", "--lr", "1e-3", "--eval-share", "0.05"]
             assert execrl([*argv, "--device", args.device]) == 0
             results[name].append(accuracy(rm, held, decided))
+            print(f"seed {seed}, {name}: {results[name][-1]}", file=sys.stderr, flush=True)
     summary = {
         name: {k: round(statistics.mean(r[k] for r in runs), 4) for k in ("all", "decided", "undecided")}
         | {"per_seed_all": [r["all"] for r in runs]}
