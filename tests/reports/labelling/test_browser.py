@@ -206,3 +206,29 @@ def test_a_killed_server_loses_no_committed_label_and_the_labeller_resumes(tmp_p
         assert shown_task(page) not in done
         label_by_keyboard(page, "33", start=3)
         assert "Nothing left to label" in page.locator("#done").inner_text()
+
+
+def test_a_post_without_the_labellers_token_or_csrf_token_or_from_another_page_is_refused(
+    tmp_path: Path, page: Page
+) -> None:
+    pairs, db = write_pairs(tmp_path / "pairs.jsonl", [pair_row(0)]), tmp_path / "labels.sqlite"
+    with serving(db, pairs) as (base, _):
+        url = link(db, "ann", base)
+        other = link(db, "bob", base)
+        page.goto(url)
+        fields = {name: page.locator(f"input[name={name}]").get_attribute("value") for name in ("pair_id", "csrf")}
+        attempts = [
+            ("no CSRF token", f"{url}/label", {"pair_id": fields["pair_id"], "choice": "a"}, {403}),
+            ("no labeller token", f"{base}/l//label", {**fields, "choice": "a"}, {404, 405}),
+            ("another labeller's token with ann's CSRF token", f"{other}/label", {**fields, "choice": "a"}, {403}),
+        ]
+        for why, target, form, status in attempts:
+            assert page.request.post(target, form=form).status in status, why
+        # A page of another origin carrying ann's real tokens (a stolen form): the browser says where it came from.
+        forged = page.context.new_page()
+        hidden = "".join(f'<input type="hidden" name="{k}" value="{v}">' for k, v in {**fields, "choice": "b"}.items())
+        forged.set_content(f'<form method="post" action="{url}/label">{hidden}<button>go</button></form>')
+        with forged.expect_navigation():
+            forged.click("button")
+        assert "cross-site request refused" in forged.content()
+        assert Store(db).all_labels() == []
