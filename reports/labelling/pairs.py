@@ -145,8 +145,8 @@ def draw(undecided: Sequence[Pair], decided: Sequence[Pair], n: int, share: floa
 
 def candidate_pairs(programs: Iterable[Any], pairs_per_task: int, seed: int) -> tuple[list[Pair], list[Pair]]:
     """(undecided, decided) pairs of distinct programs of the same task, at most `pairs_per_task` of each kind
-    per task. `programs` are `execrl.harness.run_programs.RunProgram`s; sandbox errors say nothing about the
-    program and are left out."""
+    per task, each program A or B at random. `programs` are `execrl.harness.run_programs.RunProgram`s; sandbox
+    errors say nothing about the program and are left out."""
     rng = random.Random(seed)
     by_task: dict[str, dict[str, Any]] = defaultdict(dict)
     for p in programs:
@@ -157,6 +157,8 @@ def candidate_pairs(programs: Iterable[Any], pairs_per_task: int, seed: int) -> 
     for task_id in sorted(by_task):
         kinds: dict[bool, list[Pair]] = {True: [], False: []}
         for x, y in itertools.combinations(by_task[task_id].values(), 2):
+            if rng.random() < 0.5:  # which side is A is left to chance, not to the samples' order (position bias)
+                x, y = y, x
             pair = Pair(task_id, x.problem.prompt, x.problem.prompt, _run_side(x), _run_side(y))
             kinds[pair.decided].append(pair)
         undecided += rng.sample(kinds[False], min(pairs_per_task, len(kinds[False])))
