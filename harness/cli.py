@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "HTTP reward server: OpenRLHF /get_reward, SandboxFusion /run_code, /v1/execute (the serve extra)",
     ),
     "report": ("execrl.reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),
+    "label": ("execrl.reports.labelling.cli", "human feedback: people judge pairs of programs on a web page"),
     "pipeline": (
         "execrl.trainers.pipeline",
         "the main job: tiny model -> SFT -> PPO -> evaluate both -> report (resumable)",

@@ -57,6 +57,7 @@ LIGHT_MODULES = [
     ("execrl.harness.generation.hf_sampling", "trainers and the hf engine import it; torch only once they sample"),
     ("execrl.reports.cli", "reports work from the base install"),
     ("execrl.reports.check", "the CI regression check must stay light"),
+    ("execrl.reports.labelling.app", "the labelling server needs no model"),
     ("execrl.benchmarks.registry", "loading problems needs no model"),
     ("execrl.trainers.cli", "`execrl train --help` should not pay for torch"),
 ]

@@ -1,7 +1,9 @@
 """Bradley-Terry reward model (`execrl train rm`): a scalar head on the LM, trained on preference pairs.
 
-Rows `{"prompt", "chosen", "rejected"}` (or `--pairs synth`; or pairs derived from execution by
-`pairs_from_results`: a passing and a failing program for the same problem). The head reads the last
+Pairs come from a JSONL file of rows `{"prompt", "chosen", "rejected"}` (TRL's preference format, which `execrl
+label export` writes from people's judgements: its rows marked `tie` or `both_bad` carry no preference and are
+left out), from `--pairs synth`, or from evaluated run folders (`--pairs-from-runs`: a passing and a failing
+program of the same problem, `pairs_from_results`); a file and run folders may be mixed. The head reads the last
 non-pad token (`AutoModelForSequenceClassification`, num_labels=1). Loss: -log sigmoid(r_chosen - r_rejected),
 the Bradley & Terry (1952) pairwise model as used for RLHF reward models by Ouyang et al. (2022), eq. 1.
 A held-out share of pairs gives the pair accuracy in `OUT/rm_metrics.json`. `RewardModel.load(OUT).score`
@@ -41,8 +43,17 @@ class RMConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
 
     model: str
     """Model folder or hub id to start from (usually the SFT output)."""
-    pairs: str = "synth"
-    """JSONL file of {"prompt", "chosen", "rejected"} rows, or `synth` for synth preference pairs."""
+    pairs: str | None = None
+    """JSONL file of {"prompt", "chosen", "rejected"} rows (e.g. `execrl label export`), or `synth` for synth
+    preference pairs (the default unless --pairs-from-runs is given)."""
+    pairs_from_runs: tuple[Path, ...] = ()
+    """Evaluated run folders: each task's passing and failing programs make (chosen, rejected) pairs, added to
+    --pairs when that is given too."""
+    max_pairs_per_task: int = 8
+    """With --pairs-from-runs: at most this many pairs from one task of one run."""
+    data_dir: Path | None = None
+    """With --pairs-from-runs: data folder for MBPP/APPS problems (default: as the run recorded, else
+    $EXECRL_DATA_DIR)."""
     synth_seed: int = 0
     """With --pairs synth: seed of the synth benchmark and pairs."""
     eval_share: float = 0.1
@@ -180,14 +191,63 @@ def pairs_from_results(
     return pairs
 
 
+NO_PREFERENCE = ("tie", "both_bad")
+"""`label` values of exported human judgements that prefer neither program (Bradley-Terry has no term for them)."""
+
+
+def pairs_from_runs(
+    runs: Sequence[Path], data_dir: Path | None = None, max_pairs_per_task: int = 8, seed: int = 0
+) -> list[dict[str, str]]:
+    """`pairs_from_results` over each evaluated run folder (`execrl.harness.run_programs`), with counts on stderr.
+    Each program is scored as the text after its problem's prompt (`RunProgram.response`)."""
+    from execrl.harness.run_programs import read_run
+
+    pairs: list[dict[str, str]] = []
+    for run in runs:
+        programs = list(read_run(run, data_dir))
+        samples = [
+            {"task_id": p.sample.task_id, "completion_id": p.sample.completion_id, "completion": p.response,
+             "prompt": p.problem.prompt}
+            for p in programs
+        ]  # fmt: skip
+        found = pairs_from_results(
+            samples, [p.result for p in programs], max_pairs_per_task=max_pairs_per_task, seed=seed
+        )
+        tasks = {p.sample.task_id for p in programs}
+        print(
+            f"pairs from {run}: {len(found)} (passing, failing) pairs from {len(programs)} samples of {len(tasks)} "
+            "tasks",
+            file=sys.stderr,
+        )
+        pairs += found
+    return pairs
+
+
+def read_pairs_file(path: str) -> list[dict[str, Any]]:
+    """Preference rows of a JSONL file; exported human rows without a preference (`label` tie/both_bad) are left
+    out, counted on stderr."""
+    rows = read_jsonl(path, required=("prompt", "chosen", "rejected"))
+    kept = [row for row in rows if row.get("label") not in NO_PREFERENCE]
+    left_out = f", left out {len(rows) - len(kept)} marked tie or both_bad" if len(kept) < len(rows) else ""
+    print(f"pairs from {path}: {len(kept)}{left_out}", file=sys.stderr)
+    return kept
+
+
 def load_pairs(cfg: RMConfig) -> list[dict[str, Any]]:
-    if cfg.pairs != "synth":
-        return read_jsonl(cfg.pairs, required=("prompt", "chosen", "rejected"))
-    try:
-        from execrl.benchmarks.synth import load_synth, preference_pairs
-    except ImportError:
-        raise UserError("--pairs synth: the synth benchmark (execrl.benchmarks.synth) is not installed") from None
-    return preference_pairs(load_synth("train", seed=cfg.synth_seed), seed=cfg.synth_seed)
+    """--pairs (a file, or synth when no run folders are given) plus the pairs of --pairs-from-runs."""
+    pairs: list[dict[str, Any]] = []
+    source = cfg.pairs or ("synth" if not cfg.pairs_from_runs else None)
+    if source == "synth":
+        try:
+            from execrl.benchmarks.synth import load_synth, preference_pairs
+        except ImportError:
+            raise UserError("--pairs synth: the synth benchmark (execrl.benchmarks.synth) is not installed") from None
+        pairs += preference_pairs(load_synth("train", seed=cfg.synth_seed), seed=cfg.synth_seed)
+    elif source is not None:
+        pairs += read_pairs_file(source)
+    if cfg.pairs_from_runs:
+        pairs += pairs_from_runs(cfg.pairs_from_runs, cfg.data_dir, cfg.max_pairs_per_task, cfg.seed)
+    return pairs
 
 
 def pair_accuracy(model: Any, pairs: Sequence[tuple[list[int], list[int]]], pad_id: int, device: Any) -> dict:
@@ -212,7 +272,8 @@ def train_reward_model(cfg: RMConfig) -> Path:
         for p in load_pairs(cfg)
     ]
     if len(encoded) < 2:
-        raise UserError(f"--pairs {cfg.pairs}: need at least 2 pairs, got {len(encoded)}")
+        given = f"--pairs {cfg.pairs or 'synth'}" if not cfg.pairs_from_runs else "--pairs-from-runs"
+        raise UserError(f"{given}: need at least 2 pairs, got {len(encoded)}")
     train, held = split_holdout(encoded, cfg.eval_share, cfg.seed)
 
     # 2.-4. model, optimiser, train: a batch's chosen and rejected texts go through the model as one (2B, T) batch

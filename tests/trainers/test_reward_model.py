@@ -12,8 +12,17 @@ torch = pytest.importorskip("torch")
 
 from execrl.harness.cli import main as execrl  # noqa: E402
 from execrl.harness.records import ExecResult, Verdict  # noqa: E402
-from execrl.trainers.reward_model import RewardModel, RMConfig, bt_loss, pairs_from_results, train_reward_model  # noqa: E402
+from execrl.trainers.reward_model import (  # noqa: E402
+    RewardModel,
+    RMConfig,
+    bt_loss,
+    load_pairs,
+    pairs_from_results,
+    train_reward_model,
+)
 from execrl.trainers.tiny import build_tiny_model  # noqa: E402
+
+from tests.evaluated_runs import write_humaneval_run  # noqa: E402
 
 NAMES = ["x", "n", "val", "item", "num", "k"]
 
@@ -116,3 +125,58 @@ def test_cli_refuses_bad_pairs_with_a_clear_message(
     assert execrl(["train", "rm", "--model", str(tiny), "--pairs", str(path), "--out", str(tmp_path / "rm")]) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_cli_trains_on_pairs_from_run_folders_mixed_with_a_file_and_prints_the_counts(
+    tiny: Path, pairs_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    run = write_humaneval_run(
+        tmp_path / "run",
+        {"HumanEval/0": ["passed", "failed", "runtime_error"], "HumanEval/1": ["passed", "passed"]},  # 2 pairs
+    )
+    out = tmp_path / "rm"
+    argv = [
+        "train",
+        "rm",
+        "--model",
+        str(tiny),
+        "--pairs-from-runs",
+        str(run),
+        "--max-steps",
+        "1",
+        "--max-length",
+        "64",
+    ]
+    assert execrl([*argv, "--out", str(out)]) == 0
+    assert f"pairs from {run}: 2 (passing, failing) pairs from 5 samples of 2 tasks" in capsys.readouterr().err
+    metrics = json.loads((out / "rm_metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_eval"] == 2
+    assert execrl([*argv, "--pairs", str(pairs_file), "--out", str(tmp_path / "mixed")]) == 0
+    metrics = json.loads((tmp_path / "mixed" / "rm_metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_eval"] == 80 + 2
+
+
+def test_exported_rows_without_a_preference_are_left_out(tmp_path: Path) -> None:
+    rows = [
+        {"prompt": "p", "chosen": "c", "rejected": "r", "label": label} for label in ("preference", "tie", "both_bad")
+    ]
+    path = tmp_path / "prefs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = RMConfig(model="unused", out=tmp_path / "rm", pairs=str(path))
+    assert [r["label"] for r in load_pairs(cfg)] == ["preference"]
+
+
+def test_pairs_from_runs_refuses_a_folder_that_is_not_an_evaluated_run(tiny: Path, tmp_path: Path, capsys) -> None:
+    (tmp_path / "empty").mkdir()
+    argv = [
+        "train",
+        "rm",
+        "--model",
+        str(tiny),
+        "--pairs-from-runs",
+        str(tmp_path / "empty"),
+        "--out",
+        str(tmp_path / "rm"),
+    ]
+    assert execrl(argv) == 2
+    assert "no results.jsonl" in capsys.readouterr().err

@@ -1,0 +1,1 @@
+"""The human labelling app (`execrl label`)."""
