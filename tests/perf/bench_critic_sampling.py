@@ -106,9 +106,9 @@ def main() -> int:
     for arm, extra in (("first-passing", []), ("critic", ["--critic", str(work / "critic")])):
         t = time.monotonic()
         sh("generate", "--strategy", "critic-sampling", "--model", str(sft), "--benchmark", "synth", *strategy,
-           *extra, *sampling, "--workers", str(args.workers), "--out", str(work / arm))  # fmt: skip
-        sh("evaluate", "--benchmark", "synth", "--samples", str(work / arm / "samples.jsonl"), "--out",
-           str(work / arm / "eval"), "--workers", str(args.workers))  # fmt: skip
+           *extra, *sampling, "--workers", str(args.workers), "--out", str(work / f"arm-{arm}"))  # fmt: skip
+        sh("evaluate", "--benchmark", "synth", "--samples", str(work / f"arm-{arm}" / "samples.jsonl"), "--out",
+           str(work / f"arm-{arm}" / "eval"), "--workers", str(args.workers))  # fmt: skip
         timings[arm] = time.monotonic() - t
 
     # 4. figures
@@ -124,9 +124,9 @@ def main() -> int:
     print(f"{'plain':<15} {mean:7.3f} [{lo:6.3f}, {hi:6.3f}] {'':>9} {'':>16} {budget:14.2f} {timings['plain']:6.0f}")
     results = {"budget": budget, "plain": {"pass@1": mean, "ci": [lo, hi]}}
     for arm in ("first-passing", "critic"):
-        got = per_problem(work / arm / "eval")
+        got = per_problem(work / f"arm-{arm}" / "eval")
         values = [got[i] for i in ids]
-        spent = json.loads((work / arm / "budget.json").read_text())
+        spent = json.loads((work / f"arm-{arm}" / "budget.json").read_text())
         calls = spent["model_calls"] / spent["problems"]
         mean, lo, hi = bootstrap(values)
         d, dlo, dhi = bootstrap(values, base)
@@ -135,8 +135,8 @@ def main() -> int:
         results[arm] = {"pass@1": mean, "ci": [lo, hi], "delta": d, "delta_ci": [dlo, dhi], "calls": calls,
                         "from_repair": spent["submitted_from_repair"]}  # fmt: skip
     c, f = results["critic"], results["first-passing"]
-    d, dlo, dhi = bootstrap([per_problem(work / "critic" / "eval")[i] for i in ids],
-                            [per_problem(work / "first-passing" / "eval")[i] for i in ids])  # fmt: skip
+    d, dlo, dhi = bootstrap([per_problem(work / "arm-critic" / "eval")[i] for i in ids],
+                            [per_problem(work / "arm-first-passing" / "eval")[i] for i in ids])  # fmt: skip
     print(f"critic vs first-passing: {d:+.3f} [{dlo:+.3f}, {dhi:+.3f}]; submitted from a repair: "
           f"{c['from_repair']} (critic), {f['from_repair']} (first-passing); "
           f"total {time.monotonic() - started:.0f} s")  # fmt: skip
