@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("execrl.trainers.cli", "training stages: sft, rm (reward model), critic, ppo"),
     "generate": (
         "execrl.harness.generate",
-        "sample completions for a benchmark from a model: samples.jsonl (resumable)",
+        "sample completions for a benchmark or problem file from a model: samples.jsonl (resumable)",
     ),
     "evaluate": ("execrl.harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
     "report": ("execrl.reports.cli", "reports: compare two runs, leaderboard of runs, CI regression check"),
