@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from execrl.benchmarks.registry import BenchmarkName
+from execrl.harness.flags import ProblemFlags
+
 
 @dataclass(kw_only=True)
 class OptimiserFlags:
@@ -36,3 +39,16 @@ class EpochFlags:
     """Rows per optimiser step (SFT: per micro-batch)."""
     max_length: int = 256
     """Tokens per row; a longer generation row loses its end, a longer scored text its start."""
+
+
+@dataclass(kw_only=True)
+class TrainProblemFlags(ProblemFlags):
+    """The problem-source group (`execrl.harness.flags.ProblemFlags`) as the trainers take it: several benchmarks
+    may be named, and the default split is train."""
+
+    benchmark: list[BenchmarkName] | None = None
+    """Benchmark(s) to train on, e.g. `--benchmark mbpp apps` (--variant goes to MBPP, --difficulty to APPS)."""
+    split: str | None = None
+    """Split to train on (default: train; HumanEval has only test, so see --allow-eval-overlap)."""
+    allow_eval_overlap: bool = False
+    """Train even on problems that are also in the evaluation split (and on HumanEval, which has no train split)."""
