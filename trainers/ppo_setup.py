@@ -18,14 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from execrl.benchmarks.datafiles import DataError
+from execrl.benchmarks.datafiles import DataError, iter_jsonl
 from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
 from execrl.benchmarks.prompts import build_prompt, stop_sequences
 from execrl.harness import runfolder
 from execrl.harness.records import ExecResult, Limits
 from execrl.trainers import checkpoint, devices
-from execrl.trainers.data import FINISHED
+from execrl.trainers.data import FINISHED, write_jsonl
 from execrl.trainers.ppo_config import PPOConfig
 from execrl.trainers.ppo_math import AdaptiveKLController, FixedKLController
 from execrl.trainers.rewards import REWARDS, mix_rewards
@@ -41,9 +41,10 @@ RUN_FILES = (
     METRICS_FILE,
     "ppo_config.json",
     FINISHED,
-    "rollouts.jsonl",
+    "rollouts.jsonl",  # ROLLOUTS
 )
 ROLLOUTS = "rollouts.jsonl"
+"""--log-rollouts: one row per sampled program (step, task_id, program, reward and its `ExecResult`)."""
 
 
 def prepare_out(out: Path, config: dict[str, Any], resume: bool, force: bool) -> str:
@@ -251,6 +252,8 @@ def setup_run(
         rng.setstate(state["prompt_rng"])
         kl_ctl.value = state["kl_coef"]
     tracker = Tracker(out, config, resume_step=state.get("step", 0))
+    if state and (out / ROLLOUTS).is_file():  # steps after the checkpoint are sampled again: drop their rows
+        write_jsonl(out / ROLLOUTS, [row for _, row in iter_jsonl(out / ROLLOUTS) if row["step"] <= state["step"]])
     with SandboxPool(cfg.workers, Limits(timeout=cfg.timeout), backend=cfg.sandbox) as pool:
         run = Run(
             cfg,

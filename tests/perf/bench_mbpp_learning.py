@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--kl-coef", type=float, default=PRESETS["cpu-tiny"]["kl_coef"])
+    parser.add_argument("--lr", type=float, default=PRESETS["cpu-tiny"]["lr"])
+    parser.add_argument("--reward", default="partial")
     parser.add_argument("--sft-model", type=Path, default=None, help="an SFT output of an earlier run: skip SFT")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -131,8 +133,8 @@ def main() -> None:
     settings = {
         **PRESETS["cpu-tiny"],
         "iterations": args.iterations, "batch_size": args.batch_size, "samples_per_prompt": 4, "minibatch_size": 16,
-        "max_new_tokens": MAX_NEW_TOKENS, "max_prompt_tokens": 256, "eval_every": 0, "reward": "partial",
-        "workers": 2, "device": "cpu", "seed": args.seed, "force": True, "kl_coef": args.kl_coef,
+        "max_new_tokens": MAX_NEW_TOKENS, "max_prompt_tokens": 256, "eval_every": 0, "reward": args.reward,
+        "workers": 2, "device": "cpu", "seed": args.seed, "force": True, "kl_coef": args.kl_coef, "lr": args.lr,
     }  # fmt: skip
     ppo = train_ppo(PPOConfig(model=str(sft), out=out / "ppo", problems=out / "problems.jsonl", **settings))
     t_ppo = time.monotonic() - start_ppo
@@ -144,6 +146,8 @@ def main() -> None:
         "ppo_iterations": args.iterations,
         "ppo_batch_size": args.batch_size,
         "kl_coef": args.kl_coef,
+        "lr": args.lr,
+        "reward": args.reward,
         "pass_before": before,
         "pass_after": after,
         "rate_before": round(before[0] / before[1], 4),
