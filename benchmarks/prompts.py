@@ -5,6 +5,10 @@
 - APPS: Hendrycks et al. 2021 (arXiv:2105.09938, section 4), "QUESTION: ... ANSWER:" with the starter
   code and the input format named.
 - synth and synth-repair: the problem's own prompt, designed for a tiny model, with its own stop sequences.
+- a problem file (`benchmark == "problems"`): the row's prompt as written. A `"completion": "body"` row is
+  continued like HumanEval (its stops by default), a `"program"` row like MBPP (MBPP's stops by default when its
+  tests are asserts, none for stdin/stdout or call tests, whose programs may end in `if __name__ == ...`); the
+  row's own `stop` list replaces the default.
 - HumanEval+ / MBPP+: evalplus's prompts (`evalplus/codegen.py`): the task's `prompt` (HumanEval's, or MBPP's
   task and first assert in a docstring) for base models, and for chat models that prompt in a fence after an
   instruction to answer with a self-contained script; evalplus's stop sequences for direct completion
@@ -35,7 +39,7 @@ CHAT_SYSTEM = "You are an expert Python programmer. Answer with one complete pro
 
 def build_prompt(problem: Problem) -> str:
     """The completion-style text a base model continues."""
-    if problem.benchmark in ("humaneval", "synth", "synth-repair"):
+    if problem.benchmark in ("humaneval", "synth", "synth-repair", "problems"):
         return problem.prompt
     if problem.benchmark == "mbpp":
         tests = "\n".join(_shown_tests(problem))
@@ -57,9 +61,12 @@ def build_prompt(problem: Problem) -> str:
 
 def chat_messages(problem: Problem) -> list[dict[str, str]]:
     """A system and a user message for instruction-tuned models (to go through their chat template)."""
-    if problem.benchmark in ("humaneval", "synth", "synth-repair"):
+    if problem.benchmark in ("humaneval", "synth", "synth-repair") or (
+        problem.benchmark == "problems" and problem.completes_prompt
+    ):
+        what = f"function `{problem.entry_point}`" if problem.entry_point else "code"
         user = (
-            f"Complete the Python function `{problem.entry_point}` below. Keep its signature and imports, and "
+            f"Complete the Python {what} below. Keep its signature and imports, and "
             f"reply with the whole function in one ```python block.\n\n```python\n{problem.prompt}```"
         )
     elif problem.benchmark == "mbpp":
@@ -79,6 +86,9 @@ def chat_messages(problem: Problem) -> list[dict[str, str]]:
         user = f"{EVALPLUS_INSTRUCTION}\n```\n{problem.prompt.strip()}\n```\n"
     elif problem.benchmark == "livecodebench":
         user = _lcb_question(problem)
+    elif problem.benchmark == "problems":
+        named = f"Name the function `{problem.entry_point}`. " if problem.entry_point else ""
+        user = f"{problem.prompt}\n\n{named}Reply with the whole program in one ```python block."
     else:
         raise ValueError(f"{problem.task_id}: no chat format for benchmark {problem.benchmark!r}")
     return [{"role": "system", "content": CHAT_SYSTEM}, {"role": "user", "content": user}]
@@ -90,9 +100,13 @@ def stop_sequences(problem: Problem) -> list[str]:
         "humaneval": HUMANEVAL_STOPS, "mbpp": MBPP_STOPS, "apps": APPS_STOPS, "humanevalplus": HUMANEVALPLUS_STOPS,
         "mbppplus": MBPPPLUS_STOPS, "livecodebench": LCB_STOPS,
     }.get(problem.benchmark)  # fmt: skip
-    if stops is None:
-        return list(problem.metadata.get("stop", []))
-    return list(stops)
+    if stops is not None:
+        return list(stops)
+    if problem.benchmark == "problems" and not problem.metadata.get("stop"):
+        if problem.completes_prompt:
+            return list(HUMANEVAL_STOPS)
+        return list(MBPP_STOPS) if problem.test_kind is TestKind.ASSERT else []
+    return list(problem.metadata.get("stop", []))
 
 
 def _shown_tests(problem: Problem) -> tuple[str, ...]:

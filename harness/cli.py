@@ -18,7 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("execrl.trainers.cli", "training stages: sft, rm (reward model), critic, ppo"),
     "generate": (
         "execrl.trainers.critic_sampling:generate_main",  # plain sampling is execrl.harness.generate
-        "sample completions for a benchmark from a model: samples.jsonl (resumable; --strategy critic-sampling)",
+        "sample completions for a benchmark or problem file from a model: samples.jsonl (resumable; --strategy)",
     ),
     "evaluate": ("execrl.harness.evaluate", "run a samples file in the sandbox: results.jsonl, metrics.json (pass@k)"),
     "serve": (

@@ -22,7 +22,7 @@ from execrl.benchmarks.datafiles import iter_jsonl
 from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
 from execrl.harness import runfolder
-from execrl.harness.flags import BenchmarkFlags, OutputFlags, SandboxFlags, parse
+from execrl.harness.flags import OutputFlags, ProblemFlags, SandboxFlags, load_from_flags, parse
 from execrl.harness.records import Limits
 from execrl.harness.samples import Sample, SamplesReader, file_digest
 from execrl.harness.sandbox.pool import Job, SandboxPool, open_pool
@@ -30,7 +30,7 @@ from execrl.harness.scoring.metrics import compute_metrics
 
 RESULTS, METRICS, CONFIG, TIMEOUTS = "results.jsonl", "metrics.json", "config.json", "timeouts.json"
 # config.json fields that make a folder belong to one evaluation; others (workers, timeout...) may change.
-IDENTITY = ("benchmark", "split", "variant", "difficulty", "release", "since", "until", "samples_sha256")
+IDENTITY = ("benchmark", "problems", "split", "variant", "difficulty", "release", "since", "until", "samples_sha256")
 SECTION = "evaluate"
 """evaluate's own key in the run folder's config.json (generate writes the rest)."""
 
@@ -87,7 +87,7 @@ def evaluate(
     """
     if not problems:
         raise UserError("no problems to evaluate against")
-    from execrl.benchmarks.registry import normalize_task_id
+    from execrl.benchmarks.registry import TASK_PREFIX, normalize_task_id
 
     samples_path, out_dir = Path(samples_path), Path(out_dir)
     if not samples_path.is_file():
@@ -110,7 +110,9 @@ def evaluate(
     runfolder.claim(out_dir, config, outputs=outputs, force=force, stamp=CONFIG, section=SECTION, identity=IDENTITY)
 
     by_id = {p.task_id: p for p in problems}
-    reader = SamplesReader(samples_path, partial(normalize_task_id, benchmark), by_id, skip_bad=skip_bad)
+    # A problem file's task ids are the user's own strings, matched as written.
+    normalize = partial(normalize_task_id, benchmark) if benchmark in TASK_PREFIX else str
+    reader = SamplesReader(samples_path, normalize, by_id, skip_bad=skip_bad)
     done = runfolder.written_keys(out_dir / RESULTS)
 
     per_problem: dict[str, Limits] = {p.task_id: own for p in problems if (own := benchmark_limits(p, limits))}
@@ -211,7 +213,7 @@ RENAMED = {"--backend": "--sandbox (local, subprocess, docker or ray)"}
 
 
 @dataclass(kw_only=True)
-class Config(SandboxFlags, OutputFlags, BenchmarkFlags):  # --help lists the groups last base first
+class Config(SandboxFlags, OutputFlags, ProblemFlags):  # --help lists the groups last base first
     """Run a samples file through the sandbox; write results.jsonl, metrics.json, config.json to --out."""
 
     samples: Path
@@ -238,7 +240,7 @@ def _parse_ks(text: str) -> list[int]:
 
 def main(argv: list[str]) -> int:
     cfg = parse(Config, argv, renamed=RENAMED)
-    from execrl.benchmarks.registry import default_data_dir, load_problems
+    from execrl.benchmarks.registry import default_data_dir
 
     ks = _parse_ks(cfg.k)
     if cfg.timeout <= 0:
@@ -248,10 +250,7 @@ def main(argv: list[str]) -> int:
     if cfg.workers is not None and cfg.workers < 1:
         raise UserError(f"--workers must be >= 1, got {cfg.workers}")
     data_dir = cfg.data_dir or default_data_dir()
-    problems = load_problems(
-        cfg.benchmark, cfg.split, data_dir, variant=cfg.variant, difficulty=cfg.difficulty, online=cfg.online,
-        release=cfg.release, since=cfg.since, until=cfg.until,
-    )  # fmt: skip
+    problems = load_from_flags(cfg)
     metrics = evaluate(
         problems,
         cfg.samples,

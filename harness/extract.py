@@ -4,7 +4,8 @@ Raw output is messy: markdown fences (maybe unterminated), chatter before and af
 a stop sequence, the prompt echoed back, a HumanEval body that lost its indentation or mixes tabs, or
 nothing at all. The result is a Sample's payload:
 
-- `completion` (HumanEval only): the body after the prompt; `Problem.program` prepends the prompt.
+- `completion` (HumanEval, and problem-file rows marked `"completion": "body"`: `Problem.completes_prompt`): the
+  body after the prompt; `Problem.program` prepends the prompt.
 - `solution`: the whole program. HumanEval gets one when the model wrote the whole function (chat
   models do): the prompt is kept in front of it so its imports and helper functions stay defined.
 
@@ -24,7 +25,6 @@ import warnings
 
 from execrl.benchmarks.problem import Problem
 from execrl.benchmarks.prompts import stop_sequences
-from execrl.benchmarks.registry import BODY_COMPLETION
 from execrl.benchmarks.synth import synth_program
 
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([\w+.#-]*)[^\n]*$")
@@ -59,11 +59,17 @@ def extract(problem: Problem, raw: str, *, chat: bool = False) -> dict[str, str]
     else:
         code = block if block is not None else _trim_chatter(text)
 
-    if problem.benchmark not in BODY_COMPLETION:
+    if not problem.completes_prompt:
         return {"solution": _trim_chatter(code).strip("\n") + "\n" if code.strip() else ""}
     if _defines(code, problem.entry_point):
         return {"solution": problem.prompt + "\n" + _trim_chatter(code).strip("\n") + "\n"}
     return {"completion": _repair_body(problem.prompt, _strip_echo(problem, code))}
+
+
+def program_of(problem: Problem, raw: str, *, chat: bool = False) -> str:
+    """The program the sandbox runs for one raw model output: `extract`'s payload as `execrl evaluate` runs it."""
+    payload = extract(problem, raw, chat=chat)
+    return payload["solution"] if "solution" in payload else problem.program(payload["completion"])
 
 
 def _first_fence(text: str) -> int:
@@ -112,7 +118,7 @@ def _truncate(text: str, stops: list[str]) -> str:
 
 def _strip_echo(problem: Problem, text: str) -> str:
     """The text after the prompt when the model repeated the prompt first."""
-    if problem.benchmark not in BODY_COMPLETION:
+    if not problem.completes_prompt:
         return text
     head = problem.prompt.strip()
     stripped = text.lstrip()
@@ -146,6 +152,8 @@ def _repair_body(prompt: str, body: str) -> str:
     # The body must parse and stay inside the prompt's last function: no new top-level statements
     # (a dedented body also parses, as module-level code after a docstring-only function).
     n_statements = _n_statements(prompt)
+    if n_statements < 0:  # a bare `def` line (a problem file's body-style prompt) parses once it has a body
+        n_statements = _n_statements(prompt + "    pass\n")
     for candidate in _body_candidates(body):
         if _n_statements(prompt + candidate) == n_statements:
             return candidate

@@ -6,6 +6,8 @@ keyword-only dataclasses, so a command may list its own required fields after th
 
 - `parse(cls, argv, renamed=...)`: tyro over the dataclass, after refusing flags that were renamed (a user's
   old script gets the new name in one line, not tyro's "unrecognized arguments").
+- `load_from_flags(flags)`: the problems a command's `ProblemFlags` name (a benchmark split or a problem file);
+  every command that takes problems calls it.
 - `from_mapping(cls, data, where)`: the same dataclass from a YAML mapping (the pipeline's `--config`): an
   unknown key is an error naming it and the closest known key, a value of the wrong type one naming the key.
 """
@@ -22,6 +24,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from execrl.benchmarks.errors import UserError
+from execrl.benchmarks.problem import Problem
 from execrl.benchmarks.registry import BenchmarkName
 from execrl.harness.records import Limits
 
@@ -46,9 +49,11 @@ class OutputFlags:
 
 
 @dataclass(kw_only=True)
-class BenchmarkFlags:
-    benchmark: BenchmarkName
-    """The benchmark whose problems are used."""
+class ProblemFlags:
+    benchmark: BenchmarkName | None = None
+    """The benchmark whose problems are used (or give --problems)."""
+    problems: Path | None = None
+    """A problem file instead of --benchmark: JSONL, one problem per line (README, "Your own problems")."""
     split: str | None = None
     """Benchmark split (default: the benchmark's test split)."""
     variant: Literal["full", "sanitized"] | None = None
@@ -65,6 +70,71 @@ class BenchmarkFlags:
     """LiveCodeBench only: keep problems whose contest date is on or after this day (YYYY-MM-DD), e.g. the day after a model's training cut-off."""  # noqa: E501
     until: str | None = None
     """LiveCodeBench only: keep problems whose contest date is on or before this day (YYYY-MM-DD)."""
+    limit: int | None = None
+    """Use only the first N problems."""
+
+
+BenchmarkFlags = ProblemFlags
+"""The group's earlier name (it took only --benchmark); kept so code written against it still imports."""
+
+
+def load_from_flags(
+    flags: ProblemFlags, *, splits: Mapping[str, str] | None = None, default: str | None = None, synth_seed: int = 0
+) -> list[Problem]:
+    """The problems a command's `ProblemFlags` name: a benchmark split, or a problem file.
+
+    `splits` (benchmark -> split) replaces `flags.split` (a trainer's train or held-out split); `default` is the
+    benchmark used when neither --benchmark nor --problems is given (the trainers: synth), else that is an error;
+    `synth_seed` seeds synth. A trainer's `benchmark` may be a list (`--benchmark mbpp apps`): the problems of
+    each, in that order, with --variant applied to MBPP, --difficulty to APPS and --limit to each. The data
+    folder is `flags.data_dir`, else $EXECRL_DATA_DIR. Every mistake is a UserError naming the flag.
+    """
+    from execrl.benchmarks.problem_file import load_problem_file
+
+    if flags.limit is not None and flags.limit < 0:
+        raise UserError(f"--limit must be >= 0, got {flags.limit}")
+    names = [flags.benchmark] if isinstance(flags.benchmark, str) else list(flags.benchmark or [])
+    if flags.problems is not None:
+        if names:
+            raise UserError("give --benchmark or --problems, not both")
+        given = [f"--{name}" for name in ("split", "variant", "difficulty") if getattr(flags, name) is not None]
+        if given or flags.online:
+            raise UserError(f"{', '.join(given or ['--online'])}: for --benchmark only, not --problems")
+        problems = load_problem_file(flags.problems)
+        return problems if flags.limit is None else problems[: flags.limit]
+    names = names or ([default] if default else [])
+    if not names:
+        raise UserError("give --benchmark NAME or --problems FILE.jsonl")
+    if len(set(names)) < len(names):
+        raise UserError(f"--benchmark {' '.join(names)}: a benchmark is named twice")
+    # Each option goes to the benchmark it applies to; one that applies to none of them is refused.
+    for option, owners in (("variant", ("mbpp",)), ("difficulty", ("apps", "livecodebench"))):
+        if getattr(flags, option) is not None and not set(owners) & set(names):
+            raise UserError(f"--{option} applies to {' or '.join(owners)} only, not {' '.join(names)}")
+    problems = []
+    for name in names:
+        problems += _load_benchmark(flags, name, (splits or {}).get(name, flags.split), synth_seed)
+    return problems
+
+
+def _load_benchmark(flags: ProblemFlags, name: str, split: str | None, synth_seed: int) -> list[Problem]:
+    from execrl.benchmarks.registry import default_data_dir, load_problems
+
+    if name == "synth":  # through load_synth itself: the registry knows no synth seed
+        from execrl.benchmarks.synth import load_synth
+
+        try:
+            problems = load_synth(split or "test", seed=synth_seed)
+        except ValueError as error:
+            raise UserError(f"synth: {error}") from error
+        return problems if flags.limit is None else problems[: flags.limit]
+    lcb = name == "livecodebench"
+    return load_problems(
+        name, split, flags.data_dir or default_data_dir(), variant=flags.variant if name == "mbpp" else None,
+        difficulty=flags.difficulty if name in ("apps", "livecodebench") else None, limit=flags.limit,
+        online=flags.online, release=flags.release if lcb else None, since=flags.since if lcb else None,
+        until=flags.until if lcb else None,
+    )  # fmt: skip
 
 
 @dataclass(kw_only=True)

@@ -1,4 +1,4 @@
-"""`execrl generate`: sample completions for a benchmark from a model, into `RUN/samples.jsonl`.
+"""`execrl generate`: sample completions for a benchmark (or a problem file) from a model, into `RUN/samples.jsonl`.
 
 Each line is `{"task_id", "completion_id", "completion" | "solution", "raw"}`: the program (from
 `execrl.harness.extract.extract`, which for synth is `synth_program(problem, continuation)`) and the model's
@@ -23,10 +23,10 @@ from typing import Literal
 
 from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.prompts import build_prompt, chat_messages, stop_sequences
-from execrl.benchmarks.registry import default_data_dir, load_problems
+from execrl.benchmarks.registry import default_data_dir
 from execrl.harness import runfolder
 from execrl.harness.extract import extract
-from execrl.harness.flags import BenchmarkFlags, DeviceFlags, OutputFlags, parse
+from execrl.harness.flags import DeviceFlags, OutputFlags, ProblemFlags, load_from_flags, parse
 from execrl.harness.generation.base import Generator, Prompt, SamplingRequest
 from tqdm import tqdm
 
@@ -36,8 +36,8 @@ LOW_N_TEMPERATURE, HIGH_N_TEMPERATURE, LOW_N_MAX = 0.2, 0.8, 5
 
 # The config keys that decide what is sampled; a resumed run must match them all.
 SAMPLING_KEYS = (
-    "model", "benchmark", "split", "variant", "difficulty", "release", "since", "until", "n", "temperature", "top_p",
-    "max_new_tokens", "seed", "chat", "engine",
+    "model", "benchmark", "problems", "split", "variant", "difficulty", "release", "since", "until", "n",
+    "temperature", "top_p", "max_new_tokens", "seed", "chat", "engine",
 )  # fmt: skip
 SAMPLES = "samples.jsonl"
 # Flags of earlier versions, and what replaced them.
@@ -48,15 +48,13 @@ RENAMED = {
 
 
 @dataclass(kw_only=True)
-class Config(DeviceFlags, OutputFlags, BenchmarkFlags):  # --help lists the groups last base first
-    """Sample completions for a benchmark from a model into RUN/samples.jsonl and RUN/config.json (resumable)."""
+class Config(DeviceFlags, OutputFlags, ProblemFlags):  # --help lists the groups last base first
+    """Sample completions for a benchmark or problem file from a model into RUN/samples.jsonl (resumable)."""
 
     model: str
     """Local model folder or hub id (hub only with --online); for --engine openai, the served model name."""
     n: int
     """Samples per problem."""
-    limit: int | None = None
-    """Use only the first N problems."""
     temperature: float | None = None
     """Sampling temperature; 0 is greedy. Default 0.2 when n <= 5 (pass@1), else 0.8 (Chen et al. 2021)."""
     top_p: float = 0.95
@@ -98,11 +96,7 @@ def generate(config: Config) -> int:
     done = _prepare_run(config, samples_path)
 
     # 2. problems and what is missing for each
-    problems = load_problems(
-        config.benchmark, config.split, config.data_dir, variant=config.variant,
-        difficulty=config.difficulty, limit=config.limit, online=config.online, release=config.release,
-        since=config.since, until=config.until,
-    )  # fmt: skip
+    problems = load_from_flags(config)
     total = sum((p.task_id, c) not in done for p in problems for c in range(config.n))
     if not total:
         return 0

@@ -3,7 +3,8 @@
 Le et al. (2022), "CodeRL", sec. 3.2: a classifier over (problem, program) -> {syntax_error, runtime_error,
 failed, passed}, trained on execution outcomes; its P(passed) can shape the PPO reward. Timeouts and memory or
 output overruns count as runtime errors; sandbox errors say nothing about the program and are dropped.
-Rows `{"prompt", "program", "verdict"}`; `rows_from_run` builds them from a run folder. Held-out accuracy
+Rows `{"prompt", "program", "verdict"}` (`--data`), or execution-labelled samples of `execrl evaluate` run folders
+(`--from-runs RUN...`, through `rows_from_run`: each sample's whole program and its verdict). Held-out accuracy
 and the majority-class baseline go to `OUT/critic_metrics.json`; `Critic.load(OUT).predict_proba` serves PPO.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from execrl.trainers.data import (
     encode_scored,
     label_samples,
     read_jsonl,
+    read_run,
     split_holdout,
 )
 from execrl.trainers.flags import EpochFlags, OptimiserFlags
@@ -52,8 +54,10 @@ class CriticConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
 
     model: str
     """Model folder or hub id to start from (usually the SFT output)."""
-    data: Path
-    """JSONL file of {"prompt", "program", "verdict"} rows (verdict: any execrl verdict)."""
+    data: Path | None = None
+    """JSONL file of {"prompt", "program", "verdict"} rows (verdict: any execrl verdict); or give --from-runs."""
+    from_runs: list[Path] = field(default_factory=list)
+    """`execrl evaluate` run folders whose samples, labelled by their verdicts, are the rows (instead of --data)."""
     eval_share: float = 0.1
     """Share of rows held out for the accuracy report."""
 
@@ -84,8 +88,11 @@ def rows_from_results(problems: Sequence[Problem], samples: Sequence[dict], resu
     return rows
 
 
-def rows_from_run(run_dir: str | Path, problems: Sequence[Problem]) -> list[dict]:
-    """Critic rows from a run folder's samples.jsonl and results.jsonl."""
+def rows_from_run(run_dir: str | Path, problems: Sequence[Problem] | None = None) -> list[dict]:
+    """Critic rows from an `execrl evaluate` run folder; its problems are reloaded from its config.json unless
+    given (`execrl.trainers.data.read_run`)."""
+    if problems is None:
+        return rows_from_results(*read_run(run_dir))
     run_dir = Path(run_dir)
     samples = read_jsonl(run_dir / "samples.jsonl", required=("task_id",))
     results = read_jsonl(run_dir / "results.jsonl", required=("task_id", "verdict"))
@@ -94,13 +101,34 @@ def rows_from_run(run_dir: str | Path, problems: Sequence[Problem]) -> list[dict
 
 def load_rows(path: Path) -> list[tuple[str, str, int]]:
     """(prompt, program, class index) per row of a critic JSONL file; sandbox errors dropped."""
+    return labelled_rows(read_jsonl(path, required=("prompt", "program", "verdict")), str(path))
+
+
+def labelled_rows(rows: Sequence[dict], where: str) -> list[tuple[str, str, int]]:
+    """(prompt, program, class index) per critic row; sandbox errors dropped, an unknown verdict refused."""
     labelled = []
-    for lineno, row in enumerate(read_jsonl(path, required=("prompt", "program", "verdict")), 1):
+    for lineno, row in enumerate(rows, 1):
         if row["verdict"] not in CLASS_OF:
-            raise UserError(f"{path}: row {lineno}: unknown verdict {row['verdict']!r}")
+            raise UserError(f"{where}: row {lineno}: unknown verdict {row['verdict']!r}")
         label = CLASS_OF[row["verdict"]]
         if label is not None:
             labelled.append((row["prompt"], row["program"], CLASSES.index(label)))
+    return labelled
+
+
+def training_rows(cfg: CriticConfig) -> list[tuple[str, str, int]]:
+    """The labelled rows of --data, or of every --from-runs folder (counts per class printed)."""
+    if (cfg.data is None) == (not cfg.from_runs):
+        raise UserError("give --data FILE or --from-runs RUN..., exactly one of them")
+    if cfg.data is not None:
+        return load_rows(cfg.data)
+    rows = []
+    for run_dir in cfg.from_runs:
+        rows += rows_from_run(run_dir)
+    labelled = labelled_rows(rows, "--from-runs")
+    counts = Counter(CLASSES[label] for _, _, label in labelled)
+    shown = ", ".join(f"{name} {counts[name]}" for name in CLASSES)
+    print(f"critic: {len(labelled)} rows from {len(cfg.from_runs)} run folder(s): {shown}", file=sys.stderr)
     return labelled
 
 
@@ -109,9 +137,10 @@ def train_critic(cfg: CriticConfig) -> Path:
     import torch
     import torch.nn.functional as F
 
-    rows = load_rows(cfg.data)
+    rows = training_rows(cfg)
     if len(rows) < 2:
-        raise UserError(f"--data {cfg.data}: need at least 2 rows with a usable verdict, got {len(rows)}")
+        where = f"--data {cfg.data}" if cfg.data else "--from-runs"
+        raise UserError(f"{where}: need at least 2 rows with a usable verdict, got {len(rows)}")
     run = devices.start_supervised(cfg)
     if run is None:  # `cfg.out` already holds this finished run
         return Path(cfg.out)

@@ -6,7 +6,8 @@
 - Scoring rows (reward model, critic) become prompt + text; when too long the *front* is cut, because the
   classification head reads the last token.
 - Batches are right-padded; the attention mask marks real tokens. `batches` and `split_holdout` order them.
-- `label_samples` pairs samples.jsonl rows with their verdicts (the reward model's pairs, the critic's rows).
+- `label_samples` pairs samples.jsonl rows with their verdicts (the reward model's pairs, the critic's rows);
+  `read_run` reads an `execrl evaluate` run folder back: its problems, samples and results.
 - An output folder: `config_record` is what a run is compared by; `claim_output` finds a finished or an
   unfinished run of the same config (done, or resume) and refuses any other non-empty folder without --force;
   `finish_output` marks it done.
@@ -185,3 +186,33 @@ def label_samples(samples: Sequence[dict[str, Any]], results: Sequence[Any]) -> 
         if verdict is not None:
             labelled.append(({**sample, "completion": completion, "completion_id": completion_id}, verdict))
     return labelled
+
+
+def read_run(run_dir: str | Path) -> tuple[list[Any], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(problems, samples, results) of an `execrl evaluate` run folder.
+
+    The problems are reloaded from what the folder's config.json recorded (benchmark, split, variant,
+    difficulty, limit, or the problem file; the data folder, else $EXECRL_DATA_DIR); the samples are the file
+    it evaluated (`samples.jsonl` in the folder, else the recorded path: the pipeline keeps them apart).
+    """
+    from execrl.harness.flags import ProblemFlags, load_from_flags
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "results.jsonl").is_file():
+        raise UserError(f"{run_dir}: no results.jsonl (not an `execrl evaluate` run folder)")
+    config = runfolder.read_json(run_dir / "config.json").get("evaluate")
+    if not isinstance(config, dict) or not (config.get("benchmark") or config.get("problems")):
+        raise UserError(f"{run_dir}: config.json records no evaluated benchmark (an `execrl evaluate` run folder?)")
+    from_file = config.get("problems") is not None
+    flags = ProblemFlags(
+        benchmark=None if from_file else config.get("benchmark"),
+        problems=Path(config["problems"]) if from_file else None,
+        **{k: config.get(k) for k in ("split", "variant", "difficulty", "limit") if not from_file},
+        data_dir=Path(config["data_dir"]) if config.get("data_dir") else None,
+    )
+    samples_path = run_dir / "samples.jsonl"
+    if not samples_path.is_file() and config.get("samples"):
+        samples_path = Path(config["samples"])
+    samples = read_jsonl(samples_path, required=("task_id",))
+    results = read_jsonl(run_dir / "results.jsonl", required=("task_id", "verdict"))
+    return load_from_flags(flags), samples, results

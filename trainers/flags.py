@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from execrl.benchmarks.registry import BenchmarkName
+from execrl.harness.flags import ProblemFlags
+
 
 @dataclass(kw_only=True)
 class OptimiserFlags:
@@ -39,3 +42,16 @@ class EpochFlags:
     save_every: int = 100
     """Write a checkpoint every N optimiser steps (0: never); rerunning a killed run on the same --out resumes
     from the last one exactly."""
+
+
+@dataclass(kw_only=True)
+class TrainProblemFlags(ProblemFlags):
+    """The problem-source group (`execrl.harness.flags.ProblemFlags`) as the trainers take it: several benchmarks
+    may be named, and the default split is train."""
+
+    benchmark: list[BenchmarkName] | None = None
+    """Benchmark(s) to train on, e.g. `--benchmark mbpp apps` (--variant goes to MBPP, --difficulty to APPS)."""
+    split: str | None = None
+    """Split to train on (default: train; HumanEval has only test, so see --allow-eval-overlap)."""
+    allow_eval_overlap: bool = False
+    """Train even on problems that are also in the evaluation split (and on HumanEval, which has no train split)."""

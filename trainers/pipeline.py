@@ -10,7 +10,10 @@ writes `DIR/report/`. PPO's training curves are copied to `DIR/ppo_eval/train/me
 Each stage leaves `DIR/stages/<stage>.json` (its wall time) when it finishes; a rerun skips finished stages
 and resumes unfinished ones (every stage resumes on its own folder). `DIR/timings.json` holds the wall time
 per stage and the share of it spent in the sandbox. A YAML `--config` selects real models, benchmarks and
-settings (keys documented in `trainers/example-gpu.yaml`).
+settings (keys documented in `trainers/example-gpu.yaml`), the training problems among them: `sft:` and `ppo:`
+take the trainers' problem source (`benchmark: [mbpp, apps]`, `split`, `difficulty`, ... or `problems: FILE`;
+a single name is read as a list of one). Before any stage runs, a training problem that is also among the
+evaluated problems is refused, naming it (unless that section sets `allow_eval_overlap: true`).
 """
 
 from __future__ import annotations
@@ -115,7 +118,8 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
     model = coerce(str, given.get("model", "tiny"), f"{where}: model")
     device = coerce(str, given.get("device", "auto"), f"{where}: device")
     out = Path(cfg.out)
-    ppo_given = {**PPO_DEFAULTS, **given.get("ppo", {})}
+    sft_given, ppo_given = (_listed_benchmark(given.get(section, {})) for section in ("sft", "ppo"))
+    ppo_given = {**PPO_DEFAULTS, **ppo_given}
     preset_name = ppo_given["preset"]  # an unknown one is named by from_mapping below
     preset = PRESETS.get(preset_name, {}) if isinstance(preset_name, str) else {}
     eval_given = given.get("eval", {})
@@ -131,7 +135,7 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
         tiny=_tiny_settings(given.get("tiny", {}), f"{where}: tiny"),
         sft=from_mapping(
             SFTConfig,
-            {"device": device, **SFT_DEFAULTS, **given.get("sft", {})},
+            {"device": device, **SFT_DEFAULTS, **sft_given},
             f"{where}: sft",
             model=str(out / "model0") if model == "tiny" else model,
             out=out / "sft",
@@ -147,6 +151,13 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
     )
 
 
+def _listed_benchmark(section: dict[str, Any]) -> dict[str, Any]:
+    """A trainer section with `benchmark: mbpp` read as `benchmark: [mbpp]` (the trainers take a list)."""
+    if isinstance(section.get("benchmark"), str):
+        return {**section, "benchmark": [section["benchmark"]]}
+    return section
+
+
 def _tiny_settings(given: dict[str, Any], where: str) -> dict[str, int]:
     """The `tiny` section, checked against `build_tiny_model`'s keyword arguments (their defaults are its own)."""
     from execrl.trainers.tiny import build_tiny_model
@@ -160,6 +171,7 @@ def validate(settings: PipelineSettings) -> None:
     """Check what the stages will need — models, data files, benchmarks and their data — before the first stage,
     so that a missing MBPP folder is an error in a second, not a traceback after SFT and PPO have run."""
     from execrl.benchmarks.registry import default_data_dir, load_problems
+    from execrl.trainers.sources import check_overlap, training_problems
 
     if settings.model != "tiny" and not Path(settings.model).is_dir() and not _in_hub_cache(settings.model):
         raise UserError(f"model {settings.model!r}: no such model folder, and not in the Hugging Face cache")
@@ -167,8 +179,19 @@ def validate(settings: PipelineSettings) -> None:
         raise UserError(f"sft.data {settings.sft.data}: no such file")
     check_config(settings.ppo)
     ev = settings.eval
-    for benchmark in ev.benchmarks:
-        load_problems(benchmark, None, ev.data_dir or default_data_dir(), limit=ev.limit.get(benchmark))
+    evaluated = {
+        benchmark: load_problems(benchmark, None, ev.data_dir or default_data_dir(), limit=ev.limit.get(benchmark))
+        for benchmark in ev.benchmarks
+    }
+    for name, section in (("sft", settings.sft), ("ppo", settings.ppo)):
+        if not (section.benchmark or section.problems) or section.benchmark == ["synth"]:
+            # SFT on rows (--data) has no problems to compare; synth's splits are disjoint by construction (its
+            # split is a hash of the parameters, benchmarks/synth.py) and it shares no problem with the others.
+            continue
+        train = training_problems(section, synth_seed=section.synth_seed)
+        for benchmark, problems in evaluated.items():
+            if not section.allow_eval_overlap:
+                check_overlap(train, problems, f"the {benchmark} evaluation ({name} trains on them)")
 
 
 def _in_hub_cache(model: str) -> bool:
@@ -184,7 +207,12 @@ def stage_model0(settings: PipelineSettings, out: Path) -> Path:
     from execrl.benchmarks.synth import load_synth, sft_corpus
     from execrl.trainers.tiny import build_tiny_model
 
-    rows = sft_corpus(load_synth("train"), wrong_share=settings.sft.wrong_share)
+    if settings.sft.benchmark or settings.sft.problems:  # the tokenizer learns the text SFT trains on
+        from execrl.trainers.sft import load_rows
+
+        rows = load_rows(settings.sft)
+    else:
+        rows = sft_corpus(load_synth("train"), wrong_share=settings.sft.wrong_share)
     corpus = [r["prompt"] + r["completion"] for r in rows]
     return build_tiny_model(out / "model0", corpus, **settings.tiny)
 

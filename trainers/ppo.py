@@ -1,7 +1,8 @@
 """PPO with execution reward (`execrl train ppo`): the sandbox verdict of each sampled program is the reward.
 
 Policy = causal LM + scalar value head; reference = frozen copy of the initial policy. Each iteration samples
-G programs for each of B / G synth train prompts, runs them in the sandbox (one warm pool for the whole run),
+G programs for each of B / G train prompts (synth, any benchmark's train split, or a problem file: see
+`execrl.trainers.ppo_setup`), runs them in the sandbox (one warm pool for the whole run),
 turns verdicts into rewards (`execrl.trainers.rewards`), adds a per-token KL penalty to the reference
 (Ziegler et al. 2019, arXiv:1909.08593), estimates advantages with GAE and takes clipped PPO steps
 (Schulman et al. 2017, arXiv:1707.06347). The iteration follows cleanrl's ppo.py phase by phase.
@@ -26,7 +27,7 @@ from execrl.trainers.ppo_math import (
     policy_loss,
     value_loss,
 )
-from execrl.trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, setup_run
+from execrl.trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, run_problems, setup_run
 from execrl.trainers.rewards import (
     HackAttemptRate,
     SandboxErrorRate,
@@ -175,10 +176,11 @@ def train_ppo(cfg: PPOConfig) -> Path:
 
     out = Path(cfg.out)
     config = run_config(cfg)
+    sources = run_problems(cfg)  # a refused problem source (overlap, missing data) must not claim OUT first
     state = prepare_out(out, config, cfg.resume, cfg.force)
     if state == "done":
         return out
-    with setup_run(cfg, out, config, resume=state == "resume") as run:
+    with setup_run(cfg, out, config, resume=state == "resume", sources=sources) as run:
         done_here = 0
         bar = tqdm(total=cfg.iterations, initial=run.step, desc="ppo", file=sys.stderr)
         while run.step < cfg.iterations and not run.plateaued(cfg):
@@ -187,7 +189,7 @@ def train_ppo(cfg: PPOConfig) -> Path:
             run.track_plateau(metrics["ppo/mean_reward"], cfg)
             last = run.step == cfg.iterations or run.plateaued(cfg)
             if cfg.eval_every and (run.step % cfg.eval_every == 0 or last):
-                metrics["eval/synth/pass@1"] = evaluate_pass_at_1(cfg, run)
+                metrics |= evaluate_pass_at_1(cfg, run)
             run.tracker.log(run.step, metrics)
             check_hack_rate(metrics["code/hack_attempt_rate"], cfg.max_hack_rate)  # logged first: the curve shows it
             done_here += 1

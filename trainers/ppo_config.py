@@ -13,15 +13,16 @@ from typing import Any, Literal
 from execrl.benchmarks.errors import UserError
 from execrl.harness.flags import DeviceFlags, OutputFlags, SandboxFlags, parse
 from execrl.trainers.data import config_record
-from execrl.trainers.flags import OptimiserFlags
+from execrl.trainers.flags import OptimiserFlags, TrainProblemFlags
 
 RewardName = Literal["coderl", "partial", "weighted", "binary"]
 """The keys of `execrl.trainers.rewards.REWARDS` (a test keeps the two in step)."""
 
 
 @dataclass(kw_only=True)
-class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
-    """PPO on synth train problems with the sandbox verdict as reward."""
+class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, TrainProblemFlags):
+    """PPO with the sandbox verdict as reward, on the train split of any benchmark (default: synth) or a problem
+    file; the in-loop evaluation uses the benchmark's test split."""
 
     # PPO's tuned defaults where they differ from the groups' (documented in the groups).
     lr: float = 1e-5
@@ -35,6 +36,8 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     """Seed of the synth benchmark (train prompts and held-out eval problems)."""
     families: str = ""
     """Comma-separated synth families to train on (e.g. `clamp,sum_cmp`); empty = all."""
+    log_rollouts: bool = False
+    """Append every sampled program, its reward and its per-test outcomes to OUT/rollouts.jsonl."""
     reward: RewardName = "coderl"
     """Reward function (trainers/rewards.py): CodeRL's scale, RLTF-style partial credit, weighted, or binary."""
     reward_model: str = ""
@@ -88,9 +91,10 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     temperature: float = 1.0
     """Sampling temperature of rollouts (log-probs use the same temperature)."""
     eval_every: int = 10
-    """Evaluate pass@1 on held-out synth test problems every N iterations (and at the end); 0 disables."""
+    """Evaluate pass@1 on the benchmark's held-out test problems every N iterations (and at the end); 0 disables
+    it (a problem file has no held-out split)."""
     eval_problems: int = 110
-    """Held-out synth test problems in the in-loop evaluation."""
+    """Held-out test problems in the in-loop evaluation (per benchmark)."""
     eval_samples: int = 2
     """Samples per problem in the in-loop evaluation."""
     eval_temperature: float = 1.0
@@ -207,3 +211,5 @@ def check_config(cfg: PPOConfig) -> None:
         raise UserError(f"--temperature {cfg.temperature}: PPO samples, so it must be > 0")
     if cfg.save_every < 1:
         raise UserError(f"--save-every {cfg.save_every}: must be >= 1")
+    if cfg.families and (cfg.problems is not None or (cfg.benchmark or ["synth"]) != ["synth"]):
+        raise UserError(f"--families {cfg.families}: synth families; the problems here are not synth's")

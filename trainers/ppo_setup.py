@@ -1,12 +1,16 @@
 """Everything a PPO run holds between iterations (`Run`), how it is built, resumed and saved, and in-loop eval.
 
 Kept apart from `execrl.trainers.ppo` so the iteration there reads as its six phases and nothing else.
+The problems come from any source (`execrl.trainers.sources`); each is prompted, cut at its stops and turned
+into a program exactly as `execrl generate` + `execrl evaluate` do for its benchmark (`build_prompt`,
+`stop_sequences`, `execrl.harness.extract.program_of`), synth's through `synth_program`, its one rule.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import json
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -14,12 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from execrl.benchmarks.datafiles import DataError, iter_jsonl
 from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.problem import Problem
+from execrl.benchmarks.prompts import build_prompt, stop_sequences
 from execrl.harness import runfolder
 from execrl.harness.records import ExecResult, Limits
 from execrl.trainers import checkpoint, devices
-from execrl.trainers.data import FINISHED
+from execrl.trainers.data import FINISHED, write_jsonl
 from execrl.trainers.ppo_config import PPOConfig
 from execrl.trainers.ppo_math import AdaptiveKLController, FixedKLController
 from execrl.trainers.rewards import REWARDS, mix_rewards
@@ -35,7 +41,10 @@ RUN_FILES = (
     METRICS_FILE,
     "ppo_config.json",
     FINISHED,
+    "rollouts.jsonl",  # ROLLOUTS
 )
+ROLLOUTS = "rollouts.jsonl"
+"""--log-rollouts: one row per sampled program (step, task_id, program, reward and its `ExecResult`)."""
 
 
 def prepare_out(out: Path, config: dict[str, Any], resume: bool, force: bool) -> str:
@@ -69,8 +78,7 @@ def mixed_rewards(
     scores = REWARDS[cfg.reward](problems, programs, results)
     prompts = [p.prompt for p in problems]
     if reward_model is not None and cfg.reward_model_weight:
-        # The reward model scores the response after the prompt: the program less the `def` line it repeats.
-        responses = [p[len(p.split("\n", 1)[0]) + 1 :] for p in programs]
+        responses = [_response(p, program) for p, program in zip(problems, programs, strict=True)]
         scores = mix_rewards(
             scores, [float(s) for s in reward_model.score(prompts, responses)], cfg.reward_model_weight
         )
@@ -78,6 +86,16 @@ def mixed_rewards(
         p_passed = critic.predict_proba(prompts, list(programs))[:, 3]  # columns in critic.CLASSES order
         scores = mix_rewards(scores, [float(p) for p in p_passed], cfg.critic_weight)
     return scores
+
+
+def _response(problem: Problem, program: str) -> str:
+    """What a reward model scores after the prompt: synth's program less the `def` line its prompt ends with, the
+    body after the prompt where the completion continues it, else the whole program."""
+    if problem.benchmark == "synth":
+        return program[len(program.split("\n", 1)[0]) + 1 :]
+    if problem.completes_prompt and program.startswith(problem.prompt):
+        return program[len(problem.prompt) :]
+    return program
 
 
 @dataclass
@@ -97,7 +115,8 @@ class Run:
     pool: Any
     tracker: Tracker
     problems: list[Problem]
-    eval_problems: list[Problem]
+    eval_problems: dict[str, list[Problem]]
+    """Benchmark -> its held-out problems of the in-loop evaluation."""
     kl_ctl: FixedKLController | AdaptiveKLController
     rng: random.Random
     """Draws each iteration's prompts."""
@@ -114,8 +133,8 @@ class Run:
         return sample(
             self.unwrapped.lm,
             self.tokenizer,
-            [p.prompt for p in problems],
-            [p.metadata["stop"] for p in problems],
+            [build_prompt(p) for p in problems],
+            [stop_sequences(p) for p in problems],
             samples_per_prompt=samples_per_prompt,
             max_new_tokens=self.cfg.max_new_tokens,
             temperature=temperature,
@@ -123,9 +142,14 @@ class Run:
         )
 
     def to_program(self, problem: Problem, text: str) -> str:
-        from execrl.benchmarks.synth import synth_program
+        """The program of one sampled continuation, assembled as `execrl generate` + `execrl evaluate` would."""
+        if problem.benchmark == "synth":
+            from execrl.benchmarks.synth import synth_program
 
-        return synth_program(problem, text)
+            return synth_program(problem, text)
+        from execrl.harness.extract import program_of
+
+        return program_of(problem, text)
 
     def execute(self, problems: Sequence[Problem], programs: Sequence[str]) -> list[ExecResult]:
         from execrl.harness.sandbox.pool import execute_many
@@ -133,7 +157,14 @@ class Run:
         return execute_many(problems, programs, pool=self.pool)
 
     def score(self, problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult]) -> list:
-        return mixed_rewards(self.cfg, problems, programs, results, self.reward_model, self.critic)
+        """The rewards (`mixed_rewards`); with --log-rollouts each sample is also appended to OUT/rollouts.jsonl."""
+        scores = mixed_rewards(self.cfg, problems, programs, results, self.reward_model, self.critic)
+        if self.cfg.log_rollouts and self.accelerator.is_main_process:
+            with open(self.out / ROLLOUTS, "a", encoding="utf-8") as f:
+                for problem, program, result, reward in zip(problems, programs, results, scores, strict=True):
+                    row = {"step": self.step + 1, "task_id": problem.task_id, "program": program, "reward": reward}
+                    f.write(json.dumps({**row, **result.to_json()}) + "\n")
+        return scores
 
     def quality(self, programs: Sequence[str]) -> list:
         from execrl.harness.scoring.quality import quality_many
@@ -174,9 +205,15 @@ class Run:
 
 
 @contextlib.contextmanager
-def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -> Iterator[Run]:
-    """Build (or restore) the policy, reference, optimizer, sandbox pool and tracker; close them after."""
-    from execrl.benchmarks.synth import load_synth
+def setup_run(
+    cfg: PPOConfig,
+    out: Path,
+    config: dict[str, Any],
+    resume: bool,
+    sources: tuple[list[Problem], dict[str, list[Problem]]] | None = None,
+) -> Iterator[Run]:
+    """Build (or restore) the policy, reference, optimizer, sandbox pool and tracker; close them after.
+    `sources`: `run_problems(cfg)` when the caller has it already."""
     from execrl.harness.sandbox.pool import open_pool
     from execrl.trainers.critic import Critic
     from execrl.trainers.reward_model import RewardModel
@@ -186,16 +223,7 @@ def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -
     # Exact resume on CPU needs deterministic kernels; warn_only keeps CUDA ops without one usable.
     torch.use_deterministic_algorithms(True, warn_only=True)
 
-    problems = load_synth("train", seed=cfg.synth_seed)
-    if cfg.families:
-        wanted = {f.strip() for f in cfg.families.split(",") if f.strip()}
-        problems = [p for p in problems if p.metadata["family"] in wanted]
-        if not problems:
-            raise UserError(f"--families {cfg.families}: no synth family of that name")
-    eval_problems = load_synth("test", seed=cfg.synth_seed)
-    if cfg.families:
-        eval_problems = [p for p in eval_problems if p.metadata["family"] in wanted]
-    eval_problems = eval_problems[: cfg.eval_problems]
+    problems, eval_problems = sources or run_problems(cfg)
 
     tokenizer = devices.load_tokenizer(cfg.model)
     ref = devices.load_model(AutoModelForCausalLM, cfg.model).to(accelerator.device).eval()
@@ -224,6 +252,8 @@ def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -
         rng.setstate(state["prompt_rng"])
         kl_ctl.value = state["kl_coef"]
     tracker = Tracker(out, config, resume_step=state.get("step", 0))
+    if state and (out / ROLLOUTS).is_file():  # steps after the checkpoint are sampled again: drop their rows
+        write_jsonl(out / ROLLOUTS, [row for _, row in iter_jsonl(out / ROLLOUTS) if row["step"] <= state["step"]])
     with open_pool(cfg.sandbox, cfg.workers, Limits(timeout=cfg.timeout), ray_address=cfg.ray_address) as pool:
         run = Run(
             cfg,
@@ -254,18 +284,49 @@ def setup_run(cfg: PPOConfig, out: Path, config: dict[str, Any], resume: bool) -
             tracker.close()
 
 
-def evaluate_pass_at_1(cfg: PPOConfig, run: Run) -> float:
-    """pass@1 on held-out synth problems: mean over problems of c / n (the unbiased estimator for k = 1,
-    Chen et al. 2021), sampled under a forked RNG so evaluating never changes the training trajectory."""
-    if not run.eval_problems:
-        return float("nan")
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(cfg.seed + 1_000_003 * run.step)
-        passed = []
-        for i in range(0, len(run.eval_problems), 64):
-            chunk = run.eval_problems[i : i + 64]
-            rollout = run.sample(chunk, cfg.eval_samples, cfg.eval_temperature)
-            problems = [p for p in chunk for _ in range(cfg.eval_samples)]
-            programs = [run.to_program(p, t) for p, t in zip(problems, rollout.texts, strict=True)]
-            passed += [r.passed for r in run.execute(problems, programs)]
-    return sum(passed) / len(passed)
+def run_problems(cfg: PPOConfig) -> tuple[list[Problem], dict[str, list[Problem]]]:
+    """(training problems, benchmark -> held-out problems of the in-loop evaluation), refusing a training problem
+    that is also held out unless --allow-eval-overlap. The evaluation is loaded only when it runs."""
+    from execrl.trainers.sources import check_overlap, held_out_problems, training_problems
+
+    problems = training_problems(cfg, synth_seed=cfg.synth_seed)
+    wanted = {f.strip() for f in cfg.families.split(",") if f.strip()}
+    if wanted:
+        problems = [p for p in problems if p.metadata["family"] in wanted]
+        if not problems:
+            raise UserError(f"--families {cfg.families}: no synth family of that name")
+    if not cfg.eval_every:
+        return problems, {}
+    try:
+        held = held_out_problems(cfg, synth_seed=cfg.synth_seed)
+    except DataError as e:
+        raise UserError(f"{e} (the in-loop evaluation needs the test split; --eval-every 0 turns it off)") from e
+    for name, held_out in held.items():
+        if wanted:
+            held_out = [p for p in held_out if p.metadata["family"] in wanted]
+        held[name] = held_out = held_out[: cfg.eval_problems]
+        if not cfg.allow_eval_overlap:
+            check_overlap(problems, held_out, f"the in-loop evaluation's {name} test split")
+    return problems, held
+
+
+def evaluate_pass_at_1(cfg: PPOConfig, run: Run) -> dict[str, float]:
+    """`eval/<benchmark>/pass@1` on each benchmark's held-out problems: mean over problems of c / n (the unbiased
+    estimator for k = 1, Chen et al. 2021), sampled under a forked RNG so evaluating never changes the training
+    trajectory."""
+    metrics = {}
+    for name, eval_problems in run.eval_problems.items():
+        if not eval_problems:
+            metrics[f"eval/{name}/pass@1"] = float("nan")
+            continue
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed + 1_000_003 * run.step)
+            passed = []
+            for i in range(0, len(eval_problems), 64):
+                chunk = eval_problems[i : i + 64]
+                rollout = run.sample(chunk, cfg.eval_samples, cfg.eval_temperature)
+                problems = [p for p in chunk for _ in range(cfg.eval_samples)]
+                programs = [run.to_program(p, t) for p, t in zip(problems, rollout.texts, strict=True)]
+                passed += [r.passed for r in run.execute(problems, programs)]
+        metrics[f"eval/{name}/pass@1"] = sum(passed) / len(passed)
+    return metrics

@@ -1,9 +1,11 @@
 """Supervised fine-tuning (`execrl train sft`): causal-LM loss on the completion tokens only.
 
 Rows `{"prompt", "completion"}` (or `--data synth`: the synth train corpus with a share of subtly wrong
-solutions) are encoded by `execrl.trainers.data.encode_sft` (prompt labelled -100, EOS appended). Optional LoRA
-(Hu et al. 2021) through peft, merged into the base weights before saving, so OUT is always a plain
-Hugging Face model folder with its tokenizer. Loss per optimiser step goes to `OUT/train_log.jsonl`.
+solutions; or `--benchmark mbpp apps ... | --problems FILE`: the problems' reference solutions after their
+prompts, `execrl.trainers.sources.reference_rows`) are encoded by `execrl.trainers.data.encode_sft` (prompt
+labelled -100, EOS appended). Optional LoRA (Hu et al. 2021) through peft, merged into the base weights before
+saving, so OUT is always a plain Hugging Face model folder with its tokenizer. Loss per optimiser step goes to
+`OUT/train_log.jsonl`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from execrl.trainers.data import (
     endless_batches,
     read_jsonl,
 )
-from execrl.trainers.flags import EpochFlags, OptimiserFlags
+from execrl.trainers.flags import EpochFlags, OptimiserFlags, TrainProblemFlags
 
 # peft's own defaults cover attention only; adding the MLP projections helps small models learn.
 LORA_TARGETS: dict[str, list[str]] = {
@@ -33,8 +35,8 @@ LORA_TARGETS: dict[str, list[str]] = {
 
 
 @dataclass(kw_only=True)
-class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
-    """Fine-tune a causal LM on (prompt, completion) rows.
+class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags, TrainProblemFlags):
+    """Fine-tune a causal LM on (prompt, completion) rows, or on the reference solutions of --benchmark/--problems.
 
     Defaults are tuned for the embedded tiny model on `--data synth` (2,000 rows, 1,250 steps, about 2 CPU
     minutes): on 200 synth test problems it then passes about 92% greedy and 65% sampled at temperature 1,
@@ -47,7 +49,10 @@ class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
     model: str
     """Model folder or hub id to start from."""
     data: str = "synth"
-    """JSONL file of {"prompt", "completion"} rows, or `synth` for the synth train corpus."""
+    """JSONL file of {"prompt", "completion"} rows, or `synth` for the synth train corpus (unused with --benchmark
+    or --problems)."""
+    solutions_per_problem: int = 1
+    """With --benchmark/--problems: reference solutions per problem used as rows (APPS problems have many)."""
     wrong_share: float = 0.3
     """With --data synth: share of subtly wrong solutions in the corpus."""
     synth_seed: int = 0
@@ -65,7 +70,13 @@ class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags):
 
 
 def load_rows(cfg: SFTConfig) -> list[dict[str, Any]]:
-    """The (prompt, completion) rows named by `--data`."""
+    """The (prompt, completion) rows named by `--data`, or the reference solutions of --benchmark/--problems."""
+    if cfg.benchmark or cfg.problems is not None:
+        from execrl.trainers.sources import reference_rows, training_problems
+
+        if cfg.data != "synth":
+            raise UserError(f"--data {cfg.data}: give rows (--data) or problems (--benchmark/--problems), not both")
+        return reference_rows(training_problems(cfg, synth_seed=cfg.synth_seed), cfg.solutions_per_problem)
     if cfg.data != "synth":
         return read_jsonl(cfg.data, required=("prompt", "completion"))
     try:
@@ -105,7 +116,8 @@ def train_sft(cfg: SFTConfig) -> Path:
     encoded = [encode_sft(run.tokenizer, r["prompt"], r["completion"], cfg.max_length) for r in load_rows(cfg)]
     encoded = [e for e in encoded if e is not None]
     if not encoded:
-        raise UserError(f"--data {cfg.data}: every prompt fills --max-length {cfg.max_length}")
+        source = "--benchmark/--problems" if cfg.benchmark or cfg.problems else f"--data {cfg.data}"
+        raise UserError(f"{source}: every prompt fills --max-length {cfg.max_length}")
 
     # 2. model
     model = devices.load_model(AutoModelForCausalLM, cfg.model)

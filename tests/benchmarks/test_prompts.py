@@ -65,3 +65,25 @@ def test_synth_prompt_and_stops_are_its_own():
     assert build_prompt(problem) == problem.prompt
     assert stop_sequences(problem) == list(problem.metadata["stop"])
     assert stop_sequences(problem) is not problem.metadata["stop"]  # callers may extend their copy
+
+
+@pytest.mark.parametrize(
+    ("row", "stops"),
+    [
+        ({"completion": "body", "tests": ["assert f(1) == 1"]}, ["\ndef ", "\nclass ", "\nprint("]),  # HumanEval's
+        ({"tests": ["assert f(1) == 1"]}, ["\nassert ", "\nif __name__"]),  # a program with asserts: MBPP's
+        ({"stdio": [{"input": "", "output": "1"}]}, []),  # a stdin program may end in `if __name__ == ...`
+        ({"tests": ["assert f(1) == 1"], "stop": ["\n###"]}, ["\n###"]),  # the row's own list wins
+    ],
+    ids=["body-like-humaneval", "program-like-mbpp", "stdio-no-default-stop", "own-stop-list"],
+)
+def test_a_problem_file_row_is_prompted_as_written_and_stopped_by_its_completion_style(row, stops):
+    from execrl.benchmarks.problem_file import problem_from_row
+
+    problem = problem_from_row({"task_id": "t", "prompt": "def f(x):\n", "entry_point": "f", **row})
+    assert build_prompt(problem) == "def f(x):\n"
+    assert all(stop in stop_sequences(problem) for stop in stops) and (stops or not stop_sequences(problem))
+    if row.get("stop"):
+        assert stop_sequences(problem) == stops
+    user = chat_messages(problem)[1]["content"]
+    assert "def f(x):" in user and "```python" in user

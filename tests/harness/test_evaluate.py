@@ -293,3 +293,33 @@ def test_calibration_floors_fast_references_skips_failing_ones_and_reuses_timeou
         timeouts = _calibrated_timeouts(pool, [fast, wrong, bare, kept], path, 4.0, 0.5, progress=False)
     assert timeouts == {"synth/fast": 0.5, "synth/kept": 7.5}
     assert json.loads(path.read_text()) == timeouts
+
+
+def test_a_problem_file_is_evaluated_by_its_own_tests_with_task_ids_as_written(tmp_path: Path) -> None:
+    from tests.commands import command
+
+    rows = [
+        {"task_id": "mine/add", "prompt": "def add(a, b):\n", "completion": "body", "entry_point": "add",
+         "tests": ["assert add(1, 2) == 3", "assert add(2, 2) == 4"]},
+        {"task_id": "Mine 2", "prompt": "Print it twice.", "stdio": [{"input": "a\n", "output": "a\na\n"}]},
+    ]  # fmt: skip
+    problems = tmp_path / "problems.jsonl"
+    problems.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(
+        json.dumps({"task_id": "mine/add", "completion": "    return a + b\n"}) + "\n"  # a body: after the prompt
+        + json.dumps({"task_id": "mine/add", "completion": "    return 3\n"}) + "\n"  # passes one assert of two
+        + json.dumps({"task_id": "Mine 2", "completion": "s = input()\nprint(s)\nprint(s)\n"}) + "\n"
+    )  # fmt: skip
+    out = tmp_path / "run"
+    argv = ["--problems", str(problems), "--samples", str(samples), "--out", str(out), "--workers", "1"]
+    assert command("evaluate")(argv) == 0
+    results = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    outcomes = {(r["task_id"], r["completion_id"]): [t["verdict"] for t in r["tests"]] for r in results}
+    assert outcomes == {
+        ("mine/add", 0): ["passed", "passed"],
+        ("mine/add", 1): ["passed", "failed"],
+        ("Mine 2", 0): ["passed"],
+    }
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["benchmark"] == "problems" and metrics["n_problems"] == 2

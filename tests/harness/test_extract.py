@@ -189,3 +189,21 @@ def test_hostile_output_is_extracted_within_a_bound_without_raising(humaneval_pr
         payload = extract(problem, raw, chat=chat)
         assert time.monotonic() - start < 10.0  # TRIM_BUDGET parses ~1 s at most; unbounded, minutes
         assert len(payload) == 1 and isinstance(next(iter(payload.values())), str)
+
+
+@pytest.mark.parametrize(
+    ("completion", "raw", "program"),
+    [
+        ("body", "    return x + 1\n\ndef other():\n", "def f(x):\n    return x + 1\n"),  # cut at HumanEval's stops
+        ("body", "return x + 1\n", "def f(x):\n    return x + 1\n"),  # the body's lost indentation repaired
+        ("program", "def f(x):\n    return x + 1\nassert f(1) == 2\n", "def f(x):\n    return x + 1\n"),  # MBPP's
+    ],
+    ids=["body-stops", "body-indent", "program-stops"],
+)
+def test_a_problem_file_row_is_extracted_like_its_completion_style(completion, raw, program) -> None:
+    from execrl.benchmarks.problem_file import problem_from_row
+    from execrl.harness.extract import program_of
+
+    row = {"task_id": "t", "prompt": "def f(x):\n", "entry_point": "f", "completion": completion}
+    problem = problem_from_row({**row, "tests": ["assert f(1) == 2"]})
+    assert program_of(problem, raw) == program

@@ -63,3 +63,37 @@ def test_other_exceptions_are_not_taken_for_user_errors(failing_command, monkeyp
 def test_a_renamed_flag_is_refused_naming_its_new_name(argv: list[str], named: str) -> None:
     with pytest.raises(UserError, match=named):
         flags.check_renamed(argv, {"--backend": "--sandbox", "--dtype": "--precision"})
+
+
+PROBLEM_ROW = '{"task_id": "mine/1", "prompt": "Print 1.", "stdio": [{"input": "", "output": "1\\n"}]}\n'
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ({}, "give --benchmark NAME or --problems FILE.jsonl"),  # no source at all
+        ({"benchmark": "humaneval", "problems": "FILE"}, "not both"),  # two sources for one command
+        ({"problems": "FILE", "split": "train"}, "--split: for --benchmark only"),  # a file has no splits
+        ({"problems": "FILE", "online": True}, "--online: for --benchmark only"),  # nor a hub copy
+        ({"benchmark": "humaneval", "variant": "sanitized"}, "--variant applies to mbpp only"),  # MBPP's option
+        ({"benchmark": "mbpp", "difficulty": "interview"}, "--difficulty applies to apps only"),  # APPS's option
+        ({"benchmark": "humaneval", "limit": -1}, "--limit must be >= 0"),  # a negative count
+        ({"benchmark": "humaneval", "split": "train"}, "HumanEval has only 'test'"),  # the registry's own check
+    ],
+    ids=["no-source", "both-sources", "split-of-a-file", "online-file", "variant", "difficulty", "limit", "split"],
+)
+def test_a_problem_source_that_cannot_be_loaded_is_one_user_error_naming_the_flag(tmp_path, given, named) -> None:
+    path = tmp_path / "problems.jsonl"
+    path.write_text(PROBLEM_ROW)
+    values = {k: (path if v == "FILE" else v) for k, v in given.items()}
+    with pytest.raises(UserError, match=named):
+        flags.load_from_flags(flags.ProblemFlags(**values))
+
+
+def test_a_problem_file_or_a_benchmark_loads_with_its_limit(tmp_path) -> None:
+    path = tmp_path / "problems.jsonl"
+    path.write_text(PROBLEM_ROW.replace("mine/1", "mine/a") + PROBLEM_ROW.replace("mine/1", "mine/b"))
+    assert [p.task_id for p in flags.load_from_flags(flags.ProblemFlags(problems=path, limit=1))] == ["mine/a"]
+    humaneval = flags.load_from_flags(flags.ProblemFlags(benchmark="humaneval", limit=2))
+    assert [p.task_id for p in humaneval] == ["HumanEval/0", "HumanEval/1"]
+    assert flags.load_from_flags(flags.ProblemFlags(limit=1), default="humaneval") == humaneval[:1]

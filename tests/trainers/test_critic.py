@@ -134,3 +134,36 @@ def test_cli_refuses_bad_rows_with_a_clear_message(
     assert execrl(["train", "critic", "--model", str(tiny), "--data", str(path), "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert needle in err and "Traceback" not in err
+
+
+def test_train_critic_from_runs_labels_the_samples_of_an_evaluate_run_by_verdict(tiny, tmp_path, capsys) -> None:
+    from tests.commands import command
+
+    problems = load_synth("test", n=3)
+    samples = []
+    for p in problems:  # passed, failed or a runtime error, and a syntax error: each sample's own verdict
+        samples += [{"task_id": p.task_id, "solution": s} for s in (p.solutions[0], p.metadata["wrong_solutions"][0])]
+        samples.append({"task_id": p.task_id, "solution": "def broken(:\n"})
+    (tmp_path / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples))
+    run = tmp_path / "run"
+    flags = ["--benchmark", "synth", "--limit", "3", "--samples", str(tmp_path / "samples.jsonl"), "--workers", "1"]
+    assert command("evaluate")([*flags, "--out", str(run)]) == 0
+    verdicts = [json.loads(line)["verdict"] for line in (run / "results.jsonl").read_text().splitlines()]
+    capsys.readouterr()
+
+    out = tmp_path / "critic"
+    argv = ["--from-runs", str(run), "--model", str(tiny), "--out", str(out), "--max-steps", "2", "--device", "cpu"]
+    assert command("train", "critic")([*argv, "--batch-size", "4"]) == 0
+    counts = {name: sum(CLASS_OF[v] == name for v in verdicts) for name in CLASSES}
+    assert counts["passed"] == 3 and counts["syntax_error"] == 3
+    shown = ", ".join(f"{name} {counts[name]}" for name in CLASSES)
+    assert f"critic: 9 rows from 1 run folder(s): {shown}" in capsys.readouterr().err
+    metrics = json.loads((out / "critic_metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_eval"] == 9
+
+
+def test_train_critic_needs_exactly_one_of_data_and_from_runs(tmp_path, capsys) -> None:
+    from tests.commands import command
+
+    assert command("train", "critic")(["--model", str(tmp_path), "--out", str(tmp_path / "c")]) == 2
+    assert "give --data FILE or --from-runs RUN..., exactly one" in capsys.readouterr().err

@@ -167,10 +167,12 @@ def test_tiny_ppo_run_changes_parameters_logs_every_metric_and_raises_the_pass_r
 
 @pytest.mark.slow
 def test_resume_after_k_iterations_reproduces_the_uninterrupted_metrics_curve(sft_model, tmp_path) -> None:
-    settings = dict(iterations=4, save_every=2, batch_size=16, minibatch_size=8)
+    settings = dict(iterations=4, save_every=2, batch_size=16, minibatch_size=8, log_rollouts=True)
     whole = train_ppo(_cfg(sft_model, tmp_path / "whole", **settings))
     train_ppo(_cfg(sft_model, tmp_path / "split", stop_after=2, **settings))
     assert not (tmp_path / "split" / "train_config.json").exists()
+    with open(tmp_path / "split" / "rollouts.jsonl", "a") as f:  # as if killed after step 3 sampled, unsaved
+        f.write(json.dumps({"step": 3, "task_id": "x", "program": "", "reward": 0.0, "verdict": "failed"}) + "\n")
     split = train_ppo(_cfg(sft_model, tmp_path / "split", resume=True, **settings))
 
     def curve(folder: Path) -> list[dict]:
@@ -179,6 +181,12 @@ def test_resume_after_k_iterations_reproduces_the_uninterrupted_metrics_curve(sf
 
     assert len(curve(whole)) == 4
     assert curve(split) == curve(whole)
+
+    def rollouts(folder: Path) -> list[tuple]:  # the rows of steps redone after the checkpoint are not repeated
+        rows = [json.loads(line) for line in (folder / "rollouts.jsonl").read_text().splitlines()]
+        return [(r["step"], r["task_id"], r["program"], r["reward"], r["verdict"]) for r in rows]
+
+    assert len(rollouts(whole)) == 4 * 16 and rollouts(split) == rollouts(whole)
 
 
 def test_a_non_empty_output_folder_is_refused_naming_resume_and_force(tmp_path, capsys) -> None:
