@@ -80,7 +80,7 @@ def test_markdown_and_html_say_the_same_thing() -> None:
     blocks = [Heading("Title", 1), Text("a < b"), Table(["metric", "value"], [["pass@1", 0.5], ["x|y", None]])]
     markdown, page = render_markdown(blocks), render_html(blocks, "t")
     assert "| pass@1 | 0.500 |" in markdown and "| x\\|y | – |" in markdown
-    assert "<td>0.500</td>" in page and "a &lt; b" in page and "<h1>Title</h1>" in page
+    assert '<td data-value="0.5">0.500</td>' in page and "a &lt; b" in page and "<h1>Title</h1>" in page
 
 
 def _chromium(*args: str, user_data: Path) -> subprocess.CompletedProcess:
