@@ -30,6 +30,8 @@ class Heading:
 class Text:
     kind: ClassVar[str] = "text"
     text: str
+    warning: bool = False
+    """Shown as a warning (HTML: highlighted; Markdown: in bold)."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,17 @@ class Table:
     rows: Sequence[Sequence[Any]]
     sortable: bool = False
     """HTML only: clicking a header sorts the rows by that column."""
+
+
+@dataclass(frozen=True)
+class Interval:
+    """A confidence interval of a level (not of a difference): `[lo, hi]`, unsigned."""
+
+    lo: float
+    hi: float
+
+    def __str__(self) -> str:
+        return f"[{self.lo:.3f}, {self.hi:.3f}]"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from execrl.reports.blocks import Block, fmt, points
+from execrl.reports.blocks import Block, Interval, fmt, points
 from execrl.reports.markdown import headline_line, side_summary
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
@@ -50,11 +50,16 @@ def _formatter() -> HtmlFormatter:
 
 
 def _is_number(value: Any) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    """Cells shown right-aligned and sorted as numbers: numbers, intervals (by their low end), blanks."""
+    if value is None or isinstance(value, Interval):
+        return True
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _sort_key(value: Any) -> str:
     """`data-value` of a numeric cell, for the sortable tables ("" when not a number)."""
+    if isinstance(value, Interval):
+        value = value.lo
     return repr(float(value)) if isinstance(value, (int, float)) and value == value else ""
 
 

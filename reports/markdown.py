@@ -19,6 +19,7 @@ from execrl.reports.blocks import (
     HeadlineRow,
     Health,
     Image,
+    Interval,
     RunSide,
     Table,
     Tabs,
@@ -38,9 +39,22 @@ def md_escape(text: str) -> str:
     return _SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
 
 
+def _is_numeric(cell: object) -> bool:
+    """Cells formatted here from numbers alone (so they hold no markup and are left readable, unescaped)."""
+    if cell is None or isinstance(cell, Interval):
+        return True
+    if isinstance(cell, tuple) and len(cell) == 2:
+        return all(isinstance(v, float) for v in cell)
+    return isinstance(cell, (int, float))
+
+
+def _cell(cell: object) -> str:
+    return fmt(cell) if _is_numeric(cell) else md_escape(fmt(cell))
+
+
 def _table(block: Table) -> str:
     lines = ["| " + " | ".join(md_escape(h) for h in block.header) + " |", "|" + "---|" * len(block.header)]
-    lines += ["| " + " | ".join(md_escape(fmt(cell)) for cell in row) + " |" for row in block.rows]
+    lines += ["| " + " | ".join(_cell(cell) for cell in row) + " |" for row in block.rows]
     return "\n".join(lines)
 
 
@@ -96,7 +110,7 @@ def render_block(block: Block) -> str:
     if isinstance(block, Heading):
         return f"{'#' * block.level} {md_escape(block.text)}"
     if isinstance(block, Text):
-        return md_escape(block.text)
+        return f"**{md_escape(block.text)}**" if block.warning else md_escape(block.text)
     if isinstance(block, Table):
         return _table(block)
     if isinstance(block, Image):

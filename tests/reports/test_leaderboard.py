@@ -29,7 +29,7 @@ def test_runs_are_ranked_best_first_per_benchmark_and_metric(make_run, tmp_path)
     markdown = (tmp_path / "lb" / "leaderboard.md").read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split(" | ")[1] for row in rows] == ["best", "mid", "worst"]
-    assert "<table>" in (tmp_path / "lb" / "leaderboard.html").read_text()
+    assert '<table class="sortable">' in (tmp_path / "lb" / "leaderboard.html").read_text()
 
 
 def test_ties_share_the_best_rank_and_each_benchmark_is_ranked_alone(make_run, tmp_path) -> None:
