@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from execrl.reports.blocks import Block, Interval, fmt, points
-from execrl.reports.markdown import headline_line, side_summary
+from execrl.reports.markdown import side_summary
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 from pygments import highlight
@@ -84,7 +84,7 @@ def environment() -> Environment:
     env.filters.update(fmt=fmt, points=points, python=highlight_python, data_uri=_data_uri, slug=_slug)
     env.filters.update(sort_key=_sort_key)
     env.tests["number"] = _is_number
-    env.globals.update(headline_line=headline_line, side_summary=side_summary, highlight_limit=HIGHLIGHT_LIMIT)
+    env.globals.update(side_summary=side_summary)
     return env
 
 

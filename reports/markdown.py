@@ -59,17 +59,18 @@ def _table(block: Table) -> str:
 
 
 def headline_line(row: HeadlineRow) -> str:
-    """One benchmark's verdict in words (also the HTML box's text and `report check --format md`'s)."""
+    """One benchmark's verdict in words, as Markdown: the names escaped, the numbers formatted here."""
     p = "" if row.p_value is None else f", p = {row.p_value:.4f}"
     return (
-        f"{row.benchmark}: {row.metric} {row.baseline:.3f} → {row.candidate:.3f}, {points(row.delta)} points "
+        f"{md_escape(row.benchmark)}: {md_escape(row.metric)} {row.baseline:.3f} → {row.candidate:.3f}, "
+        f"{points(row.delta)} points "
         f"(95% CI [{points(row.ci95[0])}, {points(row.ci95[1])}]){p} over {row.n_problems} problems: {row.verdict}"
     )
 
 
 def _headline(block: Headline) -> str:
     lines = [f"## {md_escape(block.title)}", ""]
-    lines += [f"- **{md_escape(headline_line(row))}**" for row in block.rows]
+    lines += [f"- **{headline_line(row)}**" for row in block.rows]
     lines += [f"- {md_escape(line)}" for line in (*block.collapsed, *block.notes)]
     if block.provenance is not None:
         lines += ["", "Provenance:", "", _table(block.provenance)]

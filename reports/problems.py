@@ -23,6 +23,7 @@ SHOWN_PER_RUN = 2
 """Samples shown per run and problem: its first passing and its first failing one (or its first two)."""
 OTHER_PROBLEMS = 500
 """Problems that did not flip, per benchmark, embedded for on-demand viewing (every flip always is)."""
+_FLIP_ORDER = {"lost": 0, "gained": 1, "": 2}
 ERROR_LIMIT = 4000
 """Characters of error text shown per sample or test (evaluate already truncates; this bounds the page)."""
 
@@ -112,7 +113,8 @@ def build_drilldown(comparison: Comparison, runs: tuple[Run, Run], data_dir: Pat
             notes.append(f"{name}: {len(others) - OTHER_PROBLEMS} problems without a flip are not embedded.")
         statements = problem_statements(cand, data_dir) or problem_statements(base, data_dir)
         difficulty = {**base.difficulty, **cand.difficulty}
-        for task_id in sorted(shown, key=lambda t: (t not in flip_of, flip_of.get(t, ""), natural_key(t))):
+        # losses first (what a reviewer of a regression looks for), then gains, then the rest
+        for task_id in sorted(shown, key=lambda t: (_FLIP_ORDER[flip_of.get(t, "")], natural_key(t))):
             problems.append(
                 ProblemView(
                     benchmark=name,

@@ -115,3 +115,19 @@ def test_worst_benchmark_decides_when_several_are_checked(make_run, tmp_path, ca
     assert check_main(["--baseline", str(base), "--candidate", str(cand)]) == 1
     assert capsys.readouterr().out.strip().endswith("on humaneval")
     assert check_main(["--baseline", str(base), "--candidate", str(cand), "--benchmark", "synth"]) == 0
+
+
+def test_format_md_prints_one_paragraph_naming_every_benchmark(make_run, capsys) -> None:
+    for name, synth, humaneval in (("base", 50, 30), ("cand", 40, 35)):
+        make_run(f"{name}/synth", _runs(100, synth))
+        make_run(f"{name}/humaneval", _runs(100, humaneval), benchmark="humaneval")
+    root = make_run("x", _runs(1, 1)).parent
+    argv = ["--baseline", str(root / "base"), "--candidate", str(root / "cand"), "--format", "md"]
+    assert check_main(argv) == 1
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out
+    assert out.startswith(
+        "**execrl report check: FAIL.** pass@1 on synth 0.500 → 0.400 (-10.0 points), beyond --max-drop"
+    )
+    assert "Also checked: humaneval 0.300 → 0.350 (+5.0 points)." in out
+    assert out.endswith(f"Baseline {root / 'base'}, candidate {root / 'cand'}.")
