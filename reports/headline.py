@@ -107,9 +107,17 @@ def _limits(run: Run) -> str:
     return ", ".join(parts) or "–"
 
 
+def _default_split(benchmark: str) -> str:
+    """The split `load_problems` reads when none is named (what evaluate records as null)."""
+    from execrl.benchmarks.registry import DEFAULT_SPLIT
+
+    return f"{DEFAULT_SPLIT[benchmark]} (default)" if benchmark in DEFAULT_SPLIT else "?"
+
+
 def _data(run: Run) -> str:
     return "; ".join(
-        f"{name} ({bench.metrics.get('split') or bench.config.get('split') or '?'}, {len(bench.per_problem)} problems)"
+        f"{name} ({bench.metrics.get('split') or bench.config.get('split') or _default_split(name)}, "
+        f"{len(bench.per_problem)} problems)"
         for name, bench in run.benchmarks.items()
     )
 
@@ -124,7 +132,7 @@ def provenance(runs: Sequence[Run]) -> Table:
         ("temperature", lambda r: r.setting("temperature")),
         ("top_p", lambda r: r.setting("top_p")),
         ("max new tokens", lambda r: r.setting("max_new_tokens")),
-        ("sandbox", lambda r: r.setting("sandbox")),
+        ("sandbox", lambda r: r.setting("sandbox", "backend")),
         ("limits", _limits),
         ("git commit", lambda r: r.setting("git_commit", "commit", "git") or "not recorded"),
         ("date", lambda r: r.date),

@@ -13,6 +13,7 @@ them gets a warning naming them.
 from __future__ import annotations
 
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,8 @@ def row_settings(run: Run, bench: BenchmarkRun) -> dict[str, Any]:
         "temperature": _first(configs, "temperature"),
         "top_p": _first(configs, "top_p"),
         "max_new_tokens": _first(configs, "max_new_tokens"),
-        "sandbox": bench.metrics.get("sandbox") or _first(configs, "sandbox"),
+        # older evaluations recorded the sandbox backend as "backend"
+        "sandbox": _first([bench.metrics, *configs], "sandbox", "backend"),
         "timeout_s": limits.get("timeout"),
         "memory_gib": limits["memory"] / 1024**3 if isinstance(limits.get("memory"), (int, float)) else None,
     }
@@ -140,6 +142,12 @@ def _ci(lo: Any, hi: Any) -> Interval | None:
     return None if lo is None or pd.isna(lo) else Interval(float(lo), float(hi))
 
 
+def _metric_order(metric: str) -> tuple[int, int, str]:
+    """pass@1 first, then pass@k by k, then the other metrics by name."""
+    match = re.fullmatch(r"pass@(\d+)", metric)
+    return (0, int(match[1]), "") if match else (1, 0, metric)
+
+
 def benchmark_blocks(group: pd.DataFrame) -> list:
     """One benchmark's panel: the settings warning (if any), then its runs best first by pass@1."""
     wide = group.pivot_table(index="run", columns="metric", values="value", aggfunc="first")
@@ -149,7 +157,7 @@ def benchmark_blocks(group: pd.DataFrame) -> list:
     if PRIMARY in wide:
         wide = wide.sort_values(PRIMARY, ascending=False, kind="stable")
     metrics = [m for m in wide.columns if m not in info.columns]
-    metrics = [m for m in metrics if m == PRIMARY] + [m for m in metrics if m != PRIMARY]
+    metrics.sort(key=_metric_order)
     ci_header = [f"{PRIMARY} 95% CI"] if PRIMARY in metrics else []
     header = ["#", "run", *metrics[:1], *ci_header, *metrics[1:], *SETTING_COLUMNS]
     rows = []

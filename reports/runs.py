@@ -154,6 +154,9 @@ class Run:
 def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun:
     metrics = read_json(folder / "metrics.json")
     config = {**shared_config, **(read_json(folder / "config.json") if (folder / "config.json").exists() else {})}
+    section = config.get("evaluate")
+    if isinstance(section, dict):  # evaluate keeps its settings (limits, sandbox...) in a section of its own
+        config = {**section, **config}
     benchmark = metrics.get("benchmark") or config.get("benchmark") or folder.name
     results = datafiles.read_jsonl(folder / "results.jsonl") if (folder / "results.jsonl").exists() else []
     for lineno, row in enumerate(results, 1):
