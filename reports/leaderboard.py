@@ -159,13 +159,15 @@ def benchmark_blocks(group: pd.DataFrame) -> list:
     metrics = [m for m in wide.columns if m not in info.columns]
     metrics.sort(key=_metric_order)
     ci_header = [f"{PRIMARY} 95% CI"] if PRIMARY in metrics else []
-    header = ["#", "run", *metrics[:1], *ci_header, *metrics[1:], *SETTING_COLUMNS]
+    # the two settings that most often differ sit beside the primary metric, where a wide table is still visible
+    near, far = ["n", "temperature"], [c for c in SETTING_COLUMNS if c not in ("n", "temperature")]
+    header = ["#", "run", *metrics[:1], *ci_header, *near, *metrics[1:], *far]
     rows = []
     for i, (name, row) in enumerate(wide.iterrows(), 1):
         ci = [_ci(primary.at[name, "ci_lo"], primary.at[name, "ci_hi"])] if ci_header else []
         values = [None if pd.isna(row[m]) else float(row[m]) for m in metrics]
-        settings = [_cell(row[c]) for c in SETTING_COLUMNS]
-        rows.append([i, name, *values[:1], *ci, *values[1:], *settings])
+        given = {c: _cell(row[c]) for c in SETTING_COLUMNS}
+        rows.append([i, name, *values[:1], *ci, *(given[c] for c in near), *values[1:], *(given[c] for c in far)])
     warning = settings_mismatch(info)
     return [*([Text(warning, warning=True)] if warning else []), Table(header, rows, sortable=True)]
 
