@@ -1,6 +1,6 @@
 """`execrl report`: compare two runs, rank runs on a leaderboard, check a candidate for regressions.
 
-    execrl report compare RUN_A RUN_B [--names A B] --out DIR [--bootstrap 2000] [--seed 0] [--force]
+    execrl report compare RUN_A RUN_B [--names A B] --out DIR [--bootstrap 2000] [--seed 0] [--data-dir D] [--force]
     execrl report leaderboard RUN... --out DIR [--force]
     execrl report check --baseline RUN|metrics.json --candidate RUN|metrics.json --metric pass@1 --max-drop 0.02
 
@@ -52,8 +52,7 @@ class CompareConfig(OutputFlags):
     seed: int = 0
     """Seed of the bootstrap and permutation draws."""
     data_dir: Path | None = None
-    """Where MBPP/APPS problem statements for the drill-down are read (default: $EXECRL_DATA_DIR; HumanEval and
-    synth need none)."""
+    """Data folder for the drill-down's MBPP/APPS problem statements (default: $EXECRL_DATA_DIR; others need none)."""
 
 
 PLOTS = {
