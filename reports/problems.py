@@ -131,7 +131,8 @@ def build_drilldown(comparison: Comparison, runs: tuple[Run, Run], data_dir: Pat
     n_flips = sum(bool(p.flip) for p in problems)
     notes.insert(
         0,
-        f"{n_flips} flips (problems solved by one run only); other problems on demand (choose 'all problems'). "
-        f"Each run shows up to {SHOWN_PER_RUN} samples per problem: its first passing and first failing one.",
+        f"{n_flips} flips (problems solved by one run only). report.html holds each one's programs, tests and "
+        f"errors (up to {SHOWN_PER_RUN} samples per run: its first passing and first failing one), and every other "
+        "problem on demand ('all problems').",
     )
     return Drilldown(problems, notes)
