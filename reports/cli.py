@@ -22,7 +22,7 @@ from execrl.harness.cli import dispatch
 from execrl.harness.flags import OutputFlags, parse
 from execrl.reports import plots
 from execrl.reports.compare import SIGNIFICANCE_TEST, Comparison, compare_runs
-from execrl.reports.headline import build_headline
+from execrl.reports.headline import both_zero, build_headline
 from execrl.reports.health import build_health
 from execrl.reports.problems import build_drilldown
 from execrl.reports.render import Block, Heading, Image, Table, Text, claim_output, write_report
@@ -74,7 +74,8 @@ def evidence_blocks(comparison: Comparison, n_boot: int) -> list[Block]:
             "pass@1 >= 0.5. Values are recomputed over the problems both runs hold."
         ),
     ]
-    for name, bench in comparison.benchmarks.items():
+    # in the headline's order: benchmarks where both runs score zero last, not leading the page
+    for name, bench in sorted(comparison.benchmarks.items(), key=lambda item: both_zero(item[1])):
         blocks.append(Heading(name, 3))
         blocks.append(
             Text(

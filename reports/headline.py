@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from execrl.reports.blocks import Headline, HeadlineRow, Table
-from execrl.reports.compare import Comparison
+from execrl.reports.compare import BenchmarkComparison, Comparison
 from execrl.reports.runs import Run
 
 PRIMARY = "pass@1"
@@ -26,6 +26,11 @@ def direction(delta: float, p_value: float | None, alpha: float = ALPHA) -> str:
     return "better" if delta > 0 else "worse"
 
 
+def both_zero(bench: BenchmarkComparison, metric: str = PRIMARY) -> bool:
+    value = bench.metrics.get(metric)
+    return value is not None and value["baseline"] == 0 and value["candidate"] == 0
+
+
 def headline_rows(comparison: Comparison, metric: str = PRIMARY) -> tuple[list[HeadlineRow], list[str]]:
     """(rows of the box, worst first; one line per benchmark collapsed out of it and why)."""
     rows, collapsed = [], []
@@ -34,7 +39,7 @@ def headline_rows(comparison: Comparison, metric: str = PRIMARY) -> tuple[list[H
         if value is None:
             collapsed.append(f"{name}: no {metric} to compare ({bench.n_common} problems in common).")
             continue
-        if value["baseline"] == 0 and value["candidate"] == 0:
+        if both_zero(bench, metric):
             collapsed.append(
                 f"{name}: both runs score 0 on {metric} over {bench.n_common} problems; nothing to compare "
                 "(details below)."

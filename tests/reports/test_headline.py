@@ -74,5 +74,6 @@ def test_report_md_opens_with_the_same_headline_as_the_html(make_run, tmp_path) 
     assert markdown[2].startswith("- **synth: pass@1 0.333 → 0.667, +33.3 points (95% CI [")
     assert markdown[2].endswith("over 30 problems: better (significant)**")
     assert markdown[3].startswith("- humaneval: both runs score 0")
+    assert markdown.index("### synth") < markdown.index("### humaneval")  # the zero-zero evidence comes last
     page = (out / "report.html").read_text()
     assert page.index('id="headline"') < page.index("<h2>")  # the box comes before every section
