@@ -222,6 +222,12 @@ HOSTILE = [
         "difficulty lands in a data attribute and a filter <option value>",
     ),
     Attack(
+        "verdict",
+        "verdict",
+        'failed" onmouseover="window.__xss_verdict = 1',
+        "a result's verdict is a string from results.jsonl: badge text, CSS class, data attribute, filter option",
+    ),
+    Attack(
         "statement",
         "statement",
         "def f():\n    '''</pre><script>window.__xss_statement = 1</script>'''\n",
@@ -271,6 +277,8 @@ def _hostile_runs(root: Path) -> tuple[Path, Path, str]:
             row["prompt"] = by_where["statement"]
         (folder / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in samples))
         results = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+        if name == "cand":
+            results[0]["verdict"] = by_where["verdict"]  # a failed sample
         for row in results:
             row["error"] = by_where["error"]
             row["tests"] = [{"verdict": row["verdict"], "duration": 0.0, "error": by_where["test_error"]}]
@@ -308,10 +316,15 @@ def test_hostile_text_renders_as_text_and_runs_nothing(hostile_page, attack: Att
     # the payload is on the page, as text (line breaks may be where the page put them)
     visible = " ".join(attack.payload.split())
     assert visible in " ".join(text.split()), attack.reason  # markup would have been parsed, not shown
+    handlers = """Array.from(document.querySelectorAll("*")).flatMap(e => Array.from(e.attributes))
+        .filter(a => a.name.startsWith("on") || a.name === "srcdoc").map(a => a.value)"""
+    assert not [h for h in hostile_page.evaluate(handlers) if f"__xss_{attack.id}" in h], attack.reason
 
 
 def test_no_hostile_payload_became_an_element(hostile_page) -> None:
-    injected = "img:not([src^='data:image/png']), svg, iframe, object, embed, [onerror], [onload], [onfocus]"
+    injected = (
+        "img:not([src^='data:image/png']), svg, iframe, object, embed, [onerror], [onload], [onfocus], [onmouseover]"
+    )
     assert hostile_page.locator(injected).count() == 0
     assert hostile_page.locator("script").count() == 1  # ours, the one inline script
 
