@@ -1,9 +1,10 @@
 """`execrl report check`: the CI regression gate.
 
     execrl report check --baseline RUN|metrics.json --candidate RUN|metrics.json \\
-        --metric pass@1 --max-drop 0.02 [--benchmark B] [--require-significance]
+        --metric pass@1 --max-drop 0.02 [--benchmark B] [--require-significance] [--format md]
 
-Prints one verdict line to stdout and exits 1 when the candidate is worse than the baseline by more
+Prints one verdict line to stdout (with --format md, a one-paragraph Markdown summary of every checked
+benchmark, for posting to a pull request) and exits 1 when the candidate is worse than the baseline by more
 than --max-drop on a checked benchmark (with --require-significance, only when that drop is also
 significant), 0 otherwise, and 2 on unusable input (missing file, metric absent, no common benchmark).
 "Worse" is a lower value, or a higher one for the metrics in `LOWER_IS_BETTER` (`--metric hack_attempt_rate`: a
@@ -18,10 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from execrl.harness.flags import parse
+from execrl.reports.blocks import points
 from execrl.reports.compare import LOWER_IS_BETTER, paired_permutation_p, problem_values
+from execrl.reports.markdown import md_escape
 from execrl.reports.runs import BenchmarkRun, RunError, load_run
 
 
@@ -46,6 +50,8 @@ class CheckConfig:
     """Permutations of the significance test."""
     seed: int = 0
     """Seed of the permutation draws."""
+    format: Literal["text", "md"] = "text"
+    """text: one verdict line; md: a one-paragraph Markdown summary to post (a PR comment), every benchmark."""
 
 
 @dataclass(frozen=True)
@@ -100,8 +106,34 @@ def verdict_line(outcome: Outcome, cfg: CheckConfig) -> str:
     return ("FAIL " if outcome.failed else "OK ") + line
 
 
-def run_check(cfg: CheckConfig) -> tuple[int, str]:
-    """(exit code, verdict line); raises RunError on unusable input."""
+def markdown_summary(outcomes: list[Outcome], cfg: CheckConfig) -> str:
+    """One Markdown paragraph: the gate's verdict on the worst benchmark first, then every other benchmark.
+    Benchmark names and paths come from run folders: escaped."""
+    worst, *others = sorted(outcomes, key=lambda o: (not o.failed, -o.drop))
+
+    def change(o: Outcome) -> str:
+        delta = o.candidate - o.baseline
+        scale = (points(delta) + " points") if cfg.metric.startswith("pass@") else f"{delta:+.3f}"
+        return f"{md_escape(o.benchmark)} {o.baseline:.3f} → {o.candidate:.3f} ({scale})"
+
+    tolerance = f"--max-drop {cfg.max_drop:.3f}"
+    text = f"**execrl report check: {'FAIL' if worst.failed else 'OK'}.** {cfg.metric} on {change(worst)}"
+    text += f", {'beyond' if worst.drop > cfg.max_drop else 'within'} {tolerance}"
+    if worst.p_value is not None:
+        significant = "significant" if worst.p_value < cfg.alpha else "not significant"
+        text += f", {significant} (p = {worst.p_value:.4f}, alpha {cfg.alpha:g})"
+    text += "."
+    if others:
+        failed = [o for o in others if o.failed]
+        text += " Also checked: " + "; ".join(change(o) + (" FAIL" if o.failed else "") for o in others) + "."
+        if failed:
+            text += f" {len(failed) + worst.failed} benchmarks fail."
+    text += f" Baseline {md_escape(str(cfg.baseline))}, candidate {md_escape(str(cfg.candidate))}."
+    return text
+
+
+def check_outcomes(cfg: CheckConfig) -> list[Outcome]:
+    """One outcome per checked benchmark; raises RunError on unusable input."""
     base, cand = load_run(cfg.baseline), load_run(cfg.candidate)
     if cfg.benchmark is not None:
         for run, role in ((base, "baseline"), (cand, "candidate")):
@@ -118,9 +150,15 @@ def run_check(cfg: CheckConfig) -> tuple[int, str]:
                 f"benchmark mismatch: baseline has {', '.join(sorted(base.benchmarks))}, "
                 f"candidate has {', '.join(sorted(cand.benchmarks))}"
             )
-    outcomes = [check_benchmark(base.benchmarks[b], cand.benchmarks[b], cfg) for b in names]
+    return [check_benchmark(base.benchmarks[b], cand.benchmarks[b], cfg) for b in names]
+
+
+def run_check(cfg: CheckConfig) -> tuple[int, str]:
+    """(exit code, verdict line or Markdown paragraph, per --format); raises RunError on unusable input."""
+    outcomes = check_outcomes(cfg)
     worst = max(outcomes, key=lambda o: (o.failed, o.drop))
-    return int(worst.failed), verdict_line(worst, cfg)
+    text = markdown_summary(outcomes, cfg) if cfg.format == "md" else verdict_line(worst, cfg)
+    return int(worst.failed), text
 
 
 def main(argv: list[str]) -> int:

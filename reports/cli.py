@@ -1,6 +1,6 @@
 """`execrl report`: compare two runs, rank runs on a leaderboard, check a candidate for regressions.
 
-    execrl report compare RUN_A RUN_B [--names A B] --out DIR [--bootstrap 2000] [--seed 0] [--force]
+    execrl report compare RUN_A RUN_B [--names A B] --out DIR [--bootstrap 2000] [--seed 0] [--data-dir D] [--force]
     execrl report leaderboard RUN... --out DIR [--force]
     execrl report check --baseline RUN|metrics.json --candidate RUN|metrics.json --metric pass@1 --max-drop 0.02
 
@@ -17,10 +17,14 @@ from pathlib import Path
 from typing import Annotated
 
 import tyro
+from execrl.benchmarks.registry import default_data_dir
 from execrl.harness.cli import dispatch
 from execrl.harness.flags import OutputFlags, parse
 from execrl.reports import plots
 from execrl.reports.compare import SIGNIFICANCE_TEST, Comparison, compare_runs
+from execrl.reports.headline import both_zero, build_headline
+from execrl.reports.health import build_health
+from execrl.reports.problems import build_drilldown
 from execrl.reports.render import Block, Heading, Image, Table, Text, claim_output, write_report
 from execrl.reports.runs import Run, RunError, load_run
 from tqdm import tqdm
@@ -47,6 +51,8 @@ class CompareConfig(OutputFlags):
     """Bootstrap resamples for the 95% CIs (also the number of permutations of the significance test)."""
     seed: int = 0
     """Seed of the bootstrap and permutation draws."""
+    data_dir: Path | None = None
+    """Data folder for the drill-down's MBPP/APPS problem statements (default: $EXECRL_DATA_DIR; others need none)."""
 
 
 PLOTS = {
@@ -57,28 +63,20 @@ PLOTS = {
 }
 
 
-def comparison_blocks(comparison: Comparison, runs: list[Run], images: list[Image], n_boot: int) -> list[Block]:
+def evidence_blocks(comparison: Comparison, n_boot: int) -> list[Block]:
+    """Per benchmark: every metric with its CI, the p-value, the flips (the tables behind the headline)."""
     base, cand = comparison.baseline, comparison.candidate
     blocks: list[Block] = [
-        Heading(f"Comparison: {base} (baseline) vs {cand} (candidate)", 1),
-        Table(
-            ["run", "role", "folder", "model", "date"],
-            [
-                [run.name, role, str(run.folder), run.model, run.date]
-                for run, role in zip(runs, ["baseline", "candidate"], strict=True)
-            ],
-        ),
+        Heading("Evidence per benchmark"),
         Text(
             f"95% CIs: paired bootstrap over problems ({n_boot} resamples, percentile interval). "
             f"Significance: {SIGNIFICANCE_TEST} ({n_boot} permutations). A problem is solved when its "
             "pass@1 >= 0.5. Values are recomputed over the problems both runs hold."
         ),
     ]
-    if comparison.skipped_benchmarks:
-        skipped = ", ".join(comparison.skipped_benchmarks)
-        blocks.append(Text(f"Benchmarks held by one run only, not compared: {skipped}."))
-    for name, bench in comparison.benchmarks.items():
-        blocks.append(Heading(name))
+    # in the headline's order: benchmarks where both runs score zero last, not leading the page
+    for name, bench in sorted(comparison.benchmarks.items(), key=lambda item: both_zero(item[1])):
+        blocks.append(Heading(name, 3))
         blocks.append(
             Text(
                 f"{bench.n_common} problems compared; dropped {len(bench.only_baseline)} only in "
@@ -103,6 +101,26 @@ def comparison_blocks(comparison: Comparison, runs: list[Run], images: list[Imag
                 ],
             )
         )
+    return blocks
+
+
+def comparison_blocks(
+    comparison: Comparison,
+    runs: list[Run],
+    images: list[Image],
+    n_boot: int,
+    training: dict[str, Path | None] | None = None,
+    data_dir: Path | None = None,
+) -> list[Block]:
+    """The report, in the order a reviewer reads it: the verdict, the evidence, the programs behind the
+    flips, training health, plots. `training` maps a run's name to its training-curves PNG (None: not drawn)."""
+    training = training or {}
+    healths = [h for run in runs if (h := build_health(run, training.get(run.name))) is not None]
+    warned = [f"training ({h.run}): {w}" for h in healths for w in h.warnings]
+    blocks: list[Block] = [build_headline(comparison, runs, warned), *evidence_blocks(comparison, n_boot)]
+    blocks += [Heading("Problems behind the flips"), build_drilldown(comparison, (runs[0], runs[1]), data_dir)]
+    if healths:
+        blocks += [Heading("Training health"), *healths]
     if images:
         blocks.append(Heading("Plots"))
         blocks += images
@@ -133,19 +151,23 @@ def compare_main(argv: list[str]) -> int:
     else:
         comparison = compare_runs(runs[0], runs[1], cfg.bootstrap, cfg.seed)
         json_file.write_text(json.dumps(comparison.to_json(), indent=1) + "\n")
-    images = []
-    todo = [(file, title, lambda p, f=fn: f(runs, p)) for file, (title, fn) in PLOTS.items()]
+    images, training = [], {}
+    todo = [(file, title, None, lambda p, f=fn: f(runs, p)) for file, (title, fn) in PLOTS.items()]
     todo += [
-        (file, f"Training curves: {run.name}", lambda p, r=run: plots.plot_training(r, p))
+        (file, f"Training curves: {run.name}", run.name, lambda p, r=run: plots.plot_training(r, p))
         for file, run in train_plots.items()
     ]
-    for file, title, plot in tqdm(todo, desc="plots", file=sys.stderr):
+    for file, title, run_name, plot in tqdm(todo, desc="plots", file=sys.stderr):
         path = cfg.out / file
-        if path.exists() or plot(path):
+        drawn = path.exists() or plot(path)
+        if run_name is not None:
+            training[run_name] = path if drawn else None
+        elif drawn:
             images.append(Image(title, path))
     if not ((cfg.out / "report.md").exists() and (cfg.out / "report.html").exists()):
         comparison = comparison or compare_runs(runs[0], runs[1], cfg.bootstrap, cfg.seed)
-        blocks = comparison_blocks(comparison, runs, images, cfg.bootstrap)
+        data_dir = cfg.data_dir or default_data_dir()
+        blocks = comparison_blocks(comparison, runs, images, cfg.bootstrap, training, data_dir)
         write_report(cfg.out, "report", blocks, f"{runs[0].name} vs {runs[1].name}")
     print(f"wrote {cfg.out / 'report.html'}", file=sys.stderr)
     return 0

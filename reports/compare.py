@@ -63,16 +63,22 @@ def problem_values(bench: BenchmarkRun, metric: str) -> dict[str, float]:
     return {}
 
 
-def paired_bootstrap_ci(baseline: np.ndarray, candidate: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
-    """95% percentile interval of mean(candidate - baseline) over problems resampled with replacement."""
-    diffs = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)  # (P,)
+def bootstrap_ci(values: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """95% percentile interval of mean(values) over problems resampled with replacement."""
+    values = np.asarray(values, dtype=float)  # (P,)
     rng = np.random.default_rng(seed)
-    deltas = []
+    means = []
     for start in range(0, n_boot, _CHUNK):
-        idx = rng.integers(0, len(diffs), size=(min(_CHUNK, n_boot - start), len(diffs)))  # (B, P)
-        deltas.append(diffs[idx].mean(axis=1))
-    lo, hi = np.percentile(np.concatenate(deltas), [2.5, 97.5])
+        idx = rng.integers(0, len(values), size=(min(_CHUNK, n_boot - start), len(values)))  # (B, P)
+        means.append(values[idx].mean(axis=1))
+    lo, hi = np.percentile(np.concatenate(means), [2.5, 97.5])
     return float(lo), float(hi)
+
+
+def paired_bootstrap_ci(baseline: np.ndarray, candidate: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """95% percentile interval of mean(candidate - baseline) over problems resampled with replacement (pairs
+    stay together: the bootstrap of the per-problem differences)."""
+    return bootstrap_ci(np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float), n_boot, seed)
 
 
 def paired_permutation_p(baseline: np.ndarray, candidate: np.ndarray, n_perm: int, seed: int) -> float:

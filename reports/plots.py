@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from execrl.harness.records import Verdict
+from execrl.reports.health import CURVES, eval_series, series
 from execrl.reports.runs import Run, printable
 from matplotlib.figure import Figure
 
@@ -141,15 +142,27 @@ def plot_difficulty(runs: Sequence[Run], path: Path) -> Path | None:
 
 
 def plot_training(run: Run, path: Path) -> Path | None:
-    """Every `ppo/*` and `code/*` metric in the run's train/metrics.jsonl against step."""
-    keys = sorted({k for row in run.train_log for k in row if k.startswith(TRAIN_PREFIXES)})
+    """Training curves against step: the health curves first (`execrl.reports.health.CURVES`, those the log
+    has), then every other `ppo/*` and `code/*` metric; the in-loop evaluation steps are dotted lines on
+    every panel and its held-out pass@1 is drawn on the pass-rate panel."""
+    logged = {k for row in run.train_log for k in row if k.startswith(TRAIN_PREFIXES)}
+    keys = [k for k in CURVES if k in logged] + sorted(logged - CURVES.keys())
     if not keys:
         return None
+    evals = eval_series(run.train_log)
+    eval_steps = sorted({s for values in evals.values() for s, _ in values})
     fig, axes = _grid(len(keys), width=4.0, height=2.8)
     for ax, key in zip(axes, keys, strict=True):
-        rows = [row for row in run.train_log if isinstance(row.get(key), (int, float))]
-        ax.plot([row.get("step", i) for i, row in enumerate(rows)], [row[key] for row in rows])
-        ax.set(title=printable(key), xlabel="step")
+        points = series(run.train_log, key)
+        ax.plot([s for s, _ in points], [v for _, v in points], label="rollouts" if key == "code/pass_rate" else None)
+        for step in eval_steps:
+            ax.axvline(step, color="0.6", linestyle=":", linewidth=1)
+        if key == "code/pass_rate":
+            for name, values in evals.items():
+                ax.plot([s for s, _ in values], [v for _, v in values], "o--", label=f"held-out ({printable(name)})")
+            if evals:
+                ax.legend(fontsize="x-small")
+        ax.set(title=printable(f"{CURVES.get(key, key)} ({key})" if key in CURVES else key), xlabel="step")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Training: {run.name}")
+    fig.suptitle(f"Training: {run.name}" + ("  (dotted: in-loop evaluation)" if eval_steps else ""))
     return _save(fig, path)

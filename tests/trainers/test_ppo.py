@@ -33,6 +33,7 @@ METRIC_NAMES = (
     "ppo/mean_advantage",
     "code/syntax_rate",
     "code/pass_rate",
+    "code/sandbox_error_rate",
     "code/quality_score",
     "code/hack_attempt_rate",
     "code/hack/opaque_answer",
