@@ -76,7 +76,7 @@ PROBLEM_ROW = '{"task_id": "mine/1", "prompt": "Print 1.", "stdio": [{"input": "
         ({"problems": "FILE", "split": "train"}, "--split: for --benchmark only"),  # a file has no splits
         ({"problems": "FILE", "online": True}, "--online: for --benchmark only"),  # nor a hub copy
         ({"benchmark": "humaneval", "variant": "sanitized"}, "--variant applies to mbpp only"),  # MBPP's option
-        ({"benchmark": "mbpp", "difficulty": "interview"}, "--difficulty applies to apps or livecodebench only"),  # APPS's option
+        ({"benchmark": "mbpp", "difficulty": "interview"}, "--difficulty applies to apps or livecodebench"),  # theirs
         ({"benchmark": "humaneval", "limit": -1}, "--limit must be >= 0"),  # a negative count
         ({"benchmark": "humaneval", "split": "train"}, "HumanEval has only 'test'"),  # the registry's own check
     ],
