@@ -432,8 +432,15 @@ def _confine(request: dict[str, Any], fds: list[int], setup: _Setup) -> None:
         setup.seccomp.install()
 
 
+_OWN_FILES = os.path.dirname(os.path.abspath(__file__))
+
+
 def _describe(exc: BaseException) -> dict[str, str]:
-    tail = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:])
+    """The candidate's exception for the judge: type, message and the last frames of the candidate's own code.
+    The sandbox's frames (this package's files) are left out: they are no part of the program's error and would
+    show the harness's paths in every report."""
+    frames = [f for f in traceback.extract_tb(exc.__traceback__) if not f.filename.startswith(_OWN_FILES)]
+    tail = "".join(traceback.format_list(frames[-2:]) + traceback.format_exception_only(type(exc), exc))
     return {"type": type(exc).__name__, "message": str(exc)[:2000], "traceback": tail[-2000:]}
 
 

@@ -130,3 +130,14 @@ TRUTH_CASES = [
 @pytest.mark.parametrize("program,verdict,reason", TRUTH_CASES, ids=[r for *_, r in TRUTH_CASES])
 def test_truth_value_of_a_candidate_object_is_asked_of_the_child(program: str, verdict: Verdict, reason: str) -> None:
     assert execute(MATCHER, program).verdict is verdict, reason
+
+
+def test_a_runtime_error_shows_the_candidates_frames_and_none_of_the_sandboxs() -> None:
+    import execrl.harness.sandbox as sandbox_package
+
+    problem = Problem("t/0", "synth", "", TestKind.CALL, entry_point="f", inputs=([1],), outputs=(1,), fn_name="f")
+    result = execute(problem, "def f(x):\n    return helper(x)\n\ndef helper(x):\n    return x[0]\n")
+    error = result.tests[0].error
+    assert result.verdict is Verdict.RUNTIME_ERROR and "TypeError" in error
+    assert 'File "<candidate>", line 5, in helper' in error and 'line 2, in f' in error
+    assert sandbox_package.__path__[0] not in error and "child.py" not in error
