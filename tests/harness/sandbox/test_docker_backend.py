@@ -36,14 +36,20 @@ DOCKER_VERDICTS: dict[str, tuple[Verdict, str]] = {
 }
 
 
-def _our_containers() -> list[str]:
+def _pids(pool: SandboxPool) -> set[str]:
+    return {str(worker.process.pid) for worker in pool._workers}
+
+
+def _our_containers(pids: set[str]) -> list[str]:
+    """The containers the workers `pids` started (a container is named after its worker's pid: other pools, such
+    as another xdist worker's, run at the same time)."""
     listed = subprocess.run(
         ["docker", "ps", "-a", "--filter", f"label={DOCKER_LABEL}", "--format", "{{.Names}}"],
         capture_output=True,
         text=True,
         check=True,
     )
-    return [name for name in listed.stdout.split() if name]
+    return [name for name in listed.stdout.split() if name and name.split("-")[2] in pids]
 
 
 SHM_REASON = (
@@ -85,12 +91,14 @@ def test_humaneval_references_pass_in_containers_as_they_do_locally(image) -> No
     programs = [p.program(p.solutions[0]) for p in problems]
     with SandboxPool(2, backend="docker") as pool:
         assert pool.isolation["docker"] is True
+        pids = _pids(pool)
+        assert len(_our_containers(pids)) == 2
         docker = execute_many(problems, programs, pool=pool)
-    with SandboxPool(2) as pool:
-        local = execute_many(problems, programs, pool=pool)
+    with SandboxPool(2) as local_pool:
+        local = execute_many(problems, programs, pool=local_pool)
     assert [r.verdict for r in docker] == [r.verdict for r in local] == [Verdict.PASSED] * len(problems)
     assert [len(r.tests) for r in docker] == [len(r.tests) for r in local]
-    assert _our_containers() == []
+    assert _our_containers(pids) == []
 
 
 @pytest.mark.parametrize("row", range(len(ATTACKS)), ids=[a[0] for a in ATTACKS])
@@ -120,13 +128,14 @@ def test_what_the_containment_must_leave_working_works_in_a_container(table_resu
 def test_no_container_outlives_the_pool_even_when_its_worker_is_killed(image) -> None:
     pool = SandboxPool(1, backend="docker")
     try:
-        assert len(_our_containers()) == 1
+        pids = _pids(pool)
+        assert len(_our_containers(pids)) == 1
         pool._workers[0].process.kill()  # no clean-up runs in the worker: the container must end by itself
         pool._workers[0].process.join()
     finally:
         pool.close()
     for _ in range(40):
-        if not _our_containers():
+        if not _our_containers(pids):
             break
         subprocess.run(["sleep", "0.25"])
-    assert _our_containers() == []
+    assert _our_containers(pids) == []
