@@ -17,6 +17,10 @@ from execrl.trainers.flags import OptimiserFlags
 
 RewardName = Literal["coderl", "partial", "weighted", "binary"]
 """The keys of `execrl.trainers.rewards.REWARDS` (a test keeps the two in step)."""
+AdvantageName = Literal["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp"]
+"""Advantage estimators: GAE with a value head, or one of the critic-free ones (`execrl.trainers.ppo_math`)."""
+GROUP_ESTIMATORS = ("grpo", "dr_grpo", "rloo")
+"""Estimators whose baseline is the other samples of the same prompt: they need G >= 2."""
 
 
 @dataclass(kw_only=True)
@@ -69,6 +73,29 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     """Discount."""
     lam: float = 0.95
     """GAE lambda."""
+    advantage: AdvantageName = "gae"
+    """Advantage estimator. gae: a value head and GAE (Schulman et al. 2016). Critic-free, no value head built,
+    trained or saved: grpo, the reward less its prompt group's mean over the group's std (Shao et al. 2024);
+    dr_grpo, less the group mean, no std (Liu et al. 2025); rloo, less the mean of the prompt's other samples
+    (Ahmadian et al. 2024); reinforce_pp, discounted returns normalised over the batch (Hu 2025). A group is a
+    prompt's --samples-per-prompt samples; samples without a reward (sandbox error) are left out of it."""
+    loss_agg: Literal["auto", "token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm"] = (
+        "auto"
+    )
+    """How the per-token policy, entropy and KL-loss terms become one loss: token_mean (every token weighs the same:
+    DAPO, PPO's usual), seq_mean_token_mean (every response the same: the GRPO paper), seq_mean_token_sum
+    (token sums: RLOO's sequence objective), seq_mean_token_sum_norm (token sums over a constant,
+    --max-new-tokens: Dr. GRPO). auto: seq_mean_token_sum_norm for dr_grpo, token_mean for the rest."""
+    kl_penalty: Literal["auto", "reward", "loss"] = "auto"
+    """Where the KL to the reference goes. reward: a per-token penalty (--kl-estimator) in the reward before the
+    advantages (Ziegler et al. 2019; REINFORCE++, RLOO); loss: a k3 term weighted by --kl-coef in the loss, out of
+    the advantages (GRPO, veRL's use_kl_loss). auto: loss for grpo and dr_grpo, reward for gae, rloo and
+    reinforce_pp."""
+    dynamic_sampling: bool = False
+    """Drop prompt groups whose rewards are all equal (no advantage: all failed or all passed) and sample more
+    prompts until the batch is full again (DAPO, Yu et al. 2025). `ppo/zero_adv_share` is logged either way."""
+    max_refill_rounds: int = 4
+    """Extra rollout rounds --dynamic-sampling may draw in one iteration; past them the batch is trained short."""
     kl_coef: float = 0.05
     """Coefficient of the per-token KL penalty to the reference (initial value when adaptive)."""
     adaptive_kl: bool = False
@@ -112,6 +139,25 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     """Recompute activations in the backward pass to save memory."""
     resume: bool = False
     """Continue the run in --out from its last checkpoint."""
+
+    @property
+    def value_head(self) -> bool:
+        """Only GAE needs a value head; the critic-free estimators build, train and save none."""
+        return self.advantage == "gae"
+
+    @property
+    def loss_agg_mode(self) -> str:
+        """--loss-agg with auto resolved: Dr. GRPO's constant normaliser for dr_grpo, DAPO's token mean else."""
+        if self.loss_agg != "auto":
+            return self.loss_agg
+        return "seq_mean_token_sum_norm" if self.advantage == "dr_grpo" else "token_mean"
+
+    @property
+    def kl_in_loss(self) -> bool:
+        """--kl-penalty with auto resolved: in the loss for GRPO and Dr. GRPO (as their papers and veRL put it)."""
+        if self.kl_penalty != "auto":
+            return self.kl_penalty == "loss"
+        return self.advantage in ("grpo", "dr_grpo")
 
 
 # Tuned for the embedded tiny model on 2 CPU cores (see BENCHMARKS.md); used by `execrl pipeline`.
@@ -202,3 +248,9 @@ def check_config(cfg: PPOConfig) -> None:
         raise UserError(f"--temperature {cfg.temperature}: PPO samples, so it must be > 0")
     if cfg.save_every < 1:
         raise UserError(f"--save-every {cfg.save_every}: must be >= 1")
+    if cfg.advantage in GROUP_ESTIMATORS and cfg.samples_per_prompt < 2:
+        raise UserError(f"--advantage {cfg.advantage} compares a prompt's samples: needs --samples-per-prompt >= 2")
+    if cfg.dynamic_sampling and cfg.samples_per_prompt < 2:
+        raise UserError("--dynamic-sampling drops groups of equal rewards: needs --samples-per-prompt >= 2")
+    if cfg.max_refill_rounds < 0:
+        raise UserError(f"--max-refill-rounds {cfg.max_refill_rounds}: must be >= 0")
