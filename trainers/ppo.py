@@ -94,33 +94,37 @@ def collect(cfg: PPOConfig, run: Run) -> tuple[Draw, Draw, dict[str, float]]:
     seen, drawn, rounds = {p.task_id for p in first.problems}, len(flat), 0
     while len(kept) < n_groups and rounds < cfg.max_refill_rounds:
         remaining = [p for p in run.problems if p.task_id not in seen]
-        wanted = n_groups if not kept else math.ceil((n_groups - len(kept)) * drawn / len(kept))
         if not remaining:
             break
+        wanted = n_groups if not kept else math.ceil((n_groups - len(kept)) * drawn / len(kept))
         prompts = run.rng.sample(remaining, min(wanted, n_groups, len(remaining)))
         draws.append(draw(cfg, run, prompts))
-        flat = zero_advantage_groups(draws[-1].scores, group)
-        kept += [(len(draws) - 1, g) for g, f in enumerate(flat) if not f]
+        kept += [(len(draws) - 1, g) for g, f in enumerate(zero_advantage_groups(draws[-1].scores, group)) if not f]
         seen |= {p.task_id for p in prompts}
         drawn, rounds = drawn + len(prompts), rounds + 1
     kept = kept[:n_groups]
-    rows = [[] for _ in draws]  # the kept rows of each draw, in order
-    for d, g in kept:
-        rows[d] += range(g * group, (g + 1) * group)
-    parts = [(d, r) for d, r in zip(draws, rows, strict=True) if r]
-    batch = Draw(
-        [d.problems[i] for d, r in parts for i in r],
-        concat_rollouts([select_rows(d.rollout, r) for d, r in parts], run.tokenizer.pad_token_id)
-        if parts
-        else select_rows(first.rollout, []),
-        [d.programs[i] for d, r in parts for i in r],
-        [d.results[i] for d, r in parts for i in r],
-        [d.scores[i] for d, r in parts for i in r],
+    metrics |= {"ppo/refill_rounds": rounds, "ppo/kept_groups": len(kept), "ppo/drawn_groups": drawn}
+    return kept_groups(draws, kept, group, run.tokenizer.pad_token_id), first, metrics
+
+
+def kept_groups(draws: list[Draw], kept: list[tuple[int, int]], group: int, pad_id: int) -> Draw:
+    """One draw of the `kept` (draw index, group index) groups of `draws`, in that order."""
+    rows = [(draws[d], range(g * group, (g + 1) * group)) for d, g in kept]
+    pick = [(d, i) for d, r in rows for i in r]
+    rollout = (
+        concat_rollouts([select_rows(d.rollout, r) for d, r in rows], pad_id)
+        if rows
+        else select_rows(draws[0].rollout, [])
+    )
+    return Draw(
+        [d.problems[i] for d, i in pick],
+        rollout,
+        [d.programs[i] for d, i in pick],
+        [d.results[i] for d, i in pick],
+        [d.scores[i] for d, i in pick],
         sum(d.t_sample for d in draws),
         sum(d.t_sandbox for d in draws),
     )
-    metrics |= {"ppo/refill_rounds": rounds, "ppo/kept_groups": len(kept), "ppo/drawn_groups": drawn}
-    return batch, first, metrics
 
 
 def rollout_logprobs(cfg: PPOConfig, run: Run, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -280,7 +280,7 @@ def test_a_batch_of_only_sandbox_errors_allowed_by_the_limit_updates_nothing_and
 
 
 def test_a_critic_free_run_builds_trains_and_saves_no_value_head_and_resumes_exactly(sft_model, tmp_path) -> None:
-    settings = dict(advantage="grpo", iterations=2, save_every=1, batch_size=16, minibatch_size=8)
+    settings = dict(advantage="grpo", iterations=2, save_every=1, batch_size=8, minibatch_size=8)
     whole = train_ppo(_cfg(sft_model, tmp_path / "whole", **settings))
     split = tmp_path / "split"
     train_ppo(_cfg(sft_model, split, stop_after=1, **settings))
@@ -353,11 +353,11 @@ def test_dynamic_sampling_stops_after_max_refill_rounds_and_trains_nothing_when_
 
     monkeypatch.setattr(Run, "score", _rewards_with_flat_groups(10**6))
     cfg = _cfg(sft_model, tmp_path / "ds", iterations=1, dynamic_sampling=True, max_refill_rounds=2,
-               advantage="rloo", batch_size=16, minibatch_size=8)  # fmt: skip
+               advantage="rloo", batch_size=8, minibatch_size=8)  # fmt: skip
     out = train_ppo(cfg)
     (row,) = read_metrics(out / "metrics.jsonl")
     assert row["ppo/zero_adv_share"] == 1.0 and row["ppo/refill_rounds"] == 2 and row["ppo/kept_groups"] == 0
-    assert row["ppo/drawn_groups"] == 12 and row["ppo/minibatch_steps"] == 0
+    assert row["ppo/drawn_groups"] == 6 and row["ppo/minibatch_steps"] == 0
     assert "ppo/kl_loss" not in row, "rloo keeps the KL penalty in the reward"
     from safetensors.torch import load_file
 
