@@ -74,40 +74,21 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     lam: float = 0.95
     """GAE lambda."""
     advantage: AdvantageName = "gae"
-    """Advantage estimator. gae: a value head and GAE (Schulman et al. 2016). Critic-free, no value head built,
-    trained or saved: grpo, the reward less its prompt group's mean over the group's std (Shao et al. 2024);
-    dr_grpo, less the group mean, no std (Liu et al. 2025); rloo, less the mean of the prompt's other samples
-    (Ahmadian et al. 2024); reinforce_pp, discounted returns normalised over the batch (Hu 2025). A group is a
-    prompt's --samples-per-prompt samples; samples without a reward (sandbox error) are left out of it."""
+    """gae: value head + GAE. Critic-free (no value head): grpo (Shao et al. 2024), dr_grpo (Liu et al. 2025), rloo
+    (Ahmadian et al. 2024), reinforce_pp (Hu 2025); a group is a prompt's G samples (README: RL estimators)."""
     loss_agg: Literal["auto", "token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm"] = (
         "auto"
     )
-    """How the per-token policy, entropy and KL-loss terms become one loss: token_mean (every token weighs the same:
-    DAPO, PPO's usual), seq_mean_token_mean (every response the same: the GRPO paper), seq_mean_token_sum
-    (token sums: RLOO's sequence objective), seq_mean_token_sum_norm (token sums over a constant,
-    --max-new-tokens: Dr. GRPO). auto: seq_mean_token_sum_norm for dr_grpo, token_mean for the rest."""
+    """Loss aggregation: token_mean (DAPO), seq_mean_token_mean (GRPO), seq_mean_token_sum (RLOO),
+    seq_mean_token_sum_norm (sums over --max-new-tokens: Dr. GRPO). auto: the last for dr_grpo, else token_mean."""
     kl_penalty: Literal["auto", "reward", "loss"] = "auto"
-    """Where the KL to the reference goes. reward: a per-token penalty (--kl-estimator) in the reward before the
-    advantages (Ziegler et al. 2019; REINFORCE++, RLOO); loss: a k3 term weighted by --kl-coef in the loss, out of
-    the advantages (GRPO, veRL's use_kl_loss). auto: loss for grpo and dr_grpo, reward for gae, rloo and
-    reinforce_pp."""
+    """Where the KL to the reference goes: reward (a per-token penalty, --kl-estimator) or loss (a k3 term, as GRPO
+    and veRL's use_kl_loss). auto: loss for grpo and dr_grpo, reward for gae, rloo and reinforce_pp."""
     dynamic_sampling: bool = False
-    """Drop prompt groups whose rewards are all equal (no advantage: all failed or all passed) and sample more
-    prompts until the batch is full again (DAPO, Yu et al. 2025). `ppo/zero_adv_share` is logged either way."""
+    """Drop prompt groups whose rewards are all equal (no advantage) and draw more prompts to refill the batch
+    (DAPO, Yu et al. 2025). ppo/zero_adv_share is logged either way."""
     max_refill_rounds: int = 4
     """Extra rollout rounds --dynamic-sampling may draw in one iteration; past them the batch is trained short."""
-    kl_coef: float = 0.05
-    """Coefficient of the per-token KL penalty to the reference (initial value when adaptive)."""
-    adaptive_kl: bool = False
-    """Adapt the KL coefficient toward --kl-target (Ziegler et al. 2019)."""
-    kl_target: float = 6.0
-    """Target sequence KL (nats) for the adaptive controller."""
-    kl_horizon: int = 10000
-    """Horizon (samples) of the adaptive controller."""
-    kl_estimator: Literal["k1", "k3"] = "k1"
-    """Per-token KL estimator in the penalty: k1 or k3 (Schulman 2020)."""
-    whiten_rewards: bool = False
-    """Whiten per-token rewards before GAE."""
     max_new_tokens: int = 128
     """Longest response in tokens."""
     max_prompt_tokens: int = 384
