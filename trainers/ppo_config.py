@@ -89,6 +89,18 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags):
     (DAPO, Yu et al. 2025). ppo/zero_adv_share is logged either way."""
     max_refill_rounds: int = 4
     """Extra rollout rounds --dynamic-sampling may draw in one iteration; past them the batch is trained short."""
+    kl_coef: float = 0.05
+    """Coefficient of the KL penalty to the reference (initial value when adaptive), per token or in the loss."""
+    adaptive_kl: bool = False
+    """Adapt the KL coefficient toward --kl-target (Ziegler et al. 2019)."""
+    kl_target: float = 6.0
+    """Target sequence KL (nats) for the adaptive controller."""
+    kl_horizon: int = 10000
+    """Horizon (samples) of the adaptive controller."""
+    kl_estimator: Literal["k1", "k3"] = "k1"
+    """Per-token KL estimator in the penalty: k1 or k3 (Schulman 2020); the KL loss term is always k3."""
+    whiten_rewards: bool = False
+    """Whiten per-token rewards before GAE."""
     max_new_tokens: int = 128
     """Longest response in tokens."""
     max_prompt_tokens: int = 384

@@ -115,12 +115,13 @@ def main() -> None:
 
     print(f"\nRL stage from one SFT checkpoint ({args.out}, held-out synth); base config: {base or 'the main job'}; "
           f"extra critic-free settings: {extra or 'none'}")  # fmt: skip
-    print(f"{'estimator':<14}{'pass@1 SFT -> RL':<20}{'delta pass@1 [95% CI] (points)':<34}{'RL wall (s)':<13}"
+    print(f"{'estimator':<14}{'pass@1 SFT -> RL':<20}{'delta pass@1 [95% CI], points':<32}{'RL wall (s)':<13}"
           f"{'/ gae':<8}value head")  # fmt: skip
     for name, row in rows.items():
         lo, hi = (100 * x for x in row["ci95"])
-        print(f"{name:<14}{row['sft']:.3f} -> {row['rl']:.3f}      {100 * row['delta']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
-              f"{'':<13}{row['rl_seconds']:<13.1f}{row['rl_seconds'] / rows['gae']['rl_seconds']:<8.2f}"
+        delta = f"{100 * row['delta']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
+        ratio = row["rl_seconds"] / rows["gae"]["rl_seconds"]
+        print(f"{name:<14}{row['sft']:.3f} -> {row['rl']:.3f}    {delta:<32}{row['rl_seconds']:<13.1f}{ratio:<8.2f}"
               f"{'yes' if row['value_head'] else 'no'}")  # fmt: skip
     (args.out / "summary.json").write_text(json.dumps({"base": base, "extra": extra, "rows": rows}, indent=2) + "\n")
 
