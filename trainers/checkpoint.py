@@ -1,7 +1,7 @@
 """PPO checkpoints: everything needed to continue a run exactly, in `OUT/checkpoint/`.
 
 - `policy/`: the policy LM and tokenizer, an ordinary Hugging Face model folder;
-- `value_head.pt`: the value head's state dict;
+- `value_head.pt`: the value head's state dict (GAE only: a critic-free run has no value head, so no file);
 - `trainer_state.pt`: optimizer, LR scheduler, RNG states (python, numpy, torch CPU and CUDA) and the loop
   state (step, KL coefficient, plateau tracker, prompt-sampling RNG).
 
@@ -39,12 +39,13 @@ def set_rng_states(states: dict[str, Any]) -> None:
 
 
 def save_policy(folder: Path, policy: Any, tokenizer: Any) -> None:
-    """The policy as a Hugging Face model folder (+ tokenizer) with its value head beside it."""
+    """The policy as a Hugging Face model folder (+ tokenizer) with its value head, if it has one, beside it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     policy.lm.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    torch.save(policy.v_head.state_dict(), folder / VALUE_HEAD_FILE)
+    if policy.v_head is not None:
+        torch.save(policy.v_head.state_dict(), folder / VALUE_HEAD_FILE)
 
 
 def save_checkpoint(out: Path, policy: Any, tokenizer: Any, optimizer: Any, scheduler: Any, state: dict) -> None:
@@ -70,6 +71,9 @@ def checkpoint_policy_dir(out: Path) -> Path | None:
 
 
 def load_value_head(policy: Any, folder: Path) -> None:
+    """The value head saved beside the policy in `folder` (a policy without a value head has nothing to load)."""
+    if policy.v_head is None:
+        return
     policy.v_head.load_state_dict(torch.load(Path(folder) / VALUE_HEAD_FILE, map_location="cpu"))
 
 

@@ -1,31 +1,43 @@
 """PPO with execution reward (`execrl train ppo`): the sandbox verdict of each sampled program is the reward.
 
-Policy = causal LM + scalar value head; reference = frozen copy of the initial policy. Each iteration samples
-G programs for each of B / G train prompts (synth, any benchmark's train split, or a problem file: see
+Policy = causal LM (+ a scalar value head for GAE); reference = frozen copy of the initial policy. Each iteration
+samples G programs for each of B / G train prompts (synth, any benchmark's train split, or a problem file: see
 `execrl.trainers.ppo_setup`), runs them in the sandbox (one warm pool for the whole run),
 turns verdicts into rewards (`execrl.trainers.rewards`), adds a per-token KL penalty to the reference
-(Ziegler et al. 2019, arXiv:1909.08593), estimates advantages with GAE and takes clipped PPO steps
-(Schulman et al. 2017, arXiv:1707.06347). The iteration follows cleanrl's ppo.py phase by phase.
-OUT ends as a Hugging Face model folder (+ `value_head.pt`), with `metrics.jsonl`, `tb/`, `checkpoint/`.
+(Ziegler et al. 2019, arXiv:1909.08593) or a KL loss term, estimates advantages — GAE on the value head, or a
+critic-free estimator: GRPO, Dr. GRPO, RLOO, REINFORCE++ (`--advantage`, `execrl.trainers.ppo_math`) — and takes
+clipped PPO steps (Schulman et al. 2017, arXiv:1707.06347). `--dynamic-sampling` drops prompt groups whose
+rewards are all equal and refills the batch (DAPO). The iteration follows cleanrl's ppo.py phase by phase.
+OUT ends as a Hugging Face model folder (+ `value_head.pt` with GAE), with `metrics.jsonl`, `tb/`, `checkpoint/`.
 """
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from execrl.benchmarks.problem import Problem
+from execrl.harness.records import ExecResult
 from execrl.trainers.data import finish_output
 from execrl.trainers.ppo_config import PPOConfig, check_config, parse_config, run_config
 from execrl.trainers.ppo_math import (
+    aggregate_loss,
     compute_gae,
+    dr_grpo_advantages,
     explained_variance,
+    grpo_advantages,
     kl_estimate,
     masked_mean,
     masked_whiten,
     policy_loss,
+    reinforce_pp_advantages,
+    rloo_advantages,
     value_loss,
+    zero_advantage_groups,
 )
 from execrl.trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, run_problems, setup_run
 from execrl.trainers.rewards import (
@@ -35,7 +47,120 @@ from execrl.trainers.rewards import (
     check_sandbox_errors,
     hack_rates,
 )
-from execrl.trainers.rollout import position_ids, response_logprobs, response_values
+from execrl.trainers.rollout import (
+    Rollout,
+    concat_rollouts,
+    position_ids,
+    response_logprobs,
+    response_values,
+    select_rows,
+)
+
+
+@dataclass
+class Draw:
+    """One round of rollouts: G programs for each of some prompts, executed in the sandbox and scored."""
+
+    problems: list[Problem]
+    """Each prompt's problem G times, consecutively, like the rollout's rows."""
+    rollout: Rollout
+    programs: list[str]
+    results: list[ExecResult]
+    scores: list[float | None]
+    """The reward of each program; None = no verdict (sandbox error), left out."""
+    t_sample: float = 0.0
+    t_sandbox: float = 0.0
+
+
+def draw(cfg: PPOConfig, run: Run, prompts: list[Problem]) -> Draw:
+    """Sample G programs for each prompt, run them through the same sandbox path as evaluation, score them."""
+    start = time.monotonic()
+    rollout = run.sample(prompts, cfg.samples_per_prompt, cfg.temperature)
+    problems = [p for p in prompts for _ in range(cfg.samples_per_prompt)]
+    start_sandbox = time.monotonic()
+    programs = [run.to_program(p, text) for p, text in zip(problems, rollout.texts, strict=True)]
+    results = run.execute(problems, programs)
+    check_sandbox_errors(results, cfg.max_sandbox_errors)
+    t_sandbox = time.monotonic() - start_sandbox
+    scores = run.score(problems, programs, results)
+    return Draw(problems, rollout, programs, results, scores, start_sandbox - start, t_sandbox)
+
+
+def collect(cfg: PPOConfig, run: Run) -> tuple[Draw, Draw, dict[str, float]]:
+    """(the batch to learn from, the first draw, metrics): B / G prompts drawn once, and with --dynamic-sampling
+    refilled (DAPO, arXiv:2503.14476 sec. 3.2): groups whose rewards are all equal are dropped, and each extra
+    round draws unseen prompts, as many as the keep rate so far says will fill the batch, until B / G groups are
+    kept or --max-refill-rounds have run (then the batch is trained short). A full batch is cut to B / G groups."""
+    group, n_groups = cfg.samples_per_prompt, cfg.batch_size // cfg.samples_per_prompt
+    first = draw(cfg, run, run.rng.sample(run.problems, n_groups))
+    flat = zero_advantage_groups(first.scores, group)
+    metrics = {"ppo/zero_adv_share": sum(flat) / len(flat)}
+    if not cfg.dynamic_sampling:
+        return first, first, metrics
+    draws, kept = [first], [(0, g) for g, f in enumerate(flat) if not f]  # (draw, group) pairs
+    seen, drawn, rounds = {p.task_id for p in first.problems}, len(flat), 0
+    while len(kept) < n_groups and rounds < cfg.max_refill_rounds:
+        remaining = [p for p in run.problems if p.task_id not in seen]
+        if not remaining:
+            break
+        wanted = n_groups if not kept else math.ceil((n_groups - len(kept)) * drawn / len(kept))
+        prompts = run.rng.sample(remaining, min(wanted, n_groups, len(remaining)))
+        draws.append(draw(cfg, run, prompts))
+        kept += [(len(draws) - 1, g) for g, f in enumerate(zero_advantage_groups(draws[-1].scores, group)) if not f]
+        seen |= {p.task_id for p in prompts}
+        drawn, rounds = drawn + len(prompts), rounds + 1
+    kept = kept[:n_groups]
+    metrics |= {"ppo/refill_rounds": rounds, "ppo/kept_groups": len(kept), "ppo/drawn_groups": drawn}
+    return kept_groups(draws, kept, group, run.tokenizer.pad_token_id), first, metrics
+
+
+def kept_groups(draws: list[Draw], kept: list[tuple[int, int]], group: int, pad_id: int) -> Draw:
+    """One draw of the `kept` (draw index, group index) groups of `draws`, in that order."""
+    rows = [(draws[d], range(g * group, (g + 1) * group)) for d, g in kept]
+    pick = [(d, i) for d, r in rows for i in r]
+    rollout = (
+        concat_rollouts([select_rows(d.rollout, r) for d, r in rows], pad_id)
+        if rows
+        else select_rows(draws[0].rollout, [])
+    )
+    return Draw(
+        [d.problems[i] for d, i in pick],
+        rollout,
+        [d.programs[i] for d, i in pick],
+        [d.results[i] for d, i in pick],
+        [d.scores[i] for d, i in pick],
+        sum(d.t_sample for d in draws),
+        sum(d.t_sandbox for d in draws),
+    )
+
+
+def rollout_logprobs(cfg: PPOConfig, run: Run, rollout: Rollout) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(log-probs, values, reference log-probs) of the rollout's response tokens, each (B, A); the values are 0
+    without a value head."""
+    n_query = rollout.query_ids.shape[1]
+    input_ids, attention_mask = rollout.input_ids, rollout.attention_mask  # (B, Q + A)
+    chunks = []
+    with torch.no_grad():
+        for i in range(0, len(input_ids), cfg.minibatch_size):
+            mb = slice(i, i + cfg.minibatch_size)
+            logits, values = run.policy(input_ids[mb], attention_mask[mb])
+            logprobs, _ = response_logprobs(logits, rollout.response_ids[mb], n_query, cfg.temperature)
+            ref_logits = run.ref(
+                input_ids=input_ids[mb],
+                attention_mask=attention_mask[mb],
+                position_ids=position_ids(attention_mask[mb]),
+            ).logits
+            ref_logprobs, _ = response_logprobs(ref_logits, rollout.response_ids[mb], n_query, cfg.temperature)
+            values = response_values(values, n_query) if values is not None else torch.zeros_like(logprobs)
+            chunks.append((logprobs, values, ref_logprobs))
+    if not chunks:
+        empty = torch.zeros(rollout.response_ids.shape)
+        return empty, empty, empty
+    return tuple(torch.cat(c) for c in zip(*chunks, strict=True))  # type: ignore[return-value]
+
+
+# The critic-free estimators with a group baseline, on each sequence's return (ppo_math).
+GROUP_BASELINES = {"grpo": grpo_advantages, "dr_grpo": dr_grpo_advantages, "rloo": rloo_advantages}
 
 
 def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
@@ -43,56 +168,50 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     policy, accelerator = run.policy, run.accelerator
     start = time.monotonic()
 
-    # 1. rollout: G samples for each of B / G prompts, then log-probs, values and reference log-probs
-    problems = [p for p in run.rng.sample(run.problems, cfg.batch_size // cfg.samples_per_prompt)]
-    rollout = run.sample(problems, cfg.samples_per_prompt, cfg.temperature)
-    problems = [p for p in problems for _ in range(cfg.samples_per_prompt)]
+    # 1. rollout and 2. execute: G programs for each of B / G prompts, run in the sandbox and scored (`collect`:
+    # with --dynamic-sampling, groups of all-equal rewards are dropped and refilled); then their log-probs, values
+    # and reference log-probs
+    batch, first, draw_metrics = collect(cfg, run)
+    rollout, scores = batch.rollout, batch.scores
     n_query = rollout.query_ids.shape[1]
     b_input_ids, b_attention_mask = rollout.input_ids, rollout.attention_mask  # (B, Q + A)
-    with torch.no_grad():
-        chunks = []
-        for i in range(0, len(problems), cfg.minibatch_size):
-            mb = slice(i, i + cfg.minibatch_size)
-            logits, values = policy(b_input_ids[mb], b_attention_mask[mb])
-            logprobs, _ = response_logprobs(logits, rollout.response_ids[mb], n_query, cfg.temperature)
-            ref_logits = run.ref(
-                input_ids=b_input_ids[mb],
-                attention_mask=b_attention_mask[mb],
-                position_ids=position_ids(b_attention_mask[mb]),
-            ).logits
-            ref_logprobs, _ = response_logprobs(ref_logits, rollout.response_ids[mb], n_query, cfg.temperature)
-            chunks.append((logprobs, response_values(values, n_query), ref_logprobs))
-        b_logprobs, b_values, b_ref_logprobs = (torch.cat(c) for c in zip(*chunks, strict=True))  # (B, A) each
-    t_rollout = time.monotonic() - start
+    start_logprobs = time.monotonic()
+    b_logprobs, b_values, b_ref_logprobs = rollout_logprobs(cfg, run, rollout)  # (B, A) each
+    t_rollout = batch.t_sample + time.monotonic() - start_logprobs
 
-    # 2. execute: the same sandbox path as evaluation
-    start_sandbox = time.monotonic()
-    programs = [run.to_program(p, text) for p, text in zip(problems, rollout.texts, strict=True)]
-    results = run.execute(problems, programs)
-    check_sandbox_errors(results, cfg.max_sandbox_errors)
-    t_sandbox = time.monotonic() - start_sandbox
-
-    # 3. reward: sandbox score on the last response token, minus the KL penalty on every token
-    scores = run.score(problems, programs, results)  # list[float | None]; None = no verdict, left out
+    # 3. reward: sandbox score on the last response token, minus the KL penalty on every token unless the
+    # penalty is a loss term (--kl-penalty)
     kept = torch.tensor([s is not None for s in scores], dtype=torch.float32)
     b_mask = rollout.response_mask.float() * kept[:, None]  # (B, A)
     score_t = torch.tensor([s if s is not None else 0.0 for s in scores])  # (B,)
     kl = kl_estimate(b_logprobs - b_ref_logprobs, cfg.kl_estimator) * b_mask  # (B, A)
-    b_rewards = -run.kl_ctl.value * kl
+    b_rewards = torch.zeros_like(kl) if cfg.kl_in_loss else -run.kl_ctl.value * kl
     last = rollout.response_mask.sum(1).long() - 1  # (B,) index of each response's last token
     b_rewards[torch.arange(len(scores)), last] += score_t * kept
     if cfg.whiten_rewards:
         b_rewards = masked_whiten(b_rewards, b_mask, shift_mean=False)
 
-    # 4. advantages
-    b_advantages, b_returns = compute_gae(b_rewards, b_values, b_mask, cfg.gamma, cfg.lam)
-    mean_advantage = masked_mean(b_advantages, b_mask).item()
-    b_advantages = masked_whiten(b_advantages, b_mask)
+    # 4. advantages: GAE on the value head, or a critic-free estimator
+    b_returns = b_values
+    if cfg.advantage == "gae":
+        b_advantages, b_returns = compute_gae(b_rewards, b_values, b_mask, cfg.gamma, cfg.lam)
+        mean_advantage = masked_mean(b_advantages, b_mask).item()
+        b_advantages = masked_whiten(b_advantages, b_mask)
+    else:
+        if cfg.advantage == "reinforce_pp":
+            b_advantages = reinforce_pp_advantages(b_rewards, b_mask, cfg.gamma)
+        else:  # the whole response is one action: its return is the summed reward (score less any KL penalty)
+            seq_returns = b_rewards.sum(1)  # (B,)
+            seq_advantages = GROUP_BASELINES[cfg.advantage](seq_returns, kept.bool(), cfg.samples_per_prompt)
+            b_advantages = seq_advantages[:, None] * b_mask  # (B, A)
+        mean_advantage = masked_mean(b_advantages, b_mask).item()
 
     # 5. update: PPO epochs over shuffled minibatches, stopping early past target_kl. With no sample kept
     # (all sandbox errors, which --max-sandbox-errors 1 lets through) there is nothing to learn from.
     start_update = time.monotonic()
-    stats: dict[str, list[float]] = {k: [] for k in ("pg_loss", "v_loss", "entropy", "clipfrac", "approx_kl")}
+    agg, horizon = cfg.loss_agg_mode, cfg.max_new_tokens
+    names = ("pg_loss", "v_loss", "kl_loss", "entropy", "clipfrac", "approx_kl")
+    stats: dict[str, list[float]] = {k: [] for k in names}
     b_ratios = []
     b_inds = torch.nonzero(kept).squeeze(1)
     for _epoch in range(cfg.ppo_epochs if len(b_inds) else 0):
@@ -103,23 +222,33 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
             with accelerator.autocast():
                 logits, values = policy(b_input_ids[mb_inds], b_attention_mask[mb_inds])
             new_logprobs, entropy = response_logprobs(logits, rollout.response_ids[mb_inds], n_query, cfg.temperature)
-            newvalues = response_values(values, n_query)
             logratio = new_logprobs - b_logprobs[mb_inds]
             with torch.no_grad():
                 # KL(old || new) from samples of the old policy: k3 with ref = new (cleanrl's approx_kl).
                 approx_kl = masked_mean(kl_estimate(-logratio, "k3"), mb_mask).item()
             pg_loss, clipfrac, ratio = policy_loss(
-                new_logprobs, b_logprobs[mb_inds], b_advantages[mb_inds], mb_mask, cfg.clip
+                new_logprobs, b_logprobs[mb_inds], b_advantages[mb_inds], mb_mask, cfg.clip, agg, horizon
             )
-            v_loss, _ = value_loss(newvalues, b_values[mb_inds], b_returns[mb_inds], mb_mask, cfg.vf_clip)
-            entropy_loss = masked_mean(entropy, mb_mask)
-            loss = pg_loss - cfg.ent_coef * entropy_loss + cfg.vf_coef * v_loss
+            loss = pg_loss - cfg.ent_coef * aggregate_loss(entropy, mb_mask, agg, horizon)
+            if cfg.kl_in_loss:
+                # k3, not k1: E_pi[grad log pi] = 0, so a k1 term in the loss would pull nothing toward the reference
+                # (GRPO's eq. 4 estimator; veRL's low_var_kl).
+                kl_loss = aggregate_loss(
+                    kl_estimate(new_logprobs - b_ref_logprobs[mb_inds], "k3"), mb_mask, agg, horizon
+                )
+                loss = loss + run.kl_ctl.value * kl_loss
+                stats["kl_loss"].append(kl_loss.item())
+            if values is not None:
+                newvalues = response_values(values, n_query)
+                v_loss, _ = value_loss(newvalues, b_values[mb_inds], b_returns[mb_inds], mb_mask, cfg.vf_clip)
+                loss = loss + cfg.vf_coef * v_loss
+                stats["v_loss"].append(v_loss.item())
             run.optimizer.zero_grad(set_to_none=True)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
             run.optimizer.step()
-            losses = (pg_loss, v_loss, entropy_loss, clipfrac)
-            for name, value in zip(("pg_loss", "v_loss", "entropy", "clipfrac"), losses, strict=True):
+            losses = (pg_loss, masked_mean(entropy.detach(), mb_mask), clipfrac)
+            for name, value in zip(("pg_loss", "entropy", "clipfrac"), losses, strict=True):
                 stats[name].append(value.item())
             stats["approx_kl"].append(approx_kl)
             b_ratios.append(ratio.detach()[mb_mask.bool()])
@@ -134,20 +263,26 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         run.kl_ctl.update(seq_kl, len(scores))
     t_update = time.monotonic() - start_update
 
-    # 6. log
+    # 6. log: rewards and code/* describe the policy's first draw, before dynamic sampling filtered it
+    scores, programs, results = first.scores, first.programs, first.results
     ratios = torch.cat(b_ratios) if b_ratios else torch.ones(1)
     given = [s for s in scores if s is not None]
     rewards_t = torch.tensor(given or [float("nan")])
     qualities = run.quality(programs)
+    # Without a value head there is no value loss nor explained variance: they are left out, not logged as NaN.
+    critic_metrics = {
+        "ppo/value_loss": _mean(stats["v_loss"]),
+        "ppo/explained_variance": explained_variance(b_values, b_returns, b_mask),
+    }
     return {
         "ppo/policy_loss": _mean(stats["pg_loss"]),
-        "ppo/value_loss": _mean(stats["v_loss"]),
+        **(critic_metrics if cfg.value_head else {}),
+        **({"ppo/kl_loss": _mean(stats["kl_loss"])} if cfg.kl_in_loss else {}),
         "ppo/entropy": _mean(stats["entropy"]),
         "ppo/kl": seq_kl,
         "ppo/clipfrac": _mean(stats["clipfrac"]),
         "ppo/ratio_mean": ratios.mean().item(),
         "ppo/ratio_std": ratios.std().item() if ratios.numel() > 1 else 0.0,
-        "ppo/explained_variance": explained_variance(b_values, b_returns, b_mask),
         "ppo/mean_reward": rewards_t.mean().item(),
         "ppo/reward_std": rewards_t.std().item() if len(given) > 1 else 0.0,
         "ppo/mean_advantage": mean_advantage,
@@ -155,6 +290,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         "ppo/kl_coef": run.kl_ctl.value,
         "ppo/lr": lr,
         "ppo/minibatch_steps": len(stats["pg_loss"]),
+        **draw_metrics,
         "code/syntax_rate": _mean([r.verdict.value != "syntax_error" for r in results]),
         "code/pass_rate": _mean([r.passed for r in results]),
         # sandbox faults get no reward (see check_sandbox_errors); the reports' training health plots this share
@@ -162,7 +298,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         "code/quality_score": _mean([q.score for q in qualities]),
         **hack_rates(results),  # code/hack_attempt_rate, code/hack/<kind>: what the sandbox contained
         "time/rollout": t_rollout,
-        "time/sandbox": t_sandbox,
+        "time/sandbox": batch.t_sandbox,
         "time/update": t_update,
         "time/total": time.monotonic() - start,
     }

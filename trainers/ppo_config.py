@@ -17,6 +17,10 @@ from execrl.trainers.flags import OptimiserFlags, TrainProblemFlags
 
 RewardName = Literal["coderl", "partial", "weighted", "binary"]
 """The keys of `execrl.trainers.rewards.REWARDS` (a test keeps the two in step)."""
+AdvantageName = Literal["gae", "grpo", "dr_grpo", "rloo", "reinforce_pp"]
+"""Advantage estimators: GAE with a value head, or one of the critic-free ones (`execrl.trainers.ppo_math`)."""
+GROUP_ESTIMATORS = ("grpo", "dr_grpo", "rloo")
+"""Estimators whose baseline is the other samples of the same prompt: they need G >= 2."""
 
 
 @dataclass(kw_only=True)
@@ -72,8 +76,24 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, TrainPro
     """Discount."""
     lam: float = 0.95
     """GAE lambda."""
+    advantage: AdvantageName = "gae"
+    """gae: value head + GAE. Critic-free (no value head): grpo (Shao et al. 2024), dr_grpo (Liu et al. 2025), rloo
+    (Ahmadian et al. 2024), reinforce_pp (Hu 2025); a group is a prompt's G samples (README: RL estimators)."""
+    loss_agg: Literal["auto", "token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm"] = (
+        "auto"
+    )
+    """Loss aggregation: token_mean (DAPO), seq_mean_token_mean (GRPO), seq_mean_token_sum (RLOO),
+    seq_mean_token_sum_norm (sums over --max-new-tokens: Dr. GRPO). auto: the last for dr_grpo, else token_mean."""
+    kl_penalty: Literal["auto", "reward", "loss"] = "auto"
+    """Where the KL to the reference goes: reward (a per-token penalty, --kl-estimator) or loss (a k3 term, as GRPO
+    and veRL's use_kl_loss). auto: loss for grpo and dr_grpo, reward for gae, rloo and reinforce_pp."""
+    dynamic_sampling: bool = False
+    """Drop prompt groups whose rewards are all equal (no advantage) and draw more prompts to refill the batch
+    (DAPO, Yu et al. 2025). ppo/zero_adv_share is logged either way."""
+    max_refill_rounds: int = 4
+    """Extra rollout rounds --dynamic-sampling may draw in one iteration; past them the batch is trained short."""
     kl_coef: float = 0.05
-    """Coefficient of the per-token KL penalty to the reference (initial value when adaptive)."""
+    """Coefficient of the KL penalty to the reference (initial value when adaptive), per token or in the loss."""
     adaptive_kl: bool = False
     """Adapt the KL coefficient toward --kl-target (Ziegler et al. 2019)."""
     kl_target: float = 6.0
@@ -81,7 +101,7 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, TrainPro
     kl_horizon: int = 10000
     """Horizon (samples) of the adaptive controller."""
     kl_estimator: Literal["k1", "k3"] = "k1"
-    """Per-token KL estimator in the penalty: k1 or k3 (Schulman 2020)."""
+    """Per-token KL estimator in the penalty: k1 or k3 (Schulman 2020); the KL loss term is always k3."""
     whiten_rewards: bool = False
     """Whiten per-token rewards before GAE."""
     max_new_tokens: int = 128
@@ -119,6 +139,25 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, TrainPro
     """Recompute activations in the backward pass to save memory."""
     resume: bool = False
     """Continue the run in --out from its last checkpoint."""
+
+    @property
+    def value_head(self) -> bool:
+        """Only GAE needs a value head; the critic-free estimators build, train and save none."""
+        return self.advantage == "gae"
+
+    @property
+    def loss_agg_mode(self) -> str:
+        """--loss-agg with auto resolved: Dr. GRPO's constant normaliser for dr_grpo, DAPO's token mean else."""
+        if self.loss_agg != "auto":
+            return self.loss_agg
+        return "seq_mean_token_sum_norm" if self.advantage == "dr_grpo" else "token_mean"
+
+    @property
+    def kl_in_loss(self) -> bool:
+        """--kl-penalty with auto resolved: in the loss for GRPO and Dr. GRPO (as their papers and veRL put it)."""
+        if self.kl_penalty != "auto":
+            return self.kl_penalty == "loss"
+        return self.advantage in ("grpo", "dr_grpo")
 
 
 # Tuned for the embedded tiny model on 2 CPU cores (see BENCHMARKS.md); used by `execrl pipeline`.
@@ -213,3 +252,9 @@ def check_config(cfg: PPOConfig) -> None:
         raise UserError(f"--save-every {cfg.save_every}: must be >= 1")
     if cfg.families and (cfg.problems is not None or (cfg.benchmark or ["synth"]) != ["synth"]):
         raise UserError(f"--families {cfg.families}: synth families; the problems here are not synth's")
+    if cfg.advantage in GROUP_ESTIMATORS and cfg.samples_per_prompt < 2:
+        raise UserError(f"--advantage {cfg.advantage} compares a prompt's samples: needs --samples-per-prompt >= 2")
+    if cfg.dynamic_sampling and cfg.samples_per_prompt < 2:
+        raise UserError("--dynamic-sampling drops groups of equal rewards: needs --samples-per-prompt >= 2")
+    if cfg.max_refill_rounds < 0:
+        raise UserError(f"--max-refill-rounds {cfg.max_refill_rounds}: must be >= 0")

@@ -1,16 +1,20 @@
 """PPO math: pure tensor functions, no config objects, each tested against a naive loop.
 
-Shapes: `B` rollouts in the batch, `A` response tokens (padded; `mask` is 1 on real tokens).
+Shapes: `B` rollouts in the batch, `A` response tokens (padded; `mask` is 1 on real tokens), `G` samples per
+prompt (the G samples of a prompt are consecutive rows, as `execrl.trainers.rollout.sample` lays them out).
 Sources: GAE — Schulman et al. 2016, "High-Dimensional Continuous Control Using Generalized Advantage
 Estimation", arXiv:1506.02438, eq. 16. Clipped surrogate — Schulman et al. 2017, "Proximal Policy
 Optimization Algorithms", arXiv:1707.06347, eq. 7. KL estimators k1/k3 — J. Schulman 2020,
 "Approximating KL Divergence" (joschu.net/blog/kl-approx.html). Adaptive KL coefficient — Ziegler
-et al. 2019, "Fine-Tuning Language Models from Human Preferences", arXiv:1909.08593, section 2.2.
+et al. 2019, "Fine-Tuning Language Models from Human Preferences", arXiv:1909.08593, section 2.2. The critic-free
+estimators and loss aggregations cite their papers where they are defined.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
@@ -68,18 +72,60 @@ def compute_gae(
     return advantages, returns
 
 
-def policy_loss(
-    logprobs: torch.Tensor, old_logprobs: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, clip: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Clipped surrogate loss (arXiv:1707.06347 eq. 7), negated for minimisation.
+LossAgg = Literal["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm"]
+"""How per-token losses become one number: the modes (and names) of veRL's `agg_loss`."""
 
-    Returns (pg_loss, clipfrac, ratio), with `ratio` (B, A) for logging.
+
+def aggregate_loss(loss_mat: torch.Tensor, mask: torch.Tensor, mode: LossAgg, horizon: int = 0) -> torch.Tensor:
+    """One loss from per-token losses `loss_mat` (B, A) over the tokens where `mask` is 1.
+
+    - token_mean: the mean over every token of the batch, so each token weighs the same and a long response
+      weighs more (DAPO's token-level loss, Yu et al. 2025, arXiv:2503.14476, sec. 3.3; PPO's usual choice);
+    - seq_mean_token_mean: the mean over sequences of each one's token mean, so each response weighs the
+      same (GRPO's 1/G sum_i 1/|o_i| sum_t, Shao et al. 2024, arXiv:2402.03300, eq. 3);
+    - seq_mean_token_sum: the mean over sequences of each one's token sum (the REINFORCE/RLOO objective on
+      whole sequences, Ahmadian et al. 2024, arXiv:2402.14740);
+    - seq_mean_token_sum_norm: the token sum over the batch divided by (sequences x `horizon`), a constant
+      (the longest response), so no length bias enters (Dr. GRPO, Liu et al. 2025, arXiv:2503.20783).
+
+    Sequences without a real token do not count as sequences.
+    """
+    mask = mask.to(loss_mat.dtype)
+    if mode == "token_mean":
+        return masked_mean(loss_mat, mask)
+    has_tokens = (mask.sum(1) > 0).to(loss_mat.dtype)  # (B,)
+    n_seqs = has_tokens.sum().clamp(min=1.0)
+    if mode == "seq_mean_token_mean":
+        return (masked_mean(loss_mat, mask, dim=1) * has_tokens).sum() / n_seqs
+    if mode == "seq_mean_token_sum":
+        return (loss_mat * mask).sum() / n_seqs
+    if mode == "seq_mean_token_sum_norm":
+        if horizon < 1:
+            raise ValueError("seq_mean_token_sum_norm needs the constant horizon (>= 1)")
+        return (loss_mat * mask).sum() / (n_seqs * horizon)
+    raise ValueError(f"unknown loss aggregation {mode!r}")
+
+
+def policy_loss(
+    logprobs: torch.Tensor,
+    old_logprobs: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    clip: float,
+    loss_agg: LossAgg = "token_mean",
+    horizon: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Clipped surrogate loss (arXiv:1707.06347 eq. 7), negated for minimisation, aggregated by `loss_agg`
+    (`aggregate_loss`; `horizon` is its constant for "seq_mean_token_sum_norm").
+
+    Returns (pg_loss, clipfrac, ratio), with `ratio` (B, A) for logging; clipfrac is a token mean whatever
+    `loss_agg` is.
     """
     logratio = logprobs - old_logprobs
     ratio = torch.exp(logratio)
     pg_losses = -advantages * ratio
     pg_losses2 = -advantages * torch.clamp(ratio, 1.0 - clip, 1.0 + clip)
-    pg_loss = masked_mean(torch.max(pg_losses, pg_losses2), mask)
+    pg_loss = aggregate_loss(torch.max(pg_losses, pg_losses2), mask, loss_agg, horizon)
     clipfrac = masked_mean((pg_losses2 > pg_losses).to(logprobs.dtype), mask)
     return pg_loss, clipfrac, ratio
 
@@ -98,6 +144,76 @@ def value_loss(
     v_loss = 0.5 * masked_mean(torch.max(v_loss_unclipped, v_loss_clipped), mask)
     vf_clipfrac = masked_mean((v_loss_clipped > v_loss_unclipped).to(values.dtype), mask)
     return v_loss, vf_clipfrac
+
+
+def _group_moments(
+    returns: torch.Tensor, valid: torch.Tensor, group_size: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row, its group's valid count, sum and (Bessel-corrected) std of `returns` (B,), each (B,).
+
+    Rows `valid` False (no reward: a sandbox error) count for nothing; a group of one valid row has std 0.
+    """
+    if returns.shape[0] % group_size:
+        raise ValueError(f"batch of {returns.shape[0]} rows is not whole groups of {group_size}")
+    weights = valid.to(returns.dtype).view(-1, group_size)  # (B / G, G)
+    grouped = torch.where(valid, returns, torch.zeros_like(returns)).view(-1, group_size)  # an invalid row may be NaN
+    count = weights.sum(1, keepdim=True)  # (B / G, 1)
+    total = grouped.sum(1, keepdim=True)
+    mean = total / count.clamp(min=1.0)
+    var = (((grouped - mean) ** 2) * weights).sum(1, keepdim=True) / (count - 1).clamp(min=1.0)
+    expand = (-1, group_size)
+    return count.expand(expand).reshape(-1), total.expand(expand).reshape(-1), var.sqrt().expand(expand).reshape(-1)
+
+
+def grpo_advantages(returns: torch.Tensor, valid: torch.Tensor, group_size: int, eps: float = 1e-6) -> torch.Tensor:
+    """GRPO's outcome advantage: (r_i - mean(r)) / (std(r) + eps) over the valid rows of each prompt's group.
+
+    returns, valid: (B,), groups of `group_size` consecutive rows -> (B,). Shao et al. 2024, arXiv:2402.03300,
+    sec. 4.1.2; std Bessel-corrected and eps 1e-6 as in TRL's and veRL's GRPO. An all-equal group, a group of
+    one valid row and an invalid row get 0.
+    """
+    count, total, std = _group_moments(returns, valid, group_size)
+    advantages = (returns - total / count.clamp(min=1.0)) / (std + eps)
+    return torch.where(valid & (count > 1), advantages, torch.zeros_like(advantages))
+
+
+def dr_grpo_advantages(returns: torch.Tensor, valid: torch.Tensor, group_size: int) -> torch.Tensor:
+    """Dr. GRPO's advantage: r_i - mean(r) over the valid rows of each group, with no division by the std
+    (which over-weights groups that are nearly all-equal: too easy or too hard prompts). Liu et al. 2025,
+    arXiv:2503.20783. The other half of Dr. GRPO, no length normalisation, is the loss aggregation
+    "seq_mean_token_sum_norm". returns, valid: (B,) -> (B,); invalid rows and groups of one get 0."""
+    count, total, _ = _group_moments(returns, valid, group_size)
+    advantages = returns - total / count.clamp(min=1.0)
+    return torch.where(valid & (count > 1), advantages, torch.zeros_like(advantages))
+
+
+def rloo_advantages(returns: torch.Tensor, valid: torch.Tensor, group_size: int) -> torch.Tensor:
+    """REINFORCE leave-one-out: r_i minus the mean of the OTHER valid rows of its group, an unbiased baseline
+    (Ahmadian et al. 2024, arXiv:2402.14740; Kool et al. 2019, "Buy 4 REINFORCE samples, get a baseline for
+    free!"). returns, valid: (B,) -> (B,); invalid rows and groups of one valid row (no other sample to compare
+    with) get 0."""
+    count, total, _ = _group_moments(returns, valid, group_size)
+    baseline = (total - returns) / (count - 1).clamp(min=1.0)
+    return torch.where(valid & (count > 1), returns - baseline, torch.zeros_like(returns))
+
+
+def reinforce_pp_advantages(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> torch.Tensor:
+    """REINFORCE++: each token's discounted return-to-go G_t = sum_k gamma^k r_{t+k}, normalised to zero mean
+    and unit variance over every real token of the batch (the global-batch normalisation of Hu 2025,
+    arXiv:2501.03262). rewards, mask: (B, A) -> (B, A), 0 on padding. The per-token KL penalty stays in
+    `rewards` there, as the paper defines it."""
+    returns, _ = compute_gae(rewards, torch.zeros_like(rewards), mask, gamma, 1.0)  # V = 0, lambda = 1: returns
+    return masked_whiten(returns, mask)
+
+
+def zero_advantage_groups(scores: Sequence[float | None], group_size: int) -> list[bool]:
+    """For each group of `group_size` consecutive scores: True when its rewards (None left out) are all equal,
+    so a group baseline leaves every sample a zero advantage (all failed or all passed; one reward or none
+    counts too). What DAPO's dynamic sampling drops (Yu et al. 2025, arXiv:2503.14476, sec. 3.2)."""
+    if len(scores) % group_size:
+        raise ValueError(f"{len(scores)} scores are not whole groups of {group_size}")
+    groups = [scores[i : i + group_size] for i in range(0, len(scores), group_size)]
+    return [len({s for s in group if s is not None}) <= 1 for group in groups]
 
 
 def entropy_from_logits(logits: torch.Tensor) -> torch.Tensor:

@@ -199,7 +199,7 @@ class Run:
             )
 
     def save_final(self) -> None:
-        """OUT itself becomes an ordinary Hugging Face model folder (+ value_head.pt)."""
+        """OUT itself becomes an ordinary Hugging Face model folder (+ value_head.pt with GAE's value head)."""
         if self.accelerator.is_main_process:
             checkpoint.save_policy(self.out, self.unwrapped, self.tokenizer)
 
@@ -232,7 +232,7 @@ def setup_run(
     lm = devices.load_model(AutoModelForCausalLM, str(policy_dir)) if policy_dir else copy.deepcopy(ref)
     lm.requires_grad_(True)
     devices.set_gradient_checkpointing(lm, cfg.gradient_checkpointing)
-    policy = PolicyWithValue(lm)
+    policy = PolicyWithValue(lm, value_head=cfg.value_head)
     if policy_dir:
         checkpoint.load_value_head(policy, policy_dir)
     # Dropout stays off throughout: the PPO ratio must compare the same function before and after a step.

@@ -25,27 +25,33 @@ def position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
 
 
 class PolicyWithValue(nn.Module):
-    """A causal LM with a scalar value head on its last hidden state.
+    """A causal LM with a scalar value head on its last hidden state, or none (`value_head=False`, for the
+    critic-free estimators: `v_head` is None and the forward returns no values).
 
     One module, so `Accelerator.prepare` (DDP on several GPUs) wraps both and the forward goes through it.
     """
 
-    def __init__(self, lm: Any) -> None:
+    def __init__(self, lm: Any, value_head: bool = True) -> None:
         super().__init__()
         self.lm = lm
-        self.v_head = nn.Linear(lm.config.hidden_size, 1)
-        # Start from V = 0 everywhere, so the first advantages are the plain returns.
-        nn.init.zeros_(self.v_head.weight)
-        nn.init.zeros_(self.v_head.bias)
+        self.v_head = nn.Linear(lm.config.hidden_size, 1) if value_head else None
+        if self.v_head is not None:
+            # Start from V = 0 everywhere, so the first advantages are the plain returns.
+            nn.init.zeros_(self.v_head.weight)
+            nn.init.zeros_(self.v_head.bias)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(logits (B, T, V), values (B, T))."""
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(logits (B, T, V), values (B, T) or None without a value head)."""
         out = self.lm(
             input_ids=input_ids,
             attention_mask=attention_mask,
             position_ids=position_ids(attention_mask),
-            output_hidden_states=True,
+            output_hidden_states=self.v_head is not None,
         )
+        if self.v_head is None:
+            return out.logits, None
         values = self.v_head(out.hidden_states[-1].float()).squeeze(-1)
         return out.logits, values
 
@@ -68,6 +74,39 @@ class Rollout:
     @property
     def attention_mask(self) -> torch.Tensor:
         return torch.cat([self.query_mask, self.response_mask], dim=1)  # (B, Q + A)
+
+
+def concat_rollouts(rollouts: Sequence[Rollout], pad_id: int) -> Rollout:
+    """One rollout of all rows of `rollouts`, queries left-padded to the longest Q and responses right-padded to
+    the longest A (extra padding is masked out, and positions skip it, so no row's log-probs change)."""
+    if len(rollouts) == 1:
+        return rollouts[0]
+    n_query = max(r.query_ids.shape[1] for r in rollouts)
+    n_response = max(r.response_ids.shape[1] for r in rollouts)
+
+    def pad(t: torch.Tensor, width: int, value: int, left: bool) -> torch.Tensor:
+        fill = t.new_full((t.shape[0], width - t.shape[1]), value)
+        return torch.cat([fill, t] if left else [t, fill], dim=1)
+
+    return Rollout(
+        torch.cat([pad(r.query_ids, n_query, pad_id, left=True) for r in rollouts]),
+        torch.cat([pad(r.query_mask, n_query, 0, left=True) for r in rollouts]),
+        torch.cat([pad(r.response_ids, n_response, pad_id, left=False) for r in rollouts]),
+        torch.cat([pad(r.response_mask, n_response, 0, left=False) for r in rollouts]),
+        [text for r in rollouts for text in r.texts],
+    )
+
+
+def select_rows(rollout: Rollout, rows: Sequence[int]) -> Rollout:
+    """The rollout's `rows`, in that order (padding kept as it is)."""
+    index = torch.tensor(list(rows), dtype=torch.long, device=rollout.query_ids.device)
+    return Rollout(
+        rollout.query_ids[index],
+        rollout.query_mask[index],
+        rollout.response_ids[index],
+        rollout.response_mask[index],
+        [rollout.texts[i] for i in rows],
+    )
 
 
 @torch.no_grad()

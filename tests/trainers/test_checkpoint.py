@@ -71,3 +71,23 @@ def test_reopening_the_tracker_at_step_k_drops_rows_logged_after_k(tmp_path) -> 
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert rows[-1]["ppo/kl"] == 9.0 and rows[0]["ppo/value_loss"] is None  # NaN is written as null
+
+
+def test_a_policy_without_a_value_head_saves_none_and_loads_none(tmp_path) -> None:
+    from tokenizers import Tokenizer, models
+
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(models.WordLevel({"a": 0, "<e>": 1}, unk_token="a")), eos_token="<e>"
+    )
+    lm = GPT2LMHeadModel(GPT2Config(vocab_size=2, n_positions=8, n_embd=8, n_layer=1, n_head=2))
+    policy = PolicyWithValue(lm, value_head=False)
+    assert policy.v_head is None and len(list(policy.parameters())) == len(list(lm.parameters()))
+    logits, values = policy(torch.zeros(1, 3, dtype=torch.long), torch.ones(1, 3))
+    assert values is None and logits.shape == (1, 3, 2)
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
+    checkpoint.save_checkpoint(tmp_path, policy, tok, optimizer, scheduler, {"step": 1})
+    checkpoint.save_policy(tmp_path / "final", policy, tok)
+    assert not list(tmp_path.rglob(checkpoint.VALUE_HEAD_FILE))
+    checkpoint.load_value_head(policy, checkpoint.checkpoint_policy_dir(tmp_path))  # nothing to load, no error
+    assert checkpoint.load_trainer_state(tmp_path, optimizer, scheduler)["step"] == 1

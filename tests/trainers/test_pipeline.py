@@ -45,6 +45,20 @@ def test_yaml_overrides_merge_into_sections_and_limit_overrides_humaneval(tmp_pa
     assert load_settings(PipelineConfig(out=tmp_path, config=path)).eval.limit == {"synth": 5}
 
 
+def test_the_ppo_section_selects_the_estimator_and_its_options(tmp_path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "ppo:\n  advantage: grpo\n  loss_agg: seq_mean_token_mean\n  kl_penalty: reward\n"
+        "  dynamic_sampling: true\n  max_refill_rounds: 2\n"
+    )
+    ppo = load_settings(PipelineConfig(out=tmp_path / "o", config=path)).ppo
+    assert (ppo.advantage, ppo.loss_agg, ppo.kl_penalty, ppo.dynamic_sampling, ppo.max_refill_rounds) == (
+        "grpo", "seq_mean_token_mean", "reward", True, 2,
+    )  # fmt: skip
+    assert ppo.preset == "cpu-tiny" and ppo.iterations == 80 and not ppo.value_head
+    assert load_settings(PipelineConfig(out=tmp_path / "o")).ppo.advantage == "gae", "the main job's default"
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [
@@ -60,6 +74,8 @@ def test_yaml_overrides_merge_into_sections_and_limit_overrides_humaneval(tmp_pa
         ("eval: [1, 2\n", "not valid YAML"),  # broken YAML
         ("eval:\n  limit: 20\n", "eval.limit must map benchmarks"),  # a number where a mapping belongs
         ("ppo:\n  preset: [cpu-tiny]\n", "ppo.preset"),  # a list where a preset name belongs
+        ("ppo:\n  advantage: grpoo\n", "ppo.advantage: 'grpoo' is not one of"),  # an estimator name, misspelt
+        ("ppo:\n  advantage: rloo\n  samples_per_prompt: 1\n", "needs --samples-per-prompt >= 2"),  # no group
     ],
     ids=[
         "misspelt-top-level-key",
@@ -74,6 +90,8 @@ def test_yaml_overrides_merge_into_sections_and_limit_overrides_humaneval(tmp_pa
         "broken-yaml",
         "limit-not-a-mapping",
         "preset-not-a-name",
+        "misspelt-estimator",
+        "group-estimator-without-a-group",
     ],
 )
 def test_bad_config_files_exit_2_naming_the_problem_before_any_stage(

@@ -205,9 +205,27 @@ def test_a_non_empty_output_folder_is_refused_naming_resume_and_force(tmp_path, 
         (["--kl-estimator", "k9"], "--kl-estimator"),
         (["--preset", "gpu-huge"], "--preset"),
         (["--batch-size", "2", "--samples-per-prompt", "4"], "--batch-size"),
+        (["--advantage", "ppo"], "--advantage"),
+        (["--advantage", "grpo", "--samples-per-prompt", "1", "--batch-size", "4"], "--samples-per-prompt"),
+        (["--dynamic-sampling", "--samples-per-prompt", "1", "--batch-size", "4"], "--dynamic-sampling"),
+        (["--max-refill-rounds", "-1"], "--max-refill-rounds"),
+        (["--loss-agg", "sum"], "--loss-agg"),
+        (["--kl-penalty", "both"], "--kl-penalty"),
         (["--max-hack-rate", "1.5"], "--max-hack-rate"),
     ],
-    ids=["unknown-reward", "unknown-kl-estimator", "unknown-preset", "batch-smaller-than-group", "hack-rate-above-1"],
+    ids=[
+        "unknown-reward",
+        "unknown-kl-estimator",
+        "unknown-preset",
+        "batch-smaller-than-group",
+        "unknown-advantage",
+        "group-estimator-with-one-sample-per-prompt",
+        "dynamic-sampling-with-one-sample-per-prompt",
+        "negative-refill-rounds",
+        "unknown-loss-aggregation",
+        "unknown-kl-placement",
+        "hack-rate-above-1",
+    ],
 )
 def test_bad_flag_values_exit_2_naming_the_flag(tmp_path, capsys, flags, named) -> None:
     assert main(["--model", str(tmp_path), "--out", str(tmp_path / "o"), *flags]) == 2
@@ -312,3 +330,128 @@ def test_a_planted_policy_that_starts_cheating_stops_the_run_at_max_hack_rate_an
     assert not (out / "train_config.json").exists(), "a stopped run is not finished"
     state = torch.load(out / "checkpoint" / "trainer_state.pt", weights_only=False)
     assert state["step"] == 1, "the checkpoint is the last one before the stop"
+
+
+# --- critic-free estimators and dynamic sampling ---
+
+
+def test_a_critic_free_run_builds_trains_and_saves_no_value_head_and_resumes_exactly(sft_model, tmp_path) -> None:
+    settings = dict(advantage="grpo", iterations=2, save_every=1, batch_size=8, minibatch_size=8)
+    whole = train_ppo(_cfg(sft_model, tmp_path / "whole", **settings))
+    split = tmp_path / "split"
+    train_ppo(_cfg(sft_model, split, stop_after=1, **settings))
+    assert (split / "checkpoint" / "trainer_state.pt").is_file() and not (split / "train_config.json").exists()
+    assert not list(split.rglob("value_head.pt")), "a checkpoint of a critic-free run holds no value head"
+    train_ppo(_cfg(sft_model, split, resume=True, **settings))
+    assert (split / "train_config.json").is_file() and not list(split.rglob("value_head.pt"))
+
+    def curve(folder: Path) -> list[dict]:
+        return [
+            {k: v for k, v in r.items() if not k.startswith("time/")} for r in read_metrics(folder / "metrics.jsonl")
+        ]
+
+    rows = curve(whole)
+    assert [r["step"] for r in rows] == [1, 2] and curve(split) == rows
+    for row in rows:
+        assert "ppo/value_loss" not in row and "ppo/explained_variance" not in row, "no value head: left out"
+        assert {"ppo/policy_loss", "ppo/kl_loss", "ppo/zero_adv_share", "code/pass_rate"} <= set(row)
+        assert "ppo/refill_rounds" not in row, "dynamic sampling is off"
+    from safetensors.torch import load_file
+
+    before, after = load_file(sft_model / "model.safetensors"), load_file(whole / "model.safetensors")
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def _rewards_with_flat_groups(flat_groups: int):
+    """A score function (Run.score's signature) giving the first `flat_groups` prompt groups of every draw the same
+    reward for all G samples, and the others 1.0 for their first sample and 0.0 for the rest (rewards that differ).
+    The sandbox still runs; only the reward is fixed, so which groups dynamic sampling drops is known."""
+
+    def score(run, problems, programs, results):
+        group = run.cfg.samples_per_prompt
+        return [0.0 if i // group < flat_groups else float(i % group == 0) for i in range(len(problems))]
+
+    return score
+
+
+def test_dynamic_sampling_drops_all_equal_groups_and_refills_the_batch_with_unseen_prompts(
+    sft_model, tmp_path, monkeypatch
+) -> None:
+    from execrl.trainers.ppo import collect
+    from execrl.trainers.ppo_config import run_config
+    from execrl.trainers.ppo_setup import Run, prepare_out, setup_run
+
+    monkeypatch.setattr(Run, "score", _rewards_with_flat_groups(2))
+    cfg = _cfg(sft_model, tmp_path / "ds", dynamic_sampling=True, advantage="rloo", batch_size=16)
+    prepare_out(cfg.out, run_config(cfg), resume=False, force=False)
+    with setup_run(cfg, cfg.out, run_config(cfg), resume=False) as run:
+        batch, first, metrics = collect(cfg, run)
+        # 4 groups drawn, 2 of them flat: keep rate 1/2, so the refill draws 4 more prompts and keeps 2 of them.
+        assert metrics == {
+            "ppo/zero_adv_share": 0.5,
+            "ppo/refill_rounds": 1,
+            "ppo/kept_groups": 4,
+            "ppo/drawn_groups": 8,
+        }
+        assert first.scores == [0.0] * 8 + [1.0, 0.0, 0.0, 0.0] * 2
+        assert batch.scores == [1.0, 0.0, 0.0, 0.0] * 4, "only groups whose rewards differ are learned from"
+        kept_ids = [p.task_id for p in batch.problems[::4]]
+        assert kept_ids[:2] == [p.task_id for p in first.problems[8::4]] and len(set(kept_ids)) == 4
+        assert batch.rollout.response_ids.shape[0] == len(batch.programs) == 16
+        for problem, text, program in zip(batch.problems, batch.rollout.texts, batch.programs, strict=True):
+            assert run.to_program(problem, text) == program, "rows of the joined rollout stay with their programs"
+
+
+def test_dynamic_sampling_stops_after_max_refill_rounds_and_trains_nothing_when_every_group_is_flat(
+    sft_model, tmp_path, monkeypatch
+) -> None:
+    from execrl.trainers.ppo_setup import Run
+
+    monkeypatch.setattr(Run, "score", _rewards_with_flat_groups(10**6))
+    cfg = _cfg(sft_model, tmp_path / "ds", iterations=1, dynamic_sampling=True, max_refill_rounds=2,
+               advantage="rloo", batch_size=8, minibatch_size=8)  # fmt: skip
+    out = train_ppo(cfg)
+    (row,) = read_metrics(out / "metrics.jsonl")
+    assert row["ppo/zero_adv_share"] == 1.0 and row["ppo/refill_rounds"] == 2 and row["ppo/kept_groups"] == 0
+    assert row["ppo/drawn_groups"] == 6 and row["ppo/minibatch_steps"] == 0
+    assert "ppo/kl_loss" not in row, "rloo keeps the KL penalty in the reward"
+    from safetensors.torch import load_file
+
+    before, after = load_file(sft_model / "model.safetensors"), load_file(out / "model.safetensors")
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+@pytest.mark.parametrize(
+    ("advantage", "kl_penalty", "loss_agg", "value_head", "kl_in_loss", "agg"),
+    [
+        ("gae", "auto", "auto", True, False, "token_mean"),  # today's PPO, unchanged
+        ("grpo", "auto", "auto", False, True, "token_mean"),  # GRPO eq. 3 / veRL use_kl_loss; DAPO's token mean
+        ("dr_grpo", "auto", "auto", False, True, "seq_mean_token_sum_norm"),  # Dr. GRPO: no length normalisation
+        ("rloo", "auto", "auto", False, False, "token_mean"),  # Ahmadian et al.: KL in the sequence reward
+        ("reinforce_pp", "auto", "auto", False, False, "token_mean"),  # Hu 2025: KL in the per-token reward
+        ("grpo", "reward", "seq_mean_token_mean", False, False, "seq_mean_token_mean"),  # explicit flags win
+        ("gae", "loss", "seq_mean_token_sum", True, True, "seq_mean_token_sum"),
+    ],
+    ids=["gae", "grpo", "dr-grpo", "rloo", "reinforce-pp", "grpo-explicit", "gae-explicit"],
+)
+def test_each_estimator_gets_its_papers_kl_placement_and_loss_aggregation_unless_told(
+    advantage, kl_penalty, loss_agg, value_head, kl_in_loss, agg
+) -> None:
+    cfg = PPOConfig(model="m", out=Path("o"), advantage=advantage, kl_penalty=kl_penalty, loss_agg=loss_agg)
+    assert (cfg.value_head, cfg.kl_in_loss, cfg.loss_agg_mode) == (value_head, kl_in_loss, agg)
+
+
+def test_help_documents_the_estimator_and_dynamic_sampling_flags(capsys) -> None:
+    assert main(["--help"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    for text in (
+        "--advantage {gae,grpo,dr_grpo,rloo,reinforce_pp}",
+        "--loss-agg {auto,token_mean,seq_mean_token_mean,seq_mean_token_sum,",  # the help wraps the choices here
+        "seq_mean_token_sum_norm}",
+        "--kl-penalty {auto,reward,loss}",
+        "--dynamic-sampling",
+        "--max-refill-rounds INT",
+        "Shao et al. 2024",
+        "DAPO, Yu et al. 2025",
+    ):
+        assert text in out, text

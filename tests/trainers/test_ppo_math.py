@@ -9,14 +9,20 @@ import torch
 from execrl.trainers.ppo_math import (
     AdaptiveKLController,
     FixedKLController,
+    aggregate_loss,
     compute_gae,
+    dr_grpo_advantages,
     entropy_from_logits,
     explained_variance,
+    grpo_advantages,
     kl_estimate,
     masked_mean,
     masked_whiten,
     policy_loss,
+    reinforce_pp_advantages,
+    rloo_advantages,
     value_loss,
+    zero_advantage_groups,
 )
 
 
@@ -202,3 +208,150 @@ def test_fixed_kl_controller_never_changes() -> None:
     ctl = FixedKLController(0.05)
     ctl.update(10.0, 1000)
     assert ctl.value == 0.05
+
+
+# --- critic-free estimators, each against a loop over groups written from its paper ---
+
+
+def _naive_group_advantages(scores: list[float | None], group_size: int, kind: str) -> list[float]:
+    out = []
+    for start in range(0, len(scores), group_size):
+        group = scores[start : start + group_size]
+        valid = [s for s in group if s is not None]
+        n = len(valid)
+        mean = sum(valid) / n if n else 0.0
+        std = math.sqrt(sum((x - mean) ** 2 for x in valid) / (n - 1)) if n > 1 else 0.0
+        for s in group:
+            if s is None or n < 2:
+                out.append(0.0)  # no reward, or nothing in the group to compare it with
+            elif kind == "grpo":  # Shao et al. 2024: (r - mean) / (std + eps)
+                out.append((s - mean) / (std + 1e-6))
+            elif kind == "dr_grpo":  # Liu et al. 2025: r - mean
+                out.append(s - mean)
+            else:  # rloo, Ahmadian et al. 2024: r - mean of the others
+                out.append(s - (sum(valid) - s) / (n - 1))
+    return out
+
+
+GROUP_ESTIMATORS = {"grpo": grpo_advantages, "dr_grpo": dr_grpo_advantages, "rloo": rloo_advantages}
+GROUP_CASES = [
+    ([0.3, -1.0, 1.0, -0.6, 1.0, 1.0, -0.3, -1.0], 4, "mixed CodeRL rewards, two groups of four"),
+    ([1.0, None, 0.0, 0.0, 1.0, 1.0, 0.0, 1.0], 4, "a sandbox error is left out of its group's statistics"),
+    ([None, None, None, None, 1.0, 0.0, 0.0, 0.0], 4, "a group of only sandbox errors gets 0"),
+    ([None, 1.0, None, None, 1.0, 0.0, 1.0, 0.0], 4, "a group with one reward left has nothing to compare: 0"),
+    ([-1.0, -1.0, -1.0, -1.0, 1.0, 1.0, 1.0, 1.0], 4, "all-failed and all-passed groups carry no advantage"),
+    ([1 / 3, 1 / 3, 1 / 3, 0.7, 0.1, 0.2], 3, "all-equal non-dyadic rewards (float rounding) and G = 3"),
+    ([0.5, -1.0, 1.0], 1, "G = 1: every group is one sample, so every advantage is 0"),
+    ([1.0, 0.0], 2, "G = 2, the smallest group with a comparison"),
+]
+
+
+@pytest.mark.parametrize("kind", list(GROUP_ESTIMATORS))
+@pytest.mark.parametrize(("scores", "group_size", "reason"), GROUP_CASES, ids=[c[2] for c in GROUP_CASES])
+def test_group_estimators_match_a_loop_over_each_prompts_samples(kind, scores, group_size, reason) -> None:
+    valid = torch.tensor([s is not None for s in scores])
+    returns = torch.tensor([s if s is not None else float("nan") for s in scores], dtype=torch.float64)
+    got = GROUP_ESTIMATORS[kind](returns, valid, group_size)
+    assert got.tolist() == pytest.approx(_naive_group_advantages(scores, group_size, kind), abs=1e-9), reason
+    assert not got.isnan().any(), "an invalid row's NaN return must not leak into its group"
+
+
+def test_rloo_is_the_dr_grpo_advantage_scaled_by_g_over_g_minus_1() -> None:
+    # r_i - mean_{j!=i} r_j = G/(G-1) (r_i - mean_j r_j): a known identity, checked on random returns.
+    gen = torch.Generator().manual_seed(5)
+    returns = torch.randn(12, generator=gen, dtype=torch.float64)
+    valid = torch.ones(12, dtype=torch.bool)
+    assert torch.allclose(rloo_advantages(returns, valid, 4), dr_grpo_advantages(returns, valid, 4) * 4 / 3)
+
+
+def test_a_batch_that_is_not_whole_groups_is_refused() -> None:
+    with pytest.raises(ValueError, match="groups of 4"):
+        grpo_advantages(torch.zeros(6), torch.ones(6, dtype=torch.bool), 4)
+
+
+def _naive_reinforce_pp(rewards: torch.Tensor, mask: torch.Tensor, gamma: float) -> list[list[float]]:
+    rows = []
+    for i in range(rewards.shape[0]):
+        r = [rewards[i, t].item() for t in range(rewards.shape[1]) if mask[i, t]]
+        rows.append([sum(gamma**k * r[t + k] for k in range(len(r) - t)) for t in range(len(r))])
+    flat = [g for row in rows for g in row]
+    mean = sum(flat) / len(flat)
+    std = math.sqrt(sum((g - mean) ** 2 for g in flat) / (len(flat) - 1) + 1e-8)
+    return [[(g - mean) / std for g in row] for row in rows]
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.9], ids=["undiscounted", "discounted"])
+def test_reinforce_pp_normalises_the_returns_to_go_over_the_whole_batch(gamma: float) -> None:
+    rewards, _, mask = _random_batch(seed=6, b=5, a=6)
+    mask[2] = 0  # a sample without a reward: left out of the batch statistics
+    got = reinforce_pp_advantages(rewards, mask, gamma)
+    expected = _naive_reinforce_pp(rewards, mask, gamma)
+    for i, row in enumerate(expected):
+        assert got[i, : len(row)].tolist() == pytest.approx(row, rel=1e-6, abs=1e-9)
+        assert got[i, len(row) :].abs().sum() == 0
+    assert got[2].abs().sum() == 0
+
+
+@pytest.mark.parametrize(
+    ("scores", "group_size", "expected", "reason"),
+    [
+        ([1.0, 1.0, 0.0, 0.0], 2, [True, True], "all-passed and all-failed pairs"),
+        ([1.0, 0.0, 0.3, 0.3, 0.3], 5, [False], "one differing reward is enough"),
+        ([1.0, None, 1.0, 0.0, None, None], 3, [True, True], "None is left out: the rest are equal or alone"),
+        ([None, None], 2, [True], "no reward at all"),
+        ([0.5, -1.0], 1, [True, True], "G = 1: a group of one never differs"),
+    ],
+    ids=["equal-pairs", "one-differs", "none-left-out", "all-none", "group-of-one"],
+)
+def test_zero_advantage_groups_are_those_whose_rewards_are_all_equal(scores, group_size, expected, reason) -> None:
+    assert zero_advantage_groups(scores, group_size) == expected, reason
+
+
+def _naive_aggregate(loss: list[list[float]], mask: list[list[int]], mode: str, horizon: int) -> float:
+    rows = [[x for x, m in zip(lr, mr, strict=True) if m] for lr, mr in zip(loss, mask, strict=True)]
+    rows = [r for r in rows if r]
+    if mode == "token_mean":
+        return sum(sum(r) for r in rows) / sum(len(r) for r in rows)
+    if mode == "seq_mean_token_mean":
+        return sum(sum(r) / len(r) for r in rows) / len(rows)
+    if mode == "seq_mean_token_sum":
+        return sum(sum(r) for r in rows) / len(rows)
+    return sum(sum(r) for r in rows) / (len(rows) * horizon)
+
+
+@pytest.mark.parametrize(
+    "mode", ["token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm"]
+)
+def test_loss_aggregations_match_a_loop_over_sequences_and_tokens(mode: str) -> None:
+    gen = torch.Generator().manual_seed(7)
+    loss = torch.randn(4, 5, generator=gen, dtype=torch.float64)
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0], [1, 1, 1, 0, 0]])  # row 2: no token
+    got = aggregate_loss(loss, mask, mode, horizon=8)
+    assert got.item() == pytest.approx(_naive_aggregate(loss.tolist(), mask.tolist(), mode, 8))
+
+
+def test_aggregations_weigh_long_and_short_responses_differently() -> None:
+    # One long response (4 tokens, loss 1 each) and one short (1 token, loss 3): token_mean weighs tokens,
+    # seq_mean_token_mean weighs responses, so the two disagree -- the length bias DAPO and Dr. GRPO discuss.
+    loss = torch.tensor([[1.0, 1.0, 1.0, 1.0], [3.0, 0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 0, 0]])
+    assert aggregate_loss(loss, mask, "token_mean").item() == pytest.approx(7 / 5)
+    assert aggregate_loss(loss, mask, "seq_mean_token_mean").item() == pytest.approx(2.0)
+    assert aggregate_loss(loss, mask, "seq_mean_token_sum").item() == pytest.approx(3.5)
+    assert aggregate_loss(loss, mask, "seq_mean_token_sum_norm", horizon=4).item() == pytest.approx(7 / 8)
+
+
+def test_seq_mean_token_sum_norm_needs_its_constant() -> None:
+    with pytest.raises(ValueError, match="horizon"):
+        aggregate_loss(torch.zeros(1, 2), torch.ones(1, 2), "seq_mean_token_sum_norm")
+
+
+def test_policy_loss_uses_the_aggregation_it_is_given() -> None:
+    gen = torch.Generator().manual_seed(8)
+    logp, old_logp, adv = (torch.randn(3, 4, generator=gen, dtype=torch.float64) * 0.2 for _ in range(3))
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]])
+    ratio = torch.exp(logp - old_logp)
+    per_token = torch.max(-adv * ratio, -adv * torch.clamp(ratio, 0.8, 1.2))
+    for mode in ("token_mean", "seq_mean_token_mean", "seq_mean_token_sum", "seq_mean_token_sum_norm"):
+        pg_loss, _, _ = policy_loss(logp, old_logp, adv, mask, 0.2, mode, horizon=4)
+        assert pg_loss.item() == pytest.approx(_naive_aggregate(per_token.tolist(), mask.tolist(), mode, 4))

@@ -84,3 +84,30 @@ def test_ppo_rollouts_and_execrl_generate_draw_the_same_samples_from_one_seed(ge
                      temperature=1.0, max_prompt_tokens=64)  # fmt: skip
     assert [t for row in from_generate for t in row] == rollout.texts
     assert len(set(rollout.texts)) > n, "samples should differ, else the comparison proves little"
+
+
+def test_concatenated_rollouts_of_different_widths_keep_every_rows_log_probs(generator: HFGenerator) -> None:
+    """Dynamic sampling joins draws whose queries and responses have other widths: re-padding must change nothing."""
+    from execrl.trainers.rollout import PolicyWithValue, concat_rollouts, select_rows
+
+    torch.manual_seed(4)
+    kwargs = dict(max_new_tokens=12, temperature=1.0, max_prompt_tokens=64)
+    short = sample(generator.model, generator.tokenizer, ["x\n"], [["\n"]], samples_per_prompt=2, **kwargs)
+    long = sample(generator.model, generator.tokenizer, PROMPTS, STOPS, samples_per_prompt=2, **kwargs)
+    assert short.query_ids.shape[1] != long.query_ids.shape[1]
+    joined = concat_rollouts([short, select_rows(long, [2, 3])], generator.tokenizer.pad_token_id)
+    assert joined.texts == short.texts + long.texts[2:]
+    policy = PolicyWithValue(generator.model, value_head=False)
+
+    def logprobs(r):  # (B, A) log-probs of the real response tokens, masked elsewhere
+        with torch.no_grad():
+            lp, _ = response_logprobs(
+                policy(r.input_ids, r.attention_mask)[0], r.response_ids, r.query_ids.shape[1], 1.0
+            )
+        return lp * r.response_mask
+
+    alone = [logprobs(short), logprobs(select_rows(long, [2, 3]))]
+    together = logprobs(joined)
+    for i, row in enumerate([alone[0][0], alone[0][1], alone[1][0], alone[1][1]]):
+        assert torch.allclose(together[i, : row.shape[0]], row, atol=1e-5), i
+        assert together[i, row.shape[0] :].abs().sum() == 0
