@@ -87,6 +87,7 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=PRESETS["cpu-tiny"]["lr"])
     parser.add_argument("--reward", default="partial")
     parser.add_argument("--lam", type=float, default=0.95, help="GAE lambda (1.0: Monte Carlo returns)")
+    parser.add_argument("--advantage", default="gae", help="the PPO estimator: gae, grpo, dr_grpo, rloo, reinforce_pp")
     parser.add_argument("--sft-model", type=Path, default=None, help="an SFT output of an earlier run: skip SFT")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -136,7 +137,7 @@ def main() -> None:
         "iterations": args.iterations, "batch_size": args.batch_size, "samples_per_prompt": 4, "minibatch_size": 16,
         "max_new_tokens": MAX_NEW_TOKENS, "max_prompt_tokens": 256, "eval_every": 0, "reward": args.reward,
         "workers": 2, "device": "cpu", "seed": args.seed, "force": True, "kl_coef": args.kl_coef, "lr": args.lr,
-        "lam": args.lam,
+        "lam": args.lam, "advantage": args.advantage,
     }  # fmt: skip
     ppo = train_ppo(PPOConfig(model=str(sft), out=out / "ppo", problems=out / "problems.jsonl", **settings))
     t_ppo = time.monotonic() - start_ppo
@@ -151,6 +152,7 @@ def main() -> None:
         "lr": args.lr,
         "reward": args.reward,
         "lam": args.lam,
+        "advantage": args.advantage,
         "pass_before": before,
         "pass_after": after,
         "rate_before": round(before[0] / before[1], 4),
