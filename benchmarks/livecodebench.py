@@ -26,7 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from execrl.benchmarks.datafiles import DataError, data_file, read_jsonl
+from execrl.benchmarks.datafiles import DataError, chosen_difficulties, data_file, read_jsonl
 from execrl.benchmarks.packed_tests import PackedTestsError, unpack_tests
 from execrl.benchmarks.problem import Problem, TestKind
 
@@ -59,7 +59,7 @@ def load_livecodebench(
     first, last = _day(since, "--since"), _day(until, "--until")
     if first and last and first > last:
         raise DataError(f"--since {since} is after --until {until}")
-    wanted = _difficulties(difficulty)
+    wanted = chosen_difficulties(difficulty, DIFFICULTIES, "livecodebench")
     rows = _rows(release, data_dir, online)
     problems = []
     for row in rows:
@@ -101,17 +101,6 @@ def _day(text: str | None, flag: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise DataError(f"{flag} must be a date YYYY-MM-DD, got {text!r}") from None
-
-
-def _difficulties(difficulty: str | list[str] | None) -> set[str]:
-    if difficulty is None:
-        return set(DIFFICULTIES)
-    wanted = {difficulty} if isinstance(difficulty, str) else set(difficulty)
-    unknown = sorted(wanted - set(DIFFICULTIES))
-    if unknown or not wanted:
-        named = ", ".join(unknown) or "(none)"
-        raise DataError(f"unknown livecodebench difficulty {named}; choose from {', '.join(DIFFICULTIES)}")
-    return wanted
 
 
 def livecodebench_problem(row: dict[str, Any]) -> Problem | None:
