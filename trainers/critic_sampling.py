@@ -315,5 +315,10 @@ def _strategy(argv: list[str]) -> tuple[str, list[str]]:
 
 
 def _names_repair_benchmark(argv: list[str]) -> bool:
-    joined = " ".join(argv)
-    return "--benchmark synth-repair" in joined or "--benchmark=synth-repair" in joined
+    """Whether `--benchmark` (either spelling) names synth-repair: the value after the flag, not any substring."""
+    for i, arg in enumerate(argv):
+        if arg == "--benchmark" and i + 1 < len(argv):
+            return argv[i + 1] == "synth-repair"
+        if arg.startswith("--benchmark="):
+            return arg.split("=", 1)[1] == "synth-repair"
+    return False

@@ -141,8 +141,9 @@ def test_no_repair_round_when_drafts_pass(tmp_path: Path) -> None:
     [
         (["--strategy", "best"], "choose one of plain, critic-sampling, repair"),
         (["--strategy", "repair", "--benchmark", "synth"], "--benchmark synth-repair"),
+        (["--strategy", "repair", "--out", "--benchmark synth-repair"], "--benchmark synth-repair"),
     ],
-    ids=["unknown strategy", "repair without a repair benchmark"],
+    ids=["unknown strategy", "repair without a repair benchmark", "the benchmark's name only inside another value"],
 )
 def test_strategy_flag_mistakes_are_user_errors(argv: list[str], message: str) -> None:
     with pytest.raises(UserError, match=message):
