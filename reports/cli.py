@@ -1,6 +1,7 @@
 """`execrl report`: compare two runs, rank runs on a leaderboard, check a candidate for regressions.
 
-    execrl report compare RUN_A RUN_B [--names A B] --out DIR [--bootstrap 2000] [--seed 0] [--data-dir D] [--force]
+    execrl report compare RUN_A RUN_B [--names A B] [--extra RUN... [--extra-names NAME...]] --out DIR
+        [--bootstrap 2000] [--seed 0] [--data-dir D] [--force]
     execrl report leaderboard RUN... --out DIR [--force]
     execrl report check --baseline RUN|metrics.json --candidate RUN|metrics.json --metric pass@1 --max-drop 0.02
 
@@ -12,15 +13,16 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import tyro
 from execrl.benchmarks.registry import default_data_dir
 from execrl.harness.cli import dispatch
 from execrl.harness.flags import OutputFlags, parse
 from execrl.reports import plots
+from execrl.reports.arms import arms_blocks, compare_arms
 from execrl.reports.compare import SIGNIFICANCE_TEST, Comparison, compare_runs
 from execrl.reports.headline import both_zero, build_headline
 from execrl.reports.health import build_health
@@ -47,6 +49,10 @@ class CompareConfig(OutputFlags):
     """The baseline run folder, then the candidate run folder."""
     names: tuple[str, str] | None = None
     """Display names of the baseline and the candidate (default: the folder names)."""
+    extra: list[Path] = field(default_factory=list)
+    """More arms (run folders) shown next to the two: pass@1 and its difference to each, with CIs and p-values."""
+    extra_names: list[str] | None = None
+    """Display names of the --extra runs, one each (default: the folder names)."""
     bootstrap: int = 2000
     """Bootstrap resamples for the 95% CIs (also the number of permutations of the significance test)."""
     seed: int = 0
@@ -111,13 +117,16 @@ def comparison_blocks(
     n_boot: int,
     training: dict[str, Path | None] | None = None,
     data_dir: Path | None = None,
+    arms: dict[str, Any] | None = None,
 ) -> list[Block]:
     """The report, in the order a reviewer reads it: the verdict, the evidence, the programs behind the
-    flips, training health, plots. `training` maps a run's name to its training-curves PNG (None: not drawn)."""
+    flips, training health, plots. `training` maps a run's name to its training-curves PNG (None: not drawn);
+    `arms` (`execrl.reports.arms.compare_arms`) adds the extra arms' section after the evidence."""
     training = training or {}
     healths = [h for run in runs if (h := build_health(run, training.get(run.name))) is not None]
     warned = [f"training ({h.run}): {w}" for h in healths for w in h.warnings]
     blocks: list[Block] = [build_headline(comparison, runs, warned), *evidence_blocks(comparison, n_boot)]
+    blocks += arms_blocks(runs[0], runs[1], arms or {})
     blocks += [Heading("Problems behind the flips"), build_drilldown(comparison, (runs[0], runs[1]), data_dir)]
     if healths:
         blocks += [Heading("Training health"), *healths]
@@ -135,12 +144,15 @@ def compare_main(argv: list[str]) -> int:
     runs = [load_run(folder, name) for folder, name in zip(cfg.runs, names, strict=True)]
     if runs[0].name == runs[1].name:
         runs[1].name += " (candidate)"
+    extras = load_extras(cfg, {r.name for r in runs})
     stamp = {
         "runs": [str(p.resolve()) for p in cfg.runs],
         "names": [r.name for r in runs],
         "bootstrap": cfg.bootstrap,
         "seed": cfg.seed,
     }
+    if extras:  # a two-arm report's stamp stays what it was, so an existing report folder still resumes
+        stamp |= {"extra": [str(p.resolve()) for p in cfg.extra], "extra_names": [r.name for r in extras]}
     train_plots = {f"training_{i}.png": run for i, run in enumerate(runs)}
     outputs = ["comparison.json", "report.md", "report.html", *PLOTS, *train_plots]
     claim_output(cfg.out, stamp, outputs, cfg.force, "--force")
@@ -150,9 +162,12 @@ def compare_main(argv: list[str]) -> int:
         comparison = None
     else:
         comparison = compare_runs(runs[0], runs[1], cfg.bootstrap, cfg.seed)
-        json_file.write_text(json.dumps(comparison.to_json(), indent=1) + "\n")
+        written = comparison.to_json()
+        if extras:
+            written["arms"] = compare_arms(runs[0], runs[1], extras, cfg.bootstrap, cfg.seed)
+        json_file.write_text(json.dumps(written, indent=1) + "\n")
     images, training = [], {}
-    todo = [(file, title, None, lambda p, f=fn: f(runs, p)) for file, (title, fn) in PLOTS.items()]
+    todo = [(file, title, None, lambda p, f=fn: f(runs + extras, p)) for file, (title, fn) in PLOTS.items()]
     todo += [
         (file, f"Training curves: {run.name}", run.name, lambda p, r=run: plots.plot_training(r, p))
         for file, run in train_plots.items()
@@ -167,10 +182,24 @@ def compare_main(argv: list[str]) -> int:
     if not ((cfg.out / "report.md").exists() and (cfg.out / "report.html").exists()):
         comparison = comparison or compare_runs(runs[0], runs[1], cfg.bootstrap, cfg.seed)
         data_dir = cfg.data_dir or default_data_dir()
-        blocks = comparison_blocks(comparison, runs, images, cfg.bootstrap, training, data_dir)
+        arms = json.loads(json_file.read_text()).get("arms", {})  # computed once, with comparison.json
+        blocks = comparison_blocks(comparison, runs, images, cfg.bootstrap, training, data_dir, arms)
         write_report(cfg.out, "report", blocks, f"{runs[0].name} vs {runs[1].name}")
     print(f"wrote {cfg.out / 'report.html'}", file=sys.stderr)
     return 0
+
+
+def load_extras(cfg: CompareConfig, taken: set[str]) -> list[Run]:
+    """The --extra runs, named by --extra-names (one each) or their folders; a name may not repeat another arm's."""
+    if cfg.extra_names is not None and len(cfg.extra_names) != len(cfg.extra):
+        raise RunError(f"--extra-names: {len(cfg.extra_names)} names for {len(cfg.extra)} --extra runs")
+    names = cfg.extra_names or [None] * len(cfg.extra)
+    extras = [load_run(folder, name) for folder, name in zip(cfg.extra, names, strict=True)]
+    for run in extras:
+        if run.name in taken:
+            raise RunError(f"--extra {run.folder}: the name {run.name!r} is already an arm's (give --extra-names)")
+        taken.add(run.name)
+    return extras
 
 
 def main(argv: list[str]) -> int:

@@ -34,7 +34,9 @@ from execrl.benchmarks.errors import UserError
 from execrl.benchmarks.registry import BenchmarkName
 from execrl.harness import runfolder
 from execrl.harness.flags import SandboxFlags, check_keys, coerce, from_mapping, parse
+from execrl.trainers import pipeline_critic
 from execrl.trainers.data import FINISHED
+from execrl.trainers.pipeline_critic import CriticSamplingSettings
 from execrl.trainers.ppo_config import PRESETS, PPOConfig, check_config
 from execrl.trainers.sft import SFTConfig
 
@@ -68,6 +70,8 @@ class PipelineSettings:
     sft: SFTConfig
     ppo: PPOConfig
     eval: EvalSettings
+    critic_sampling: CriticSamplingSettings = field(default_factory=CriticSamplingSettings)
+    """The optional third arm, PPO + critic sampling (`execrl.trainers.pipeline_critic`)."""
 
 
 # The embedded job's values where they differ from each section's own defaults.
@@ -112,7 +116,7 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
     where = f"--config {cfg.config}" if cfg.config else "the pipeline's defaults"
     top = [f.name for f in dataclasses.fields(PipelineSettings)]
     check_keys(top, given, where)
-    for section in ("tiny", "sft", "ppo", "eval"):
+    for section in ("tiny", "sft", "ppo", "eval", "critic_sampling"):
         if not isinstance(given.get(section, {}), dict):
             raise UserError(f"{where}: section {section!r} must be a mapping of keys to values")
     model = coerce(str, given.get("model", "tiny"), f"{where}: model")
@@ -148,6 +152,9 @@ def load_settings(cfg: PipelineConfig) -> PipelineSettings:
             out=out / "ppo",
         ),
         eval=from_mapping(EvalSettings, {**eval_given, "limit": limit}, f"{where}: eval"),
+        critic_sampling=from_mapping(
+            CriticSamplingSettings, given.get("critic_sampling", {}), f"{where}: critic_sampling"
+        ),
     )
 
 
@@ -178,6 +185,7 @@ def validate(settings: PipelineSettings) -> None:
     if settings.sft.data != "synth" and not Path(settings.sft.data).is_file():
         raise UserError(f"sft.data {settings.sft.data}: no such file")
     check_config(settings.ppo)
+    pipeline_critic.check(settings.critic_sampling, "critic_sampling")
     ev = settings.eval
     evaluated = {
         benchmark: load_problems(benchmark, None, ev.data_dir or default_data_dir(), limit=ev.limit.get(benchmark))
@@ -286,6 +294,7 @@ def stage_report(settings: PipelineSettings, out: Path) -> None:  # every stage 
     train_dir.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(out / "ppo" / "metrics.jsonl", train_dir / "metrics.jsonl")
     argv = [str(out / "sft_eval"), str(out / "ppo_eval"), "--out", str(out / "report"), "--names", "SFT", "PPO"]
+    argv += pipeline_critic.report_args(settings, out)
     if compare_main(argv) != 0:
         raise UserError("execrl report compare failed (see above)")
 
@@ -303,6 +312,7 @@ def sandbox_seconds(out: Path) -> float:
 # Everything a pipeline run writes into --out; `--force` deletes exactly these.
 OUTPUTS = (
     "stages", "model0", "sft", "ppo", "sft_samples", "ppo_samples", "sft_eval", "ppo_eval", "report", "timings.json",
+    *pipeline_critic.OUTPUTS,
 )  # fmt: skip
 
 
@@ -320,8 +330,13 @@ def run_pipeline(cfg: PipelineConfig) -> Path:
         ("ppo", lambda: stage_ppo(settings, out)),
         ("sft_eval", lambda: stage_eval(settings, out, "sft")),
         ("ppo_eval", lambda: stage_eval(settings, out, "ppo")),
-        ("report", lambda: stage_report(settings, out)),
     ]
+    if settings.critic_sampling.enabled:  # the third arm: PPO + critic sampling
+        stages += [
+            ("critic", lambda: pipeline_critic.stage_critic(settings, out)),
+            ("cs_eval", lambda: pipeline_critic.stage_cs_eval(settings, out)),
+        ]
+    stages.append(("report", lambda: stage_report(settings, out)))
     if settings.model != "tiny":
         stages = stages[1:]
     for i, (name, fn) in enumerate(stages, 1):

@@ -333,9 +333,60 @@ def test_report_stage_on_constructed_run_folders_opens_with_the_headline_and_sho
     (tmp_path / "ppo").mkdir()
     rows = [{"step": s, "ppo/mean_reward": 0.1 * s, "ppo/kl": 0.1, "code/pass_rate": 0.5} for s in range(1, 9)]
     (tmp_path / "ppo" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    pipeline.stage_report(None, tmp_path)  # every stage takes (settings, out); the report uses only out
+    pipeline.stage_report(pipeline.load_settings(PipelineConfig(out=tmp_path)), tmp_path)
     markdown = (tmp_path / "report" / "report.md").read_text()
     assert markdown.startswith("## PPO vs SFT: pass@1 per benchmark\n\n- **synth: pass@1 0.333 → 0.333, +0.0 points")
     assert "- humaneval: both runs score 0" in markdown and "### Training health: PPO" in markdown
     page = (tmp_path / "report" / "report.html").read_text()
     assert page.index('id="headline"') < page.index('class="health"')
+
+
+THIRD_ARM = (
+    "tiny: {vocab_size: 300, n_layer: 1, n_head: 2, d_model: 32, max_positions: 128}\n"
+    "sft: {max_steps: 16}\n"
+    "ppo: {iterations: 2, batch_size: 8, minibatch_size: 8, eval_every: 0, max_new_tokens: 16}\n"
+    "eval: {benchmarks: [synth], n: 2, batch_size: 8, max_new_tokens: 16, limit: {synth: 10}}\n"
+    "critic_sampling: {enabled: true, train_problems: 12, train_n: 2, critic_steps: 3, critic_batch_size: 8,"
+    " n: 2, rounds: 1, refine: 1, repairs: 1}\n"
+)
+
+
+@pytest.mark.slow
+def test_the_third_arm_trains_a_critic_on_training_problems_and_the_report_shows_all_three(tmp_path) -> None:
+    from execrl.benchmarks.synth import load_synth
+
+    path = tmp_path / "c.yaml"
+    path.write_text(THIRD_ARM)
+    run = tmp_path / "run"
+    assert main(["--out", str(run), "--config", str(path)]) == 0
+    # the critic learnt from samples of synth *train* problems only: none of the evaluated ones
+    critic_rows = [json.loads(line) for line in (run / "critic_samples" / "critic.jsonl").read_text().splitlines()]
+    train_prompts = {p.prompt for p in load_synth("train")}
+    assert critic_rows and all(row["prompt"] in train_prompts for row in critic_rows)
+    assert (run / "critic" / "critic_metrics.json").is_file()
+    # the arm: one submitted program per evaluated problem, made by critic sampling from the PPO model
+    samples = [json.loads(line) for line in (run / "cs_samples" / "synth" / "samples.jsonl").read_text().splitlines()]
+    assert len(samples) == 10 and {s["origin"].split("/")[0] for s in samples} <= {"draft", "repair"}
+    budget = json.loads((run / "cs_samples" / "synth" / "budget.json").read_text())
+    assert budget["problems"] == 10 and 2 * 10 <= budget["model_calls"] <= (2 + 1 * 1 * 1) * 10
+    comparison = json.loads((run / "report" / "comparison.json").read_text())
+    arm = comparison["arms"]["PPO + critic sampling"]["synth"]
+    assert arm["calls_per_program"] == pytest.approx(budget["model_calls"] / 10)
+    cs_metrics = json.loads((run / "cs_eval" / "synth" / "metrics.json").read_text())
+    assert arm["pass@1"] == cs_metrics["metrics"]["pass@1"]
+    ppo_pass1 = comparison["metrics"]["synth"]["pass@1"]["candidate"]
+    assert arm["vs_candidate"]["delta"] == pytest.approx(arm["pass@1"] - ppo_pass1)
+    assert "## All arms" in (run / "report" / "report.md").read_text()
+    stages = json.loads((run / "timings.json").read_text())["stages"]
+    assert list(stages) == ["model0", "sft", "ppo", "sft_eval", "ppo_eval", "critic", "cs_eval", "report"]
+
+
+def test_the_third_arm_is_off_by_default_and_its_settings_are_checked(tmp_path, capsys) -> None:
+    assert not pipeline.load_settings(PipelineConfig(out=tmp_path)).critic_sampling.enabled
+    path = tmp_path / "c.yaml"
+    path.write_text("critic_sampling: {enabled: true, critic: /no/such/critic}\n")
+    assert main(["--out", str(tmp_path / "o"), "--config", str(path)]) == 2
+    assert "critic_sampling.critic /no/such/critic" in capsys.readouterr().err
+    path.write_text("critic_sampling: {enabled: true, refine: 0}\n")
+    assert main(["--out", str(tmp_path / "o"), "--config", str(path)]) == 2
+    assert "critic_sampling.refine must be >= 1" in capsys.readouterr().err
