@@ -108,3 +108,13 @@ def test_a_saved_merged_folder_loads_without_peft_and_computes_the_policys_logit
     assert loaded.dtype == torch.float32 and not lora.is_lora(loaded)
     with torch.no_grad():
         torch.testing.assert_close(loaded(**batch).logits, policy.lm(**batch).logits, rtol=0, atol=1e-5)
+
+
+def test_merged_state_dict_of_a_model_without_adapters_is_its_own_state_dict(tiny) -> None:
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny)
+    plain, own = lora.merged_state_dict(model), model.state_dict()
+    assert set(plain) == set(own) and all(plain[k].data_ptr() == own[k].data_ptr() for k in own), "no copies"
+    halves = lora.merged_state_dict(model, dtype=torch.bfloat16)
+    assert all(halves[k].dtype == torch.bfloat16 and torch.equal(halves[k], own[k].bfloat16()) for k in own)
