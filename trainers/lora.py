@@ -14,6 +14,7 @@ torch and peft are imported inside functions so that importing this module stays
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,9 @@ def load_adapter(base: Any, folder: Path) -> Any:
 
 
 def is_lora(model: Any) -> bool:
+    """Whether `model` carries peft adapters (without importing peft, slow to import, when nothing has)."""
+    if "peft" not in sys.modules:
+        return False
     from peft import PeftModel
 
     return isinstance(model, PeftModel)
