@@ -1,6 +1,7 @@
 """PPO checkpoints: everything needed to continue a run exactly, in `OUT/checkpoint/`.
 
-- `policy/`: the policy LM and tokenizer, an ordinary Hugging Face model folder;
+- `policy/`: the policy LM and tokenizer, an ordinary Hugging Face model folder (with `--lora-r`: the adapter
+  only, in peft's layout, resumed on the base model `--model`);
 - `value_head.pt`: the value head's state dict (GAE only: a critic-free run has no value head, so no file);
 - `trainer_state.pt`: optimizer, LR scheduler, RNG states (python, numpy, torch CPU and CUDA) and the loop
   state (step, KL coefficient, plateau tracker, prompt-sampling RNG).
@@ -18,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from execrl.trainers import lora
 
 CHECKPOINT_DIR = "checkpoint"
 VALUE_HEAD_FILE = "value_head.pt"
@@ -38,11 +40,18 @@ def set_rng_states(states: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def save_policy(folder: Path, policy: Any, tokenizer: Any) -> None:
-    """The policy as a Hugging Face model folder (+ tokenizer) with its value head, if it has one, beside it."""
+def save_policy(folder: Path, policy: Any, tokenizer: Any, merge_adapters: bool = False) -> None:
+    """The policy as a Hugging Face model folder (+ tokenizer) with its value head, if it has one, beside it.
+
+    A LoRA policy is saved as its adapter only (peft's layout, which `lora.load_adapter` resumes from), or with
+    `merge_adapters` as a whole model with the adapters merged in (`lora.save_merged`: loads without peft).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    policy.lm.save_pretrained(folder)
+    if merge_adapters and lora.is_lora(policy.lm):
+        lora.save_merged(policy.lm, folder)
+    else:
+        policy.lm.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     if policy.v_head is not None:
         torch.save(policy.v_head.state_dict(), folder / VALUE_HEAD_FILE)

@@ -45,6 +45,18 @@ class EpochFlags:
 
 
 @dataclass(kw_only=True)
+class LoraFlags:
+    """LoRA adapters (`execrl.trainers.lora`) in place of training every weight (SFT and PPO)."""
+
+    lora_r: int = 0
+    """LoRA rank; 0 trains all weights."""
+    lora_alpha: int = 16
+    """LoRA scaling numerator (the update is scaled by alpha / r)."""
+    lora_dropout: float = 0.0
+    """Dropout on the LoRA input (SFT only: PPO keeps dropout off, so that its ratio compares one function)."""
+
+
+@dataclass(kw_only=True)
 class TrainProblemFlags(ProblemFlags):
     """The problem-source group (`execrl.harness.flags.ProblemFlags`) as the trainers take it: several benchmarks
     may be named, and the default split is train."""

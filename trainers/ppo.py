@@ -1,6 +1,7 @@
 """PPO with execution reward (`execrl train ppo`): the sandbox verdict of each sampled program is the reward.
 
-Policy = causal LM (+ a scalar value head for GAE); reference = frozen copy of the initial policy. Each iteration
+Policy = causal LM (+ a scalar value head for GAE); reference = frozen copy of the initial policy (with `--lora-r`:
+the same base weights with the adapters disabled, `execrl.trainers.lora`). Each iteration
 samples G programs for each of B / G train prompts (synth, any benchmark's train split, or a problem file: see
 `execrl.trainers.ppo_setup`), runs them in the sandbox (one warm pool for the whole run),
 turns verdicts into rewards (`execrl.trainers.rewards`), adds a per-token KL penalty to the reference
@@ -140,7 +141,9 @@ def rollout_logprobs(cfg: PPOConfig, run: Run, rollout: Rollout) -> tuple[torch.
     n_query = rollout.query_ids.shape[1]
     input_ids, attention_mask = rollout.input_ids, rollout.attention_mask  # (B, Q + A)
     chunks = []
-    with torch.no_grad():
+    # autocast: the reference computes in the precision the policy does (the policy's own forward is autocast by
+    # accelerate), so a LoRA policy with zero adapters matches its reference; a no-op in fp32
+    with torch.no_grad(), run.accelerator.autocast():
         for i in range(0, len(input_ids), cfg.minibatch_size):
             mb = slice(i, i + cfg.minibatch_size)
             logits, values = run.policy(input_ids[mb], attention_mask[mb])

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from execrl.benchmarks.errors import UserError
 from execrl.harness.flags import DeviceFlags, OutputFlags, SandboxFlags, parse
 from execrl.trainers.data import config_record
-from execrl.trainers.flags import OptimiserFlags, TrainProblemFlags
+from execrl.trainers.flags import LoraFlags, OptimiserFlags, TrainProblemFlags
 
 RewardName = Literal["coderl", "partial", "weighted", "binary"]
 """The keys of `execrl.trainers.rewards.REWARDS` (a test keeps the two in step)."""
@@ -24,7 +24,7 @@ GROUP_ESTIMATORS = ("grpo", "dr_grpo", "rloo")
 
 
 @dataclass(kw_only=True)
-class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, TrainProblemFlags):
+class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, LoraFlags, TrainProblemFlags):
     """PPO with the sandbox verdict as reward, on the train split of any benchmark (default: synth) or a problem
     file; the in-loop evaluation uses the benchmark's test split."""
 
@@ -256,5 +256,9 @@ def check_config(cfg: PPOConfig) -> None:
         raise UserError(f"--advantage {cfg.advantage} compares a prompt's samples: needs --samples-per-prompt >= 2")
     if cfg.dynamic_sampling and cfg.samples_per_prompt < 2:
         raise UserError("--dynamic-sampling drops groups of equal rewards: needs --samples-per-prompt >= 2")
+    if cfg.lora_r < 0 or cfg.lora_alpha <= 0:
+        raise UserError(f"--lora-r {cfg.lora_r} --lora-alpha {cfg.lora_alpha}: need r >= 0 (0: off) and alpha > 0")
+    if cfg.lora_dropout:  # TRL's PPO trainer turns dropout off too (disable_dropout)
+        raise UserError(f"--lora-dropout {cfg.lora_dropout}: PPO keeps dropout off (its ratio compares one function)")
     if cfg.max_refill_rounds < 0:
         raise UserError(f"--max-refill-rounds {cfg.max_refill_rounds}: must be >= 0")

@@ -9,7 +9,6 @@ into a program exactly as `execrl generate` + `execrl evaluate` do for its bench
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
 import random
 from collections.abc import Iterator, Sequence
@@ -28,6 +27,7 @@ from execrl.trainers import checkpoint, devices
 from execrl.trainers.data import FINISHED, write_jsonl
 from execrl.trainers.ppo_config import PPOConfig
 from execrl.trainers.ppo_math import AdaptiveKLController, FixedKLController
+from execrl.trainers.ppo_models import policy_and_reference
 from execrl.trainers.rewards import REWARDS, mix_rewards
 from execrl.trainers.rollout import PolicyWithValue, Rollout, sample
 from execrl.trainers.tracking import METRICS_FILE, Tracker
@@ -109,6 +109,8 @@ class Run:
     """The policy as prepared by accelerate (DDP-wrapped on several GPUs)."""
     unwrapped: PolicyWithValue
     ref: Any
+    """The frozen reference, called as a HF model: a model of its own, or with --lora-r the policy's LM with its
+    adapters disabled (`execrl.trainers.lora.AdapterFreeReference`)."""
     tokenizer: Any
     optimizer: Any
     scheduler: Any
@@ -130,16 +132,17 @@ class Run:
     def sample(self, problems: Sequence[Problem], samples_per_prompt: int, temperature: float) -> Rollout:
         """The policy's `samples_per_prompt` samples for each problem's prompt, cut at its stops (rollouts and the
         in-loop evaluation alike)."""
-        return sample(
-            self.unwrapped.lm,
-            self.tokenizer,
-            [build_prompt(p) for p in problems],
-            [stop_sequences(p) for p in problems],
-            samples_per_prompt=samples_per_prompt,
-            max_new_tokens=self.cfg.max_new_tokens,
-            temperature=temperature,
-            max_prompt_tokens=self.cfg.max_prompt_tokens,
-        )
+        with self.accelerator.autocast():  # the precision the update computes log-probs in (no-op in fp32)
+            return sample(
+                self.unwrapped.lm,
+                self.tokenizer,
+                [build_prompt(p) for p in problems],
+                [stop_sequences(p) for p in problems],
+                samples_per_prompt=samples_per_prompt,
+                max_new_tokens=self.cfg.max_new_tokens,
+                temperature=temperature,
+                max_prompt_tokens=self.cfg.max_prompt_tokens,
+            )
 
     def to_program(self, problem: Problem, text: str) -> str:
         """The program of one sampled continuation, assembled as `execrl generate` + `execrl evaluate` would."""
@@ -199,9 +202,10 @@ class Run:
             )
 
     def save_final(self) -> None:
-        """OUT itself becomes an ordinary Hugging Face model folder (+ value_head.pt with GAE's value head)."""
+        """OUT itself becomes an ordinary Hugging Face model folder (+ value_head.pt with GAE's value head); a LoRA
+        policy's adapters are merged into it."""
         if self.accelerator.is_main_process:
-            checkpoint.save_policy(self.out, self.unwrapped, self.tokenizer)
+            checkpoint.save_policy(self.out, self.unwrapped, self.tokenizer, merge_adapters=True)
 
 
 @contextlib.contextmanager
@@ -217,7 +221,6 @@ def setup_run(
     from execrl.harness.sandbox.pool import open_pool
     from execrl.trainers.critic import Critic
     from execrl.trainers.reward_model import RewardModel
-    from transformers import AutoModelForCausalLM
 
     accelerator = devices.seeded_accelerator(cfg)
     # Exact resume on CPU needs deterministic kernels; warn_only keeps CUDA ops without one usable.
@@ -226,17 +229,9 @@ def setup_run(
     problems, eval_problems = sources or run_problems(cfg)
 
     tokenizer = devices.load_tokenizer(cfg.model)
-    ref = devices.load_model(AutoModelForCausalLM, cfg.model).to(accelerator.device).eval()
-    ref.requires_grad_(False)
     policy_dir = checkpoint.checkpoint_policy_dir(out) if resume else None
-    lm = devices.load_model(AutoModelForCausalLM, str(policy_dir)) if policy_dir else copy.deepcopy(ref)
-    lm.requires_grad_(True)
-    devices.set_gradient_checkpointing(lm, cfg.gradient_checkpointing)
-    policy = PolicyWithValue(lm, value_head=cfg.value_head)
-    if policy_dir:
-        checkpoint.load_value_head(policy, policy_dir)
-    # Dropout stays off throughout: the PPO ratio must compare the same function before and after a step.
-    policy.eval()
+    # weights in the training precision; with --lora-r the reference is the policy's base (no second copy)
+    policy, ref = policy_and_reference(cfg, accelerator.device, accelerator.mixed_precision, policy_dir)
     prepared, optimizer, scheduler = devices.prepare_optimiser(accelerator, policy, cfg, cfg.iterations)
     kl_ctl = (
         AdaptiveKLController(cfg.kl_coef, cfg.kl_target, cfg.kl_horizon)

@@ -25,17 +25,12 @@ from execrl.trainers.data import (
     endless_batches,
     read_jsonl,
 )
-from execrl.trainers.flags import EpochFlags, OptimiserFlags, TrainProblemFlags
-
-# peft's own defaults cover attention only; adding the MLP projections helps small models learn.
-LORA_TARGETS: dict[str, list[str]] = {
-    "gpt2": ["c_attn", "c_proj", "c_fc"],
-    "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
-}
+from execrl.trainers.flags import EpochFlags, LoraFlags, OptimiserFlags, TrainProblemFlags
+from execrl.trainers.lora import with_lora
 
 
 @dataclass(kw_only=True)
-class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags, TrainProblemFlags):
+class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags, LoraFlags, TrainProblemFlags):
     """Fine-tune a causal LM on (prompt, completion) rows, or on the reference solutions of --benchmark/--problems.
 
     Defaults are tuned for the embedded tiny model on `--data synth` (2,000 rows, 1,250 steps, about 2 CPU
@@ -59,12 +54,6 @@ class SFTConfig(DeviceFlags, OutputFlags, OptimiserFlags, EpochFlags, TrainProbl
     """With --data synth: seed of the synth benchmark and corpus."""
     grad_accum: int = 1
     """Micro-batches per optimiser step."""
-    lora_r: int = 0
-    """LoRA rank; 0 trains all weights."""
-    lora_alpha: int = 16
-    """LoRA scaling numerator (the update is scaled by alpha / r)."""
-    lora_dropout: float = 0.0
-    """Dropout on the LoRA input."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
 
@@ -90,20 +79,6 @@ def load_rows(cfg: SFTConfig) -> list[dict[str, Any]]:
     return sft_corpus(problems, wrong_share=cfg.wrong_share, seed=cfg.synth_seed)
 
 
-def with_lora(model: Any, cfg: SFTConfig) -> Any:
-    from peft import LoraConfig, get_peft_model
-
-    lora = LoraConfig(
-        r=cfg.lora_r,
-        lora_alpha=cfg.lora_alpha,
-        lora_dropout=cfg.lora_dropout,
-        target_modules=LORA_TARGETS.get(model.config.model_type),  # None: peft's default for the type
-        task_type="CAUSAL_LM",
-        fan_in_fan_out=model.config.model_type == "gpt2",  # GPT-2's Conv1D stores weights transposed
-    )
-    return get_peft_model(model, lora)
-
-
 def train_sft(cfg: SFTConfig) -> Path:
     """Fine-tune `cfg.model` on `cfg.data` and save to `cfg.out`; returns `cfg.out`. Resumes a finished run."""
     from transformers import AutoModelForCausalLM
@@ -123,7 +98,7 @@ def train_sft(cfg: SFTConfig) -> Path:
     model = devices.load_model(AutoModelForCausalLM, cfg.model)
     devices.set_gradient_checkpointing(model, cfg.gradient_checkpointing)
     if cfg.lora_r > 0:
-        model = with_lora(model, cfg)
+        model = with_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout)
     model.train()
 
     # 3. optimiser
