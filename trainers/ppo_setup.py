@@ -135,14 +135,15 @@ class Run:
         in-loop evaluation alike), from the rollout engine."""
         if self.engine is None:
             self.engine = HFRolloutEngine(self.unwrapped.lm, self.tokenizer)
-        return self.engine.sample(
-            [build_prompt(p) for p in problems],
-            [stop_sequences(p) for p in problems],
-            samples_per_prompt=samples_per_prompt,
-            max_new_tokens=self.cfg.max_new_tokens,
-            temperature=temperature,
-            max_prompt_tokens=self.cfg.max_prompt_tokens,
-        )
+        with self.accelerator.autocast():  # HF generate in the update's precision (a no-op in fp32)
+            return self.engine.sample(
+                [build_prompt(p) for p in problems],
+                [stop_sequences(p) for p in problems],
+                samples_per_prompt=samples_per_prompt,
+                max_new_tokens=self.cfg.max_new_tokens,
+                temperature=temperature,
+                max_prompt_tokens=self.cfg.max_prompt_tokens,
+            )
 
     def sync_engine(self) -> None:
         """Give the rollout engine the policy's updated weights (after every update, before the next rollout)."""

@@ -121,11 +121,10 @@ def policy_weights(lm: Any) -> Iterator[tuple[str, torch.Tensor]]:
     adapted = {name: module for name, module in lm.named_modules() if isinstance(module, LoraLayer)}
     for name, module in adapted.items():
         base = module.get_base_layer()
-        weight = base.weight.detach()
-        if not module.merged:
-            for adapter in module.active_adapters:
-                if adapter in module.lora_A:
-                    weight = weight + module.get_delta_weight(adapter).detach().to(weight.dtype)
+        weight, active = base.weight.detach(), [a for a in module.active_adapters if a in module.lora_A]
+        if active and not module.merged:  # summed in fp32 over a half-precision base, then rounded once
+            delta = sum(module.get_delta_weight(a).detach().float() for a in active)
+            weight = (weight.float() + delta).to(weight.dtype)
         yield _checkpoint_name(f"{name}.weight"), weight
         if getattr(base, "bias", None) is not None:
             yield _checkpoint_name(f"{name}.bias"), base.bias.detach()
