@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -287,3 +289,99 @@ def test_the_vllm_engine_samples_the_trainers_distribution_and_follows_loaded_we
     engine.load_weights(policy)
     fresh = gap(engine.sample(PROMPTS, STOPS, **kwargs))
     assert fresh < 1e-3 < stale, (fresh, stale)
+
+
+class StandInLLM:
+    """`vllm.LLM` as far as the vLLM engine uses it, for this CPU machine where vLLM cannot run: it samples with HF
+    generate (`sample_tokens`) from its own copy of the model folder and answers in vLLM's output shapes
+    (RequestOutput.outputs: CompletionOutput with index, token_ids, logprobs as one {token: Logprob} per step,
+    here in reverse index order), and `apply_model` hands its model, whose `load_weights` takes (name, tensor)."""
+
+    def __init__(self, model: str, **kwargs: Any) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.kwargs = kwargs
+        self.lm, self.tokenizer = (
+            AutoModelForCausalLM.from_pretrained(model).eval(),
+            AutoTokenizer.from_pretrained(model),
+        )
+        self.params: list[Any] = []
+        self.resets = 0
+
+    def generate(self, prompts: list[dict], params: list[Any], use_tqdm: bool) -> list[Any]:
+        from execrl.harness.generation.hf_sampling import Sampling, sample_tokens
+
+        self.params += params
+        outputs = []
+        for prompt, p in zip(prompts, params, strict=True):
+            torch.manual_seed(p.seed)
+            ids = torch.tensor([prompt["prompt_token_ids"]] * p.n)
+            sampling, stops = Sampling(p.temperature), [p.stop or []] * p.n
+            got = sample_tokens(self.lm, self.tokenizer, ids, torch.ones_like(ids), stops,
+                                max_new_tokens=p.max_tokens, sampling=sampling, logprobs=True)  # fmt: skip
+            completions = []
+            for j in range(p.n):
+                n = int(got.response_mask[j].sum())
+                tokens, logprobs = got.response_ids[j, :n].tolist(), got.logprobs[j, :n].tolist()
+                steps = [{t: SimpleNamespace(logprob=lp)} for t, lp in zip(tokens, logprobs, strict=True)]
+                completions.append(SimpleNamespace(index=j, token_ids=tokens, logprobs=steps))
+            outputs.append(SimpleNamespace(outputs=completions[::-1]))
+        return outputs
+
+    def apply_model(self, func: Any) -> list[Any]:
+        lm = self.lm
+
+        class Model:
+            def load_weights(self, weights: Any) -> None:
+                params = dict(lm.named_parameters())
+                for name, tensor in weights:
+                    params[name].data.copy_(tensor)
+
+        return [func(Model())]
+
+    def reset_prefix_cache(self) -> bool:
+        self.resets += 1
+        return True
+
+
+def test_the_vllm_engine_with_a_stand_in_for_vllm_samples_the_trainers_distribution_and_follows_loaded_weights(
+    tiny, monkeypatch
+) -> None:
+    from execrl.trainers import vllm_rollout
+
+    lm, tokenizer, path = tiny
+    stand_in = SimpleNamespace(LLM=StandInLLM, SamplingParams=lambda **kw: SimpleNamespace(**kw))
+    monkeypatch.setitem(sys.modules, "vllm", stand_in)
+    monkeypatch.setattr(vllm_rollout, "vllm_unavailable", lambda: None)
+    for name in ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.setenv(name, "0")  # restored after: the engine sets the external launcher's variables
+    accelerator = SimpleNamespace(num_processes=1, process_index=0, local_process_index=0, device=torch.device("cpu"))
+    engine = vllm_rollout.VLLMRolloutEngine(
+        str(path), tokenizer, gpu_memory_utilization=0.2, tensor_parallel_size=1, max_model_len=128, precision="fp32",
+        seed=0, accelerator=accelerator,
+    )  # fmt: skip
+    llm = engine.llm
+    assert llm.kwargs["distributed_executor_backend"] == "external_launcher", "in this process, not a subprocess"
+    assert llm.kwargs["logprobs_mode"] == "processed_logprobs", "log-probs after temperature, as the trainer's"
+    assert llm.kwargs["gpu_memory_utilization"] == 0.2 and llm.kwargs["dtype"] == "float32"
+    policy = copy.deepcopy(lm)
+    kwargs = dict(samples_per_prompt=3, max_new_tokens=12, temperature=0.7, max_prompt_tokens=64)
+
+    def gap(rollout: Any) -> float:
+        mask = rollout.response_mask.bool()
+        return (_trainer_logprobs(policy, rollout, 0.7) - rollout.logprobs)[mask].abs().max().item()
+
+    torch.manual_seed(5)
+    rollout = engine.sample(PROMPTS, STOPS, **kwargs)
+    assert len(rollout.texts) == 6 and rollout.response_mask.sum() > 20
+    assert [p.stop for p in llm.params] == STOPS and all(p.top_p == 1.0 and p.top_k == 0 for p in llm.params)
+    assert llm.params[1].seed == llm.params[0].seed + 1, "one seed per prompt"
+    assert gap(rollout) < 1e-4, "the engine's log-probs are the trainer's for the same weights"
+    with torch.no_grad():  # an update the engine has not been given yet
+        for param in policy.parameters():
+            param.add_(torch.randn_like(param) * 0.3)
+    assert gap(engine.sample(PROMPTS, STOPS, **kwargs)) > 1e-2
+    engine.load_weights(policy)
+    assert llm.resets == 1, "the prefix cache holds the old weights' KV blocks"
+    assert _hash(llm.lm) == _hash(policy)
+    assert gap(engine.sample(PROMPTS, STOPS, **kwargs)) < 1e-4
