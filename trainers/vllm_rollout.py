@@ -11,8 +11,8 @@ process boundary. Checked against vLLM 0.33's source; not yet run on a GPU here 
   fused layers and shards them under tensor parallelism. The prefix cache is reset after, since its KV blocks were
   computed by the old weights (TRL resets it the same way).
 - Sampling: the prompts go in as the trainer's own token ids (`encode_queries`), so both sides see the same
-  tokens; one `SamplingParams` per prompt (its stops, seed `seed + i` with `seed` drawn from torch's global RNG, so a
-  seeded run repeats), temperature only (top-p 1, top-k off) — the distribution PPO's log-probs assume.
+  tokens; one `SamplingParams` per prompt (its stops, its own seeds), temperature only (top-p 1, top-k off) — the
+  distribution PPO's log-probs assume.
 - Log-probs: `logprobs_mode="processed_logprobs"` makes vLLM report each token's log-prob after temperature scaling,
   the distribution it was drawn from (the default, raw logits, ignores the temperature: TRL issue 4159).
 - Tensor parallelism (`--vllm-tensor-parallel-size T`): consecutive groups of T trainer processes form one vLLM
@@ -30,7 +30,6 @@ from typing import Any
 import torch
 from execrl.benchmarks.errors import UserError
 from execrl.harness.generation.hf_sampling import pick_dtype
-from execrl.harness.generation.vllm_engine import VLLM_DTYPES
 from execrl.trainers.rollout import Rollout, encode_queries
 from execrl.trainers.rollout_engines import policy_weights, rollout_from_tokens, vllm_unavailable
 
@@ -72,13 +71,11 @@ class VLLMRolloutEngine:
         os.environ.update(RANK=str(rank), LOCAL_RANK=str(accelerator.local_process_index), WORLD_SIZE=str(world))
         os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
         os.environ.setdefault("MASTER_PORT", str(_free_port()))
-        dtype = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}[
-            pick_dtype(self.device, precision)
-        ]
         self._vllm = vllm
         self.llm = vllm.LLM(
             model=model,
-            dtype=VLLM_DTYPES[dtype],
+            # The trainer's precision choice (bf16 on a GPU that has it), not vLLM's "auto" (fp16 for fp32 checkpoints)
+            dtype=str(pick_dtype(self.device, precision)).removeprefix("torch."),
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
             distributed_executor_backend="external_launcher",
@@ -103,8 +100,10 @@ class VLLMRolloutEngine:
         prompt_ids = [
             ids[mask.bool()].tolist() for ids, mask in zip(query_ids[::group], query_mask[::group], strict=True)
         ]
-        seed = int(torch.randint(0, 2**31 - 1, ()).item())  # torch's global RNG: a seeded run draws the same
-        requests = [(ids, list(s), seed + i) for i, (ids, s) in enumerate(zip(prompt_ids, stops, strict=True))]
+        # Seeds from torch's global RNG, so a seeded run draws the same. vLLM gives sample j of a request the seed
+        # `seed + j` (v1/engine/parallel_sampling.py), so prompts are G seeds apart: no two samples share a stream.
+        seed = int(torch.randint(0, 2**31 - 1 - len(prompt_ids) * group, ()).item())
+        requests = [(ids, list(s), seed + i * group) for i, (ids, s) in enumerate(zip(prompt_ids, stops, strict=True))]
         mine = slice(0, len(requests))
         if self.tp_group is not None:  # every process of the group runs the group's requests; each keeps its own
             gathered: list[Any] = [None] * self.tp_size
