@@ -148,7 +148,8 @@ def vllm_unavailable(device: str = "auto") -> str | None:
         import vllm  # noqa: F401
     except Exception as e:  # a CUDA build may fail with OSError or RuntimeError as well as ImportError
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
-        return f"vllm does not import ({type(e).__name__}: {first}); install it on a CUDA machine (pip install vllm)"
+        hint = "install it on a CUDA machine: pip install 'execrl[vllm]'"
+        return f"vllm does not import ({type(e).__name__}: {first}); {hint}"
     if not torch.cuda.is_available():
         return "no CUDA device: vLLM rollouts need a GPU"
     return None
