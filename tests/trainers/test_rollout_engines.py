@@ -106,6 +106,27 @@ def test_an_engines_token_rows_give_the_hf_engines_layout_texts_and_log_probs(ti
     assert torch.allclose(rebuilt.logprobs, hf.logprobs[:, :width])
 
 
+def test_joined_and_selected_rollouts_keep_each_rows_engine_log_probs(tiny) -> None:
+    """Dynamic sampling joins draws of other widths (`concat_rollouts`, `select_rows`): the engine's log-probs
+    must follow their rows, 0 on the added padding."""
+    from execrl.trainers.rollout import concat_rollouts, select_rows
+
+    lm, tokenizer, _ = tiny
+    engine = HFRolloutEngine(lm, tokenizer)
+    torch.manual_seed(6)
+    short = engine.sample(["x\n"], [["\n"]], samples_per_prompt=2, max_new_tokens=3, temperature=1.0,
+                          max_prompt_tokens=64)  # fmt: skip
+    long = engine.sample(
+        PROMPTS, STOPS, samples_per_prompt=2, max_new_tokens=12, temperature=1.0, max_prompt_tokens=64
+    )
+    joined = concat_rollouts([select_rows(long, [3, 0]), short], tokenizer.pad_token_id)
+    expected = [long.logprobs[3], long.logprobs[0], short.logprobs[0], short.logprobs[1]]
+    for i, row in enumerate(expected):
+        assert torch.equal(joined.logprobs[i, : row.shape[0]], row), i
+        assert joined.logprobs[i, row.shape[0] :].abs().sum() == 0, i
+    assert torch.equal(joined.logprobs * (1 - joined.response_mask), torch.zeros_like(joined.logprobs))
+
+
 def test_policy_weights_of_a_lora_model_are_the_merged_weights_under_the_base_checkpoints_names(tiny) -> None:
     from peft import LoraConfig, get_peft_model
 
