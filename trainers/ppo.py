@@ -32,11 +32,13 @@ from execrl.trainers.ppo_math import (
     explained_variance,
     grpo_advantages,
     kl_estimate,
+    logprob_diff,
     masked_mean,
     masked_whiten,
     policy_loss,
     reinforce_pp_advantages,
     rloo_advantages,
+    truncated_is_weights,
     value_loss,
     zero_advantage_groups,
 )
@@ -181,6 +183,12 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     start_logprobs = time.monotonic()
     b_logprobs, b_values, b_ref_logprobs = rollout_logprobs(cfg, run, rollout)  # (B, A) each
     t_rollout = batch.t_sample + time.monotonic() - start_logprobs
+    b_engine_logprobs = rollout.logprobs  # (B, A) the rollout engine's own, or None
+    b_tis = (  # (B, A) --tis-cap: weights for the engine/trainer mismatch
+        truncated_is_weights(b_logprobs, b_engine_logprobs, cfg.tis_cap)
+        if cfg.tis_cap and b_engine_logprobs is not None
+        else None
+    )
 
     # 3. reward: sandbox score on the last response token, minus the KL penalty on every token unless the
     # penalty is a loss term (--kl-penalty)
@@ -230,8 +238,9 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
                 # KL(old || new) from samples of the old policy: k3 with ref = new (cleanrl's approx_kl).
                 approx_kl = masked_mean(kl_estimate(-logratio, "k3"), mb_mask).item()
             pg_loss, clipfrac, ratio = policy_loss(
-                new_logprobs, b_logprobs[mb_inds], b_advantages[mb_inds], mb_mask, cfg.clip, agg, horizon
-            )
+                new_logprobs, b_logprobs[mb_inds], b_advantages[mb_inds], mb_mask, cfg.clip, agg, horizon,
+                is_weights=b_tis[mb_inds] if b_tis is not None else None,
+            )  # fmt: skip
             loss = pg_loss - cfg.ent_coef * aggregate_loss(entropy, mb_mask, agg, horizon)
             if cfg.kl_in_loss:
                 # k3, not k1: E_pi[grad log pi] = 0, so a k1 term in the loss would pull nothing toward the reference
@@ -264,6 +273,9 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     seq_kl = (kl.sum(1) * kept).sum().item() / max(kept.sum().item(), 1.0)
     if len(b_inds):  # an empty batch measured no KL; it must not pull an adaptive coefficient down
         run.kl_ctl.update(seq_kl, len(scores))
+    start_sync = time.monotonic()
+    run.sync_engine()  # the next rollout samples from the updated policy
+    t_sync = time.monotonic() - start_sync
     t_update = time.monotonic() - start_update
 
     # 6. log: rewards and code/* describe the policy's first draw, before dynamic sampling filtered it
@@ -303,6 +315,12 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         "time/rollout": t_rollout,
         "time/sandbox": batch.t_sandbox,
         "time/update": t_update,
+        "time/weight_sync": t_sync,
+        **(
+            {"rollout/logprob_diff": logprob_diff(b_logprobs, b_engine_logprobs, b_mask)}
+            if b_engine_logprobs is not None
+            else {}
+        ),
         "time/total": time.monotonic() - start,
     }
 

@@ -137,6 +137,16 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, LoraFlag
     (`code/hack_attempt_rate`: any containment event); 1 = never stop."""
     gradient_checkpointing: bool = False
     """Recompute activations in the backward pass to save memory."""
+    rollout: Literal["hf", "vllm"] = "hf"
+    """Rollout engine: hf (`generate` on the policy itself, CPU or GPU) or vllm (a vLLM engine in this process on the
+    GPU, given the policy's weights after every update; README: Rollout engines)."""
+    vllm_gpu_memory_utilization: float = 0.3
+    """--rollout vllm: the share of the GPU's memory vLLM takes (its weights and KV cache); the rest is training's."""
+    vllm_tensor_parallel_size: int = 1
+    """--rollout vllm: GPUs one vLLM engine spans; must divide the number of training processes."""
+    tis_cap: float = 0.0
+    """Truncated importance sampling for the rollout engine's mismatch: each token's policy loss is weighted by
+    min(pi_trainer / pi_engine, cap) of the sampled token (Yao et al. 2025; veRL, OpenRLHF); 0 = off."""
     resume: bool = False
     """Continue the run in --out from its last checkpoint."""
 
@@ -262,3 +272,15 @@ def check_config(cfg: PPOConfig) -> None:
         raise UserError(f"--lora-dropout {cfg.lora_dropout}: PPO keeps dropout off (its ratio compares one function)")
     if cfg.max_refill_rounds < 0:
         raise UserError(f"--max-refill-rounds {cfg.max_refill_rounds}: must be >= 0")
+    if cfg.tis_cap < 0:
+        raise UserError(f"--tis-cap {cfg.tis_cap}: must be >= 0 (0 = off)")
+    if not 0 < cfg.vllm_gpu_memory_utilization <= 1:
+        raise UserError(f"--vllm-gpu-memory-utilization {cfg.vllm_gpu_memory_utilization}: a share, in (0, 1]")
+    if cfg.vllm_tensor_parallel_size < 1:
+        raise UserError(f"--vllm-tensor-parallel-size {cfg.vllm_tensor_parallel_size}: must be >= 1")
+    if cfg.rollout == "vllm":
+        from execrl.trainers.rollout_engines import vllm_unavailable  # imports torch: only when vLLM is asked for
+
+        reason = vllm_unavailable(cfg.device)
+        if reason:
+            raise UserError(f"--rollout vllm: {reason}; use --rollout hf")

@@ -114,9 +114,11 @@ def policy_loss(
     clip: float,
     loss_agg: LossAgg = "token_mean",
     horizon: int = 0,
+    is_weights: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Clipped surrogate loss (arXiv:1707.06347 eq. 7), negated for minimisation, aggregated by `loss_agg`
-    (`aggregate_loss`; `horizon` is its constant for "seq_mean_token_sum_norm").
+    (`aggregate_loss`; `horizon` is its constant for "seq_mean_token_sum_norm"). `is_weights` (B, A), if given,
+    multiply each token's clipped loss before aggregation (`truncated_is_weights`).
 
     Returns (pg_loss, clipfrac, ratio), with `ratio` (B, A) for logging; clipfrac is a token mean whatever
     `loss_agg` is.
@@ -125,9 +127,28 @@ def policy_loss(
     ratio = torch.exp(logratio)
     pg_losses = -advantages * ratio
     pg_losses2 = -advantages * torch.clamp(ratio, 1.0 - clip, 1.0 + clip)
-    pg_loss = aggregate_loss(torch.max(pg_losses, pg_losses2), mask, loss_agg, horizon)
+    pg_loss_mat = torch.max(pg_losses, pg_losses2)
+    if is_weights is not None:
+        pg_loss_mat = pg_loss_mat * is_weights
+    pg_loss = aggregate_loss(pg_loss_mat, mask, loss_agg, horizon)
     clipfrac = masked_mean((pg_losses2 > pg_losses).to(logprobs.dtype), mask)
     return pg_loss, clipfrac, ratio
+
+
+def truncated_is_weights(old_logprobs: torch.Tensor, engine_logprobs: torch.Tensor, cap: float) -> torch.Tensor:
+    """Truncated importance-sampling (TIS) weights for samples drawn by a rollout engine whose probabilities differ
+    from the trainer's: min(pi_old / pi_engine, cap) per token, pi_old the trainer's probability of the token at
+    rollout time. The weight multiplies the token's policy loss; the cap bounds its variance. Yao, Liu et al. 2025,
+    "Your Efficient RL Framework Secretly Brings You Off-Policy RL Training" (fengyao.notion.site/off-policy-rl);
+    the token-level form veRL applies to `pg_losses` (rollout importance sampling, docs/advance/rollout_is.md)
+    and OpenRLHF's `--enable_vllm_is_correction`. Both (B, A) -> (B, A), no gradient."""
+    return torch.exp(old_logprobs.detach() - engine_logprobs.detach()).clamp(max=cap)
+
+
+def logprob_diff(logprobs: torch.Tensor, engine_logprobs: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean |trainer log-prob - engine log-prob| of the response tokens where `mask` is 1: the mismatch between
+    the rollout engine and the trainer (`rollout/logprob_diff`). All (B, A)."""
+    return masked_mean((logprobs - engine_logprobs).abs(), mask).item()
 
 
 def value_loss(

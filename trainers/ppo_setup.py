@@ -29,7 +29,8 @@ from execrl.trainers.ppo_config import PPOConfig
 from execrl.trainers.ppo_math import AdaptiveKLController, FixedKLController
 from execrl.trainers.ppo_models import policy_and_reference
 from execrl.trainers.rewards import REWARDS, mix_rewards
-from execrl.trainers.rollout import PolicyWithValue, Rollout, sample
+from execrl.trainers.rollout import PolicyWithValue, Rollout
+from execrl.trainers.rollout_engines import HFRolloutEngine, RolloutEngine, make_rollout_engine
 from execrl.trainers.tracking import METRICS_FILE, Tracker
 
 # Files a PPO run writes into OUT besides the model folder; `--force` removes exactly these.
@@ -124,6 +125,8 @@ class Run:
     """Draws each iteration's prompts."""
     reward_model: Any = None
     critic: Any = None
+    engine: RolloutEngine | None = None
+    """What samples (`--rollout`, execrl.trainers.rollout_engines); None: HF generate on the policy itself."""
     step: int = 0
     best_reward: float = float("-inf")
     since_best: int = 0
@@ -131,11 +134,11 @@ class Run:
 
     def sample(self, problems: Sequence[Problem], samples_per_prompt: int, temperature: float) -> Rollout:
         """The policy's `samples_per_prompt` samples for each problem's prompt, cut at its stops (rollouts and the
-        in-loop evaluation alike)."""
-        with self.accelerator.autocast():  # the precision the update computes log-probs in (no-op in fp32)
-            return sample(
-                self.unwrapped.lm,
-                self.tokenizer,
+        in-loop evaluation alike), from the rollout engine."""
+        if self.engine is None:
+            self.engine = HFRolloutEngine(self.unwrapped.lm, self.tokenizer)
+        with self.accelerator.autocast():  # HF generate in the update's precision (a no-op in fp32)
+            return self.engine.sample(
                 [build_prompt(p) for p in problems],
                 [stop_sequences(p) for p in problems],
                 samples_per_prompt=samples_per_prompt,
@@ -143,6 +146,11 @@ class Run:
                 temperature=temperature,
                 max_prompt_tokens=self.cfg.max_prompt_tokens,
             )
+
+    def sync_engine(self) -> None:
+        """Give the rollout engine the policy's updated weights (after every update, before the next rollout)."""
+        if self.engine is not None:
+            self.engine.load_weights(self.unwrapped.lm)
 
     def to_program(self, problem: Problem, text: str) -> str:
         """The program of one sampled continuation, assembled as `execrl generate` + `execrl evaluate` would."""
@@ -268,6 +276,7 @@ def setup_run(
             rng,
             reward_model,
             critic,
+            engine=make_rollout_engine(cfg, policy.lm, tokenizer, accelerator),
             step=state.get("step", 0),
             best_reward=state.get("best_reward", float("-inf")),
             since_best=state.get("since_best", 0),

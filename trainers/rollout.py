@@ -66,6 +66,9 @@ class Rollout:
     response_mask: torch.Tensor  # (B, A)
     texts: list[str]
     """Decoded responses, cut before the first stop sequence."""
+    logprobs: torch.Tensor | None = None  # (B, A) the engine's own log-prob of each token as sampled, 0 on padding
+    """Where the rollout engine reports them: the trainer recomputes its own (`response_logprobs`); these measure
+    the engine/trainer mismatch (`rollout/logprob_diff`) and weight the truncated IS correction (`--tis-cap`)."""
 
     @property
     def input_ids(self) -> torch.Tensor:
@@ -84,16 +87,18 @@ def concat_rollouts(rollouts: Sequence[Rollout], pad_id: int) -> Rollout:
     n_query = max(r.query_ids.shape[1] for r in rollouts)
     n_response = max(r.response_ids.shape[1] for r in rollouts)
 
-    def pad(t: torch.Tensor, width: int, value: int, left: bool) -> torch.Tensor:
+    def pad(t: torch.Tensor, width: int, value: float, left: bool) -> torch.Tensor:
         fill = t.new_full((t.shape[0], width - t.shape[1]), value)
         return torch.cat([fill, t] if left else [t, fill], dim=1)
 
+    have_logprobs = all(r.logprobs is not None for r in rollouts)
     return Rollout(
         torch.cat([pad(r.query_ids, n_query, pad_id, left=True) for r in rollouts]),
         torch.cat([pad(r.query_mask, n_query, 0, left=True) for r in rollouts]),
         torch.cat([pad(r.response_ids, n_response, pad_id, left=False) for r in rollouts]),
         torch.cat([pad(r.response_mask, n_response, 0, left=False) for r in rollouts]),
         [text for r in rollouts for text in r.texts],
+        torch.cat([pad(r.logprobs, n_response, 0, left=False) for r in rollouts]) if have_logprobs else None,
     )
 
 
@@ -106,7 +111,27 @@ def select_rows(rollout: Rollout, rows: Sequence[int]) -> Rollout:
         rollout.response_ids[index],
         rollout.response_mask[index],
         [rollout.texts[i] for i in rows],
+        rollout.logprobs[index] if rollout.logprobs is not None else None,
     )
+
+
+def encode_queries(
+    tokenizer: Any, prompts: Sequence[str], samples_per_prompt: int, max_prompt_tokens: int, device: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(query_ids, query_mask), each (B, Q) with B = P * G: the prompts LEFT-padded, longer ones keeping their last
+    `max_prompt_tokens` tokens, each repeated G times consecutively. Every rollout engine starts from these ids."""
+    tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
+    enc = tokenizer(
+        list(prompts),
+        return_tensors="pt",
+        padding=True,
+        truncation=True,
+        max_length=max_prompt_tokens,
+        add_special_tokens=False,
+    )
+    query_ids = enc["input_ids"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q)
+    query_mask = enc["attention_mask"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q)
+    return query_ids, query_mask
 
 
 @torch.no_grad()
@@ -120,30 +145,22 @@ def sample(
     max_new_tokens: int,
     temperature: float,
     max_prompt_tokens: int,
+    logprobs: bool = False,
 ) -> Rollout:
     """G = `samples_per_prompt` responses per prompt; temperature 0 means greedy. Uses torch's global RNG.
 
     Sampling is `hf_sampling.sample_tokens` with `Sampling(temperature)`: top-p and top-k off, so tokens are
-    drawn from softmax(logits / T), the distribution `response_logprobs` scores them under.
+    drawn from softmax(logits / T), the distribution `response_logprobs` scores them under. `logprobs`: the
+    rollout carries generate's own log-prob of each sampled token (temperature > 0 only).
     """
     device = next(lm.parameters()).device
-    tokenizer.padding_side, tokenizer.truncation_side = "left", "left"
-    enc = tokenizer(
-        list(prompts),
-        return_tensors="pt",
-        padding=True,
-        truncation=True,
-        max_length=max_prompt_tokens,
-        add_special_tokens=False,
-    )
-    query_ids = enc["input_ids"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q), B = P * G
-    query_mask = enc["attention_mask"].repeat_interleave(samples_per_prompt, dim=0).to(device)  # (B, Q)
+    query_ids, query_mask = encode_queries(tokenizer, prompts, samples_per_prompt, max_prompt_tokens, device)
     row_stops = [stops[i // samples_per_prompt] for i in range(len(query_ids))]
     sampled = sample_tokens(
         lm, tokenizer, query_ids, query_mask, row_stops, max_new_tokens=max_new_tokens,
-        sampling=Sampling(temperature=temperature),
+        sampling=Sampling(temperature=temperature), logprobs=logprobs,
     )  # fmt: skip
-    return Rollout(query_ids, query_mask, sampled.response_ids, sampled.response_mask, sampled.texts)
+    return Rollout(query_ids, query_mask, sampled.response_ids, sampled.response_mask, sampled.texts, sampled.logprobs)
 
 
 def response_logprobs(

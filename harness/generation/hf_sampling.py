@@ -102,6 +102,7 @@ class Sampled:
     response_mask: Any  # (B, A) 1 up to and including the token that ended the row (EOS or a stop's last token)
     texts: list[str]
     """Each row's decoded response (special tokens skipped), cut before its earliest stop."""
+    logprobs: Any = None  # (B, A) with `logprobs=True`: each token's log-prob where it was drawn, 0 after the end
 
 
 def sample_tokens(
@@ -113,21 +114,27 @@ def sample_tokens(
     *,
     max_new_tokens: int,
     sampling: Sampling,
+    logprobs: bool = False,
 ) -> Sampled:
     """Generate up to `max_new_tokens` for each row of LEFT-padded `input_ids` (B, Q), `stops[i]` ending row i.
 
     Uses torch's global RNG (seed it first for reproducible samples). The model is put in eval mode for the
-    call and given back in the mode it had.
+    call and given back in the mode it had. With `logprobs`, each sampled token's log-prob under the
+    distribution it was drawn from comes back too (`_LogprobRecorder`: only observes, so the tokens are the same
+    with or without it); only for temperature sampling with top-p and top-k off, the one distribution it knows.
     """
     import torch
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     if len(stops) != input_ids.shape[0]:
         raise ValueError(f"stops has {len(stops)} lists for {input_ids.shape[0]} rows")
+    if logprobs and (sampling.temperature == 0 or sampling.top_p < 1 or sampling.top_k):
+        raise ValueError("logprobs are recorded for temperature sampling with top-p and top-k off only")
     n_query = input_ids.shape[1]
     device = next(model.parameters()).device
     eos_ids = _eos_ids(model, tokenizer)
     criterion = _stop_criterion(tokenizer, stops, n_query)
+    recorder = _LogprobRecorder(sampling.temperature, n_query) if logprobs else None
     was_training = model.training
     model.eval()
     try:
@@ -139,6 +146,7 @@ def sample_tokens(
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=eos_ids,
                 stopping_criteria=StoppingCriteriaList([criterion]),
+                logits_processor=LogitsProcessorList([recorder] if recorder else []),
                 **sampling.generate_kwargs(),
             )  # (B, Q + A)
     finally:
@@ -152,7 +160,46 @@ def sample_tokens(
         text = tokenizer.decode(response_ids[i, :n].tolist(), skip_special_tokens=True)
         texts.append(truncate_at_stop(text, list(stops[i])))
     response_ids = response_ids.masked_fill(response_mask == 0, tokenizer.pad_token_id)
-    return Sampled(response_ids, response_mask, texts)
+    token_logprobs = recorder.finish(sequences).masked_fill(response_mask == 0, 0.0) if recorder else None
+    return Sampled(response_ids, response_mask, texts, token_logprobs)
+
+
+class _LogprobRecorder:
+    """A logits processor that changes nothing and records log softmax(scores / T) at each sampled token.
+
+    transformers runs a caller's logits processors after its own (repetition penalty and the like, which the
+    recorded log-probs thus include) and before the temperature, top-k and top-p warpers
+    (`GenerationMixin._get_logits_processor`), so the temperature is applied here: with top-k and top-p off,
+    softmax(scores / T) is the distribution the token is drawn from. Step t's token is only known at step t + 1
+    (it is then the last column of `input_ids`), so one step's log-probs (B, V) are held until then; `finish`
+    reads the last token from the returned sequences (a step generate ran past the end and undid is never read).
+    """
+
+    def __init__(self, temperature: float, n_query: int) -> None:
+        self.temperature = temperature
+        self.n_query = n_query
+        self.held: Any = None  # (B, V) log-probs of the step whose token is not known yet
+        self.chosen: list[Any] = []  # (B,) per generated token
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        if self.held is not None:
+            self.chosen.append(self.held.gather(-1, input_ids[:, -1:]).squeeze(-1))
+        self.held = torch.log_softmax(scores.float() / self.temperature, dim=-1)
+        return scores
+
+    def finish(self, sequences: Any) -> Any:
+        """(B, A) log-probs of the generated tokens `sequences[:, Q:]`."""
+        import torch
+
+        n_new = sequences.shape[1] - self.n_query
+        if len(self.chosen) < n_new and self.held is not None:
+            self.chosen.append(self.held.gather(-1, sequences[:, -1:].to(self.held.device)).squeeze(-1))
+        self.held = None
+        if not self.chosen:
+            return torch.zeros(sequences.shape[0], 0, device=sequences.device)
+        return torch.stack(self.chosen[:n_new], dim=1).to(sequences.device)
 
 
 def response_lengths(

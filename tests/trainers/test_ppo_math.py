@@ -16,11 +16,13 @@ from execrl.trainers.ppo_math import (
     explained_variance,
     grpo_advantages,
     kl_estimate,
+    logprob_diff,
     masked_mean,
     masked_whiten,
     policy_loss,
     reinforce_pp_advantages,
     rloo_advantages,
+    truncated_is_weights,
     value_loss,
     zero_advantage_groups,
 )
@@ -121,6 +123,49 @@ def test_policy_loss_matches_the_clipped_surrogate_per_token(clip: float) -> Non
     assert ratio.shape == logp.shape
     if clip == 10.0:
         assert clipfrac.item() == 0.0
+
+
+@pytest.mark.parametrize("cap", [2.0, 1.0, 1e6], ids=["usual-cap", "cap-at-one", "cap-never-binds"])
+def test_truncated_is_weights_are_min_of_the_trainer_over_engine_probability_and_the_cap(cap: float) -> None:
+    gen = torch.Generator().manual_seed(7)
+    old_logp = torch.randn(3, 4, generator=gen, dtype=torch.float64)
+    engine_logp = old_logp + torch.randn(3, 4, generator=gen, dtype=torch.float64)  # up to a few nats apart
+    weights = truncated_is_weights(old_logp, engine_logp, cap)
+    for i in range(3):
+        for t in range(4):
+            expected = min(math.exp(old_logp[i, t].item()) / math.exp(engine_logp[i, t].item()), cap)
+            assert weights[i, t].item() == pytest.approx(expected), (i, t)
+    assert not weights.requires_grad
+
+
+def test_truncated_is_weights_stay_finite_where_the_engine_gave_a_token_almost_no_probability() -> None:
+    weights = truncated_is_weights(torch.tensor([[0.0]]), torch.tensor([[-1e4]]), 2.0)  # exp(1e4) overflows
+    assert weights.item() == 2.0
+
+
+@pytest.mark.parametrize("clip", [0.2, 10.0], ids=["usual-clip", "clip-never-binds"])
+def test_policy_loss_with_is_weights_weights_each_tokens_clipped_term(clip: float) -> None:
+    gen = torch.Generator().manual_seed(8)
+    logp, old_logp = (torch.randn(3, 5, generator=gen, dtype=torch.float64) * 0.3 for _ in range(2))
+    adv = torch.randn(3, 5, generator=gen, dtype=torch.float64)
+    weights = torch.rand(3, 5, generator=gen, dtype=torch.float64) * 2
+    mask = torch.tensor([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 1, 1, 0, 0]], dtype=torch.float64)
+    pg_loss, _, _ = policy_loss(logp, old_logp, adv, mask, clip, is_weights=weights)
+    terms = []
+    for i in range(3):
+        for t in range(5):
+            if mask[i, t]:
+                r, a = math.exp(logp[i, t].item() - old_logp[i, t].item()), adv[i, t].item()
+                terms.append(-min(r * a, min(max(r, 1 - clip), 1 + clip) * a) * weights[i, t].item())
+    assert pg_loss.item() == pytest.approx(sum(terms) / len(terms))
+
+
+def test_logprob_diff_is_the_mean_absolute_gap_over_the_masked_tokens() -> None:
+    trainer = torch.tensor([[-1.0, -2.0, -3.0], [-0.5, -9.0, -9.0]])
+    engine = torch.tensor([[-1.5, -2.0, -1.0], [-0.25, 0.0, 0.0]])
+    mask = torch.tensor([[1, 1, 1], [1, 0, 0]])
+    gaps = [0.5, 0.0, 2.0, 0.25]  # the masked-out tokens (9 nats apart) must not count
+    assert logprob_diff(trainer, engine, mask) == pytest.approx(sum(gaps) / len(gaps))
 
 
 def test_policy_loss_gradient_vanishes_once_the_ratio_leaves_the_trust_region_in_the_advantage_direction() -> None:
