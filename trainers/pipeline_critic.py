@@ -95,8 +95,8 @@ def stage_critic(settings: Any, out: Path) -> None:
         print(f"== critic data: {name} train (n={cs.train_n}, limit={cs.train_problems})", file=sys.stderr)
         generate(gen)
         problems = load_from_flags(gen)
-        recorded = {"model": str(out / "ppo"), "benchmark": gen.benchmark, "problems": str(gen.problems) if gen.problems else None,
-                    "split": gen.split, "limit": gen.limit}  # fmt: skip
+        recorded = {"model": str(out / "ppo"), "benchmark": gen.benchmark, "split": gen.split, "limit": gen.limit,
+                    "problems": str(gen.problems) if gen.problems else None}  # fmt: skip
         evaluate(problems, folder / "samples.jsonl", folder, limits=Limits(timeout=ev.timeout), workers=ev.workers,
                  ks=[1], sandbox=ev.sandbox, ray_address=ev.ray_address, hidden=[data_dir] if data_dir else [],
                  config=recorded)  # fmt: skip
