@@ -110,6 +110,12 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, TrainPro
     """Prompts longer than this keep their last tokens."""
     temperature: float = 1.0
     """Sampling temperature of rollouts (log-probs use the same temperature)."""
+    overlap_scoring: bool = False
+    """Sample each batch in --overlap-chunks chunks of prompts and run a chunk's programs in the sandbox while the
+    next one generates (README: Overlapped scoring). Changes which random numbers each sample gets."""
+    overlap_chunks: int = 4
+    """Chunks of prompts a batch is sampled in under --overlap-scoring (more: less waiting for the sandbox after
+    generation, smaller generation batches)."""
     eval_every: int = 10
     """Evaluate pass@1 on the benchmark's held-out test problems every N iterations (and at the end); 0 disables
     it (a problem file has no held-out split)."""
@@ -256,5 +262,7 @@ def check_config(cfg: PPOConfig) -> None:
         raise UserError(f"--advantage {cfg.advantage} compares a prompt's samples: needs --samples-per-prompt >= 2")
     if cfg.dynamic_sampling and cfg.samples_per_prompt < 2:
         raise UserError("--dynamic-sampling drops groups of equal rewards: needs --samples-per-prompt >= 2")
+    if cfg.overlap_chunks < 1:
+        raise UserError(f"--overlap-chunks {cfg.overlap_chunks}: must be >= 1")
     if cfg.max_refill_rounds < 0:
         raise UserError(f"--max-refill-rounds {cfg.max_refill_rounds}: must be >= 0")
