@@ -213,6 +213,7 @@ def test_a_non_empty_output_folder_is_refused_naming_resume_and_force(tmp_path, 
         (["--loss-agg", "sum"], "--loss-agg"),
         (["--kl-penalty", "both"], "--kl-penalty"),
         (["--max-hack-rate", "1.5"], "--max-hack-rate"),
+        (["--overlap-scoring", "--overlap-chunks", "0"], "--overlap-chunks"),
     ],
     ids=[
         "unknown-reward",
@@ -226,6 +227,7 @@ def test_a_non_empty_output_folder_is_refused_naming_resume_and_force(tmp_path, 
         "unknown-loss-aggregation",
         "unknown-kl-placement",
         "hack-rate-above-1",
+        "no-overlap-chunks",
     ],
 )
 def test_bad_flag_values_exit_2_naming_the_flag(tmp_path, capsys, flags, named) -> None:
