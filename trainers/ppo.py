@@ -24,6 +24,7 @@ import torch
 from execrl.benchmarks.problem import Problem
 from execrl.harness.records import ExecResult
 from execrl.trainers.data import finish_output
+from execrl.trainers.overlap import overlapped_draw, sequential_draw
 from execrl.trainers.ppo_config import PPOConfig, check_config, parse_config, run_config
 from execrl.trainers.ppo_math import (
     aggregate_loss,
@@ -73,20 +74,23 @@ class Draw:
     """The reward of each program; None = no verdict (sandbox error), left out."""
     t_sample: float = 0.0
     t_sandbox: float = 0.0
+    """The sandbox's busy time on these programs."""
+    t_sandbox_wait: float = 0.0
+    """The trainer's wait for their results after generation finished (`execrl.trainers.overlap.DrawTimes`)."""
 
 
 def draw(cfg: PPOConfig, run: Run, prompts: list[Problem]) -> Draw:
-    """Sample G programs for each prompt, run them through the same sandbox path as evaluation, score them."""
-    start = time.monotonic()
-    rollout = run.sample(prompts, cfg.samples_per_prompt, cfg.temperature)
-    problems = [p for p in prompts for _ in range(cfg.samples_per_prompt)]
-    start_sandbox = time.monotonic()
-    programs = [run.to_program(p, text) for p, text in zip(problems, rollout.texts, strict=True)]
-    results = run.execute(problems, programs)
+    """Sample G programs for each prompt, run them through the same sandbox path as evaluation, score them; with
+    --overlap-scoring the sandbox runs each chunk of prompts' programs while the next chunk generates."""
+    group, temperature = cfg.samples_per_prompt, cfg.temperature
+    if cfg.overlap_scoring:
+        rollout, programs, results, times = overlapped_draw(run, prompts, group, temperature, cfg.overlap_chunks)
+    else:
+        rollout, programs, results, times = sequential_draw(run, prompts, group, temperature)
+    problems = [p for p in prompts for _ in range(group)]
     check_sandbox_errors(results, cfg.max_sandbox_errors)
-    t_sandbox = time.monotonic() - start_sandbox
     scores = run.score(problems, programs, results)
-    return Draw(problems, rollout, programs, results, scores, start_sandbox - start, t_sandbox)
+    return Draw(problems, rollout, programs, results, scores, times.sample, times.sandbox, times.sandbox_wait)
 
 
 def collect(cfg: PPOConfig, run: Run) -> tuple[Draw, Draw, dict[str, float]]:
@@ -134,6 +138,7 @@ def kept_groups(draws: list[Draw], kept: list[tuple[int, int]], group: int, pad_
         [d.scores[i] for d, i in pick],
         sum(d.t_sample for d in draws),
         sum(d.t_sandbox for d in draws),
+        sum(d.t_sandbox_wait for d in draws),
     )
 
 
@@ -314,6 +319,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         **hack_rates(results),  # code/hack_attempt_rate, code/hack/<kind>: what the sandbox contained
         "time/rollout": t_rollout,
         "time/sandbox": batch.t_sandbox,
+        "time/sandbox_wait": batch.t_sandbox_wait,
         "time/update": t_update,
         "time/weight_sync": t_sync,
         **(

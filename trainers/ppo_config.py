@@ -110,6 +110,12 @@ class PPOConfig(DeviceFlags, OutputFlags, SandboxFlags, OptimiserFlags, LoraFlag
     """Prompts longer than this keep their last tokens."""
     temperature: float = 1.0
     """Sampling temperature of rollouts (log-probs use the same temperature)."""
+    overlap_scoring: bool = False
+    """Sample each batch in --overlap-chunks chunks of prompts and run a chunk's programs in the sandbox while the
+    next one generates (README: Overlapped scoring). Changes which random numbers each sample gets."""
+    overlap_chunks: int = 4
+    """Chunks of prompts a batch is sampled in under --overlap-scoring (more: less waiting for the sandbox after
+    generation, smaller generation batches)."""
     eval_every: int = 10
     """Evaluate pass@1 on the benchmark's held-out test problems every N iterations (and at the end); 0 disables
     it (a problem file has no held-out split)."""
@@ -270,6 +276,8 @@ def check_config(cfg: PPOConfig) -> None:
         raise UserError(f"--lora-r {cfg.lora_r} --lora-alpha {cfg.lora_alpha}: need r >= 0 (0: off) and alpha > 0")
     if cfg.lora_dropout:  # TRL's PPO trainer turns dropout off too (disable_dropout)
         raise UserError(f"--lora-dropout {cfg.lora_dropout}: PPO keeps dropout off (its ratio compares one function)")
+    if cfg.overlap_chunks < 1:
+        raise UserError(f"--overlap-chunks {cfg.overlap_chunks}: must be >= 1")
     if cfg.max_refill_rounds < 0:
         raise UserError(f"--max-refill-rounds {cfg.max_refill_rounds}: must be >= 0")
     if cfg.tis_cap < 0:

@@ -39,6 +39,7 @@ METRIC_NAMES = (
     "code/hack/opaque_answer",
     "time/rollout",
     "time/sandbox",
+    "time/sandbox_wait",
     "time/update",
     "time/total",
 )
@@ -212,6 +213,7 @@ def test_a_non_empty_output_folder_is_refused_naming_resume_and_force(tmp_path, 
         (["--loss-agg", "sum"], "--loss-agg"),
         (["--kl-penalty", "both"], "--kl-penalty"),
         (["--max-hack-rate", "1.5"], "--max-hack-rate"),
+        (["--overlap-scoring", "--overlap-chunks", "0"], "--overlap-chunks"),
     ],
     ids=[
         "unknown-reward",
@@ -225,6 +227,7 @@ def test_a_non_empty_output_folder_is_refused_naming_resume_and_force(tmp_path, 
         "unknown-loss-aggregation",
         "unknown-kl-placement",
         "hack-rate-above-1",
+        "no-overlap-chunks",
     ],
 )
 def test_bad_flag_values_exit_2_naming_the_flag(tmp_path, capsys, flags, named) -> None:
@@ -374,15 +377,17 @@ def _rewards_with_flat_groups(flat_groups: int):
     return score
 
 
+@pytest.mark.parametrize("overlap", [False, True], ids=["sequential-scoring", "overlapped-scoring"])
 def test_dynamic_sampling_drops_all_equal_groups_and_refills_the_batch_with_unseen_prompts(
-    sft_model, tmp_path, monkeypatch
+    sft_model, tmp_path, monkeypatch, overlap
 ) -> None:
     from execrl.trainers.ppo import collect
     from execrl.trainers.ppo_config import run_config
     from execrl.trainers.ppo_setup import Run, prepare_out, setup_run
 
     monkeypatch.setattr(Run, "score", _rewards_with_flat_groups(2))
-    cfg = _cfg(sft_model, tmp_path / "ds", dynamic_sampling=True, advantage="rloo", batch_size=16)
+    cfg = _cfg(sft_model, tmp_path / "ds", dynamic_sampling=True, advantage="rloo", batch_size=16,
+               overlap_scoring=overlap, overlap_chunks=3)  # fmt: skip
     prepare_out(cfg.out, run_config(cfg), resume=False, force=False)
     with setup_run(cfg, cfg.out, run_config(cfg), resume=False) as run:
         batch, first, metrics = collect(cfg, run)
@@ -400,6 +405,8 @@ def test_dynamic_sampling_drops_all_equal_groups_and_refills_the_batch_with_unse
         assert batch.rollout.response_ids.shape[0] == len(batch.programs) == 16
         for problem, text, program in zip(batch.problems, batch.rollout.texts, batch.programs, strict=True):
             assert run.to_program(problem, text) == program, "rows of the joined rollout stay with their programs"
+        again = run.execute(batch.problems, batch.programs)
+        assert [r.verdict for r in again] == [r.verdict for r in batch.results], "results stay with their programs"
 
 
 def test_dynamic_sampling_stops_after_max_refill_rounds_and_trains_nothing_when_every_group_is_flat(
