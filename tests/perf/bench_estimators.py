@@ -24,7 +24,8 @@
    busy cores (/proc/stat) over the stage.
 5. Prints a markdown table per estimator: held-out synth pass@1 of SFT and after RL, Δ pass@1 with its 95% CI
    (`report compare`: paired bootstrap over problems), RL-stage CPU and wall seconds with their ratio to GAE's,
-   the summed `time/total`, value head yes/no and the mean share of all-equal-reward prompt groups.
+   the summed `time/total`, value head yes/no, the mean share of all-equal-reward prompt groups, and each
+   critic-free RL model against GAE's RL model directly (paired bootstrap on the same problems).
 
 A rerun resumes: finished stages are skipped and their recorded measurements reused.
 """
@@ -243,12 +244,24 @@ def summary(run: Path, out: Path) -> dict[str, Any]:
     }
 
 
+def against_gae(gae: Path, run: Path) -> dict[str, Any]:
+    """Held-out synth pass@1 of `run`'s RL model minus GAE's, with the paired-bootstrap 95% CI over problems (the
+    same `compare_runs` as `report compare`, both models sampled on the same problems): the direct test of "gains
+    at least as much as GAE"."""
+    from execrl.reports.compare import compare_runs
+    from execrl.reports.runs import load_run
+
+    comparison = compare_runs(load_run(gae / "ppo_eval", "GAE"), load_run(run / "ppo_eval", "arm")).to_json()
+    pass1 = comparison["metrics"]["synth"]["pass@1"]
+    return {"delta": pass1["delta"], "ci95": pass1["ci95"]}
+
+
 def print_table(rows: dict[str, dict[str, Any]]) -> None:
     ref = rows.get("gae")
     print("| estimator | pass@1 SFT → RL | Δ pass@1 [95% CI], points | RL CPU s: trainer + sandbox + other = total "
           "(/ gae) | RL wall s (/ gae) | Σ time/total s | load 1-min min–mean–max, busy cores | value head | "
-          "zero_adv_share |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|")
+          "zero_adv_share | RL − GAE's RL [95% CI], points |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for name, r in rows.items():
         lo, hi = (100 * x for x in r["ci95"])
         cpu = r["rl_cpu"]
@@ -257,10 +270,12 @@ def print_table(rows: dict[str, dict[str, Any]]) -> None:
         cpu_text = (f"{cpu['trainer']:.0f} + {cpu['sandbox']:.0f} + {cpu['other_children']:.0f} = "
                     f"{cpu['total']:.0f}{cpu_ratio}") if cpu else "–"  # fmt: skip
         load = "–".join(f"{x:.1f}" for x in r["load1_min_mean_max"])
+        vs = r.get("vs_gae")
+        vs_text = f"{100 * vs['delta']:+.1f} [{100 * vs['ci95'][0]:+.1f}, {100 * vs['ci95'][1]:+.1f}]" if vs else "–"
         print(f"| {name} | {r['sft']:.4f} → {r['rl']:.4f} | {100 * r['delta']:+.1f} [{lo:+.1f}, {hi:+.1f}] | "
               f"{cpu_text} | {r['rl_seconds']:.0f}{wall_ratio} | {r['time_sums']['total']:.0f} | "
               f"{load}, {r['machine_busy_cores']} | {'yes' if r['value_head'] else 'no'} | "
-              f"{r['zero_adv_share_mean']:.3f} |")  # fmt: skip
+              f"{r['zero_adv_share_mean']:.3f} | {vs_text} |")  # fmt: skip
 
 
 def parse_extra(items: list[str]) -> dict[str, Any]:
@@ -311,6 +326,10 @@ def main() -> None:
     if "gae" not in arms and (reference / "report" / "comparison.json").is_file():
         rows["gae"] = summary(reference, reference.parent)
     rows |= {name: summary(arm_dir(args.out, reference, name), args.out) for name in arms}
+    if "gae" in rows:
+        for name in rows:
+            if name != "gae":
+                rows[name]["vs_gae"] = against_gae(reference, arm_dir(args.out, reference, name))
     order = "in turn" if args.sequential else "at once"
     print(f"\nRL stage from one SFT checkpoint ({reference}, held-out synth); base config: {base or 'the main job'}; "
           f"extra critic-free settings: {extra or 'none'}; arms {order}\n")  # fmt: skip
