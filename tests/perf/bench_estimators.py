@@ -177,7 +177,7 @@ def arm_dir(out: Path, reference: Path, name: str) -> Path:
 
 def launch_arms(args: argparse.Namespace, arms: dict[str, Path], reference: Path) -> None:
     """Each arm in a process of its own (its CPU is then its own), all at once unless --sequential; samples the load
-    average meanwhile into OUT/load.jsonl."""
+    average and each arm's CPU and iterations so far into OUT/load.jsonl meanwhile."""
     script = Path(__file__).resolve()
 
     def start(name: str) -> subprocess.Popen[bytes]:
@@ -190,7 +190,19 @@ def launch_arms(args: argparse.Namespace, arms: dict[str, Path], reference: Path
         for wave in waves:
             procs = {name: start(name) for name in wave}
             while any(p.poll() is None for p in procs.values()):
-                load.write(json.dumps({"time": time.time(), "load1": os.getloadavg()[0]}) + "\n")
+                # per running arm: its process tree's CPU so far and its finished iterations (CPU per iteration
+                # can be read from these even for an arm that is stopped before the end)
+                running = {name: p.pid for name, p in procs.items() if p.poll() is None}
+                tree = process_cpu.children_map()
+                arms_now = {
+                    name: {
+                        "cpu": round(process_cpu.tree_usage([pid], tree).total, 2),
+                        "iterations": len(read_metrics(arm_dir(args.out, reference, name) / "ppo" / "metrics.jsonl")),
+                    }
+                    for name, pid in running.items()
+                }
+                row = {"time": time.time(), "load1": os.getloadavg()[0], "arms": arms_now}
+                load.write(json.dumps(row) + "\n")
                 load.flush()
                 time.sleep(LOAD_EVERY)
             failed = [name for name, p in procs.items() if p.returncode]
