@@ -55,9 +55,11 @@ from execrl.trainers import pipeline  # noqa: E402
 from execrl.trainers.pipeline import PipelineConfig, load_settings, validate  # noqa: E402
 from execrl.trainers.tracking import read_metrics  # noqa: E402
 
-SFT_STAGES = ("model0", "sft", "sft_eval")
-SFT_OUTPUTS = ("model0", "sft", "sft_samples", "sft_eval")
-"""What the arms take from the reference run: the model before and after SFT and SFT's evaluation."""
+SFT_MODELS, SFT_EVAL = ("model0", "sft"), ("sft_samples", "sft_eval")
+"""What the arms take from the reference run: the model before and after SFT (before RL), SFT's evaluation (for
+the report: it runs while the arms train)."""
+SFT_EVAL_ARM = "sft_eval"
+"""The process that evaluates the SFT model while the arms train (only the report stage needs it)."""
 LOAD_EVERY = 5.0
 """Seconds between two load-average samples while the arms run."""
 
@@ -138,14 +140,14 @@ def write_config(path: Path, base: dict[str, Any], ppo: dict[str, Any]) -> Path:
     return path
 
 
-def prepare_reference(reference: Path, config: Path) -> None:
-    """The main job's stages before RL in `reference`, claimed as a pipeline run folder (the gae arm finishes it)."""
+def prepare_reference(reference: Path, config: Path, stages: tuple[str, ...]) -> None:
+    """The main job's `stages` before RL in `reference`, claimed as a pipeline run folder (the gae arm finishes it)."""
     settings = load_settings(PipelineConfig(out=reference, config=config))
     validate(settings)
     runfolder.claim(
         reference, dataclasses.asdict(settings), outputs=pipeline.OUTPUTS, force=False, stamp="settings.json"
     )
-    for name in SFT_STAGES:
+    for name in stages:
         stage = {
             "model0": lambda: pipeline.stage_model0(settings, reference),
             "sft": lambda: pipeline.stage_sft(settings, reference),
@@ -159,16 +161,26 @@ def run_arm(reference: Path, out: Path, config: Path) -> None:
     """RL, its evaluation and the report for `config` in `out`, from the SFT checkpoint of `reference`."""
     settings = load_settings(PipelineConfig(out=out, config=config))
     validate(settings)
-    if out.resolve() != reference.resolve():
-        for name in SFT_OUTPUTS:
-            if not (out / name).exists():
-                shutil.copytree(reference / name, out / name, symlinks=True)
-        (out / "stages").mkdir(parents=True, exist_ok=True)
-        for name in SFT_STAGES:  # done once, in the reference run
-            shutil.copyfile(reference / "stages" / f"{name}.json", out / "stages" / f"{name}.json")
+    copy = out.resolve() != reference.resolve()
+    if copy:
+        take_from_reference(reference, out, SFT_MODELS, ("model0", "sft"))
     measured_stage(out, "ppo", lambda: pipeline.stage_ppo(settings, out))
     measured_stage(out, "ppo_eval", lambda: pipeline.stage_eval(settings, out, "ppo"))
+    while not (reference / "stages" / "sft_eval.json").is_file():  # SFT's evaluation ran beside the arms
+        time.sleep(LOAD_EVERY)
+    if copy:
+        take_from_reference(reference, out, SFT_EVAL, ("sft_eval",))
     measured_stage(out, "report", lambda: pipeline.stage_report(settings, out))
+
+
+def take_from_reference(reference: Path, out: Path, folders: tuple[str, ...], stages: tuple[str, ...]) -> None:
+    """Copy `folders` and the markers of `stages` (done once, in the reference run) into `out`."""
+    for name in folders:
+        if not (out / name).exists():
+            shutil.copytree(reference / name, out / name, symlinks=True)
+    (out / "stages").mkdir(parents=True, exist_ok=True)
+    for name in stages:
+        shutil.copyfile(reference / "stages" / f"{name}.json", out / "stages" / f"{name}.json")
 
 
 def arm_dir(out: Path, reference: Path, name: str) -> Path:
@@ -185,7 +197,10 @@ def launch_arms(args: argparse.Namespace, arms: dict[str, Path], reference: Path
         log = open(args.out / f"{name}.log", "ab")  # noqa: SIM115 (the child owns it)
         return subprocess.Popen([*argv, "--config", str(arms[name])], stdout=log, stderr=subprocess.STDOUT)
 
-    waves = [[name] for name in arms] if args.sequential else [list(arms)]
+    names = [name for name in arms if name != SFT_EVAL_ARM]
+    waves = [[name] for name in names] if args.sequential else [names]
+    if SFT_EVAL_ARM in arms:  # SFT's evaluation, a process of its own too, runs beside the first wave
+        waves[0].append(SFT_EVAL_ARM)
     with open(args.out / "load.jsonl", "a", encoding="utf-8") as load:
         for wave in waves:
             procs = {name: start(name) for name in wave}
@@ -314,6 +329,9 @@ def main() -> None:
     parser.add_argument("--arm", help=argparse.SUPPRESS)  # internal: run one arm in this process
     parser.add_argument("--config", type=Path, help=argparse.SUPPRESS)  # internal: that arm's pipeline YAML
     args = parser.parse_args()
+    if args.arm == SFT_EVAL_ARM:
+        prepare_reference(args.reference, args.config, ("sft_eval",))
+        return
     if args.arm:
         run_arm(args.reference, arm_dir(args.out, args.reference, args.arm), args.config)
         return
@@ -322,15 +340,19 @@ def main() -> None:
     base = yaml.safe_load(args.base_config.read_text()) if args.base_config else {}
     extra = parse_extra(args.ppo)
     reference = args.reference or args.out / "gae"
+    gae_config = write_config(args.out / "configs" / "gae.yaml", base, {"advantage": "gae"})
     if args.reference is None:
-        prepare_reference(reference, write_config(args.out / "configs" / "gae.yaml", base, {"advantage": "gae"}))
+        prepare_reference(reference, gae_config, ("model0", "sft"))
     arms = {
         name: write_config(
             args.out / "configs" / f"{name}.yaml", base, {"advantage": name, **({} if name == "gae" else extra)}
         )
         for name in args.estimators
     }
+    if not (reference / "stages" / "sft_eval.json").is_file():
+        arms[SFT_EVAL_ARM] = gae_config
     launch_arms(args, arms, reference)
+    arms.pop(SFT_EVAL_ARM, None)
     if "gae" in arms and reference.parent == args.out:  # OUT/gae is a whole main job: the pipeline writes its timings
         pipeline.run_pipeline(PipelineConfig(out=reference, config=arms["gae"]))
 
