@@ -46,6 +46,12 @@ from typing import Any
 
 import yaml
 
+# libgomp's threads spin while they wait for each other (OMP_WAIT_POLICY unset). On a machine with more runnable
+# threads than cores a waiting thread spins through its partner's whole time slice: measured here at load 20 on 2
+# cores, eight forward+backward steps of the SFT model took 27-39 s and 7.6-10.6 CPU s by default, 3.4-3.7 s and
+# 0.9-1.0 CPU s with PASSIVE (1 thread: 3.3-3.6 s). The wait policy changes no result (same threads, same order of
+# reductions), so every stage and arm (children inherit it) waits passively unless the caller chose a policy.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import process_cpu  # noqa: E402
