@@ -21,7 +21,8 @@
    reaped) and the other children (ruff and the radon worker of the quality score); and PPO's own per-iteration
    `time/*` metrics. CPU seconds do not count the time a process waited for a core, so they are the comparison
    that survives a loaded machine; wall time is given beside them with the load average and the machine's mean
-   busy cores (/proc/stat) over the stage.
+   busy cores (/proc/stat) over the stage. OpenMP threads wait passively (see OMP_WAIT_POLICY below): spinning
+   ones make CPU time as load-dependent as wall time.
 5. Prints a markdown table per estimator: held-out synth pass@1 of SFT and after RL, Δ pass@1 with its 95% CI
    (`report compare`: paired bootstrap over problems), RL-stage CPU and wall seconds with their ratio to GAE's,
    the summed `time/total`, value head yes/no, the mean share of all-equal-reward prompt groups, and each
