@@ -83,6 +83,9 @@ def main() -> None:
     parser.add_argument("--sft-steps", type=int, default=250)
     parser.add_argument("--iterations", type=int, default=15)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--samples-per-prompt", type=int, default=4, help="G: PPO samples per prompt")
+    parser.add_argument("--minibatch-size", type=int, default=16)
+    parser.add_argument("--ppo-epochs", type=int, default=PRESETS["cpu-tiny"]["ppo_epochs"])
     parser.add_argument("--kl-coef", type=float, default=PRESETS["cpu-tiny"]["kl_coef"])
     parser.add_argument("--lr", type=float, default=PRESETS["cpu-tiny"]["lr"])
     parser.add_argument("--reward", default="partial")
@@ -134,7 +137,8 @@ def main() -> None:
     start_ppo = time.monotonic()
     settings = {
         **PRESETS["cpu-tiny"],
-        "iterations": args.iterations, "batch_size": args.batch_size, "samples_per_prompt": 4, "minibatch_size": 16,
+        "iterations": args.iterations, "batch_size": args.batch_size, "samples_per_prompt": args.samples_per_prompt,
+        "minibatch_size": args.minibatch_size, "ppo_epochs": args.ppo_epochs,
         "max_new_tokens": MAX_NEW_TOKENS, "max_prompt_tokens": 256, "eval_every": 0, "reward": args.reward,
         "workers": 2, "device": "cpu", "seed": args.seed, "force": True, "kl_coef": args.kl_coef, "lr": args.lr,
         "lam": args.lam, "advantage": args.advantage,
@@ -148,6 +152,9 @@ def main() -> None:
         "sft_steps": args.sft_steps,
         "ppo_iterations": args.iterations,
         "ppo_batch_size": args.batch_size,
+        "samples_per_prompt": args.samples_per_prompt,
+        "minibatch_size": args.minibatch_size,
+        "ppo_epochs": args.ppo_epochs,
         "kl_coef": args.kl_coef,
         "lr": args.lr,
         "reward": args.reward,
