@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Before anything imports torch: OpenMP threads that wait passively instead of spinning. On a machine with more
+# busy processes than cores (the suite runs on 2 cores, `-n 2`, beside its sandbox workers) a spinning thread
+# burns its descheduled partner's whole time slice: measured 7-10x the CPU for the same training steps, with
+# identical results (BENCHMARKS.md, "Advantage estimators"). Subprocesses the tests start inherit it.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import pytest
 from execrl.benchmarks.problem import Problem
