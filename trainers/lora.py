@@ -85,6 +85,18 @@ class AdapterFreeReference:
             return self.model(**inputs)
 
 
+def adapter_delta(module: Any) -> Any:
+    """The fp32 sum of a peft LoRA layer's active, unmerged adapters' weight deltas ((alpha / r) B A each, peft's
+    `get_delta_weight`), or None when there is none: what merging adds to the layer's base weight. Summed in fp32
+    so that a half-precision base is rounded once, when the caller casts W + delta."""
+    if module.merged:
+        return None
+    active = [a for a in module.active_adapters if a in module.lora_A or a in module.lora_embedding_A]
+    if not active:
+        return None
+    return sum(module.get_delta_weight(a).detach().float() for a in active)
+
+
 def merged_state_dict(model: Any, dtype: Any = None, device: Any = None) -> dict[str, Any]:
     """The state dict of `model` with its active LoRA adapters merged into the base weights, keyed by the base
     model's own names (`transformer.h.0.attn.c_attn.weight`, as `save_pretrained` or vLLM's `load_weights` take
@@ -104,10 +116,8 @@ def merged_state_dict(model: Any, dtype: Any = None, device: Any = None) -> dict
     deltas = {}
     with torch.no_grad():
         for name, module in base.named_modules():
-            if isinstance(module, LoraLayer) and not module.merged:
-                active = [a for a in module.active_adapters if a in module.lora_A or a in module.lora_embedding_A]
-                if active:
-                    deltas[f"{name}.base_layer.weight"] = sum(module.get_delta_weight(a).float() for a in active)
+            if isinstance(module, LoraLayer) and (delta := adapter_delta(module)) is not None:
+                deltas[f"{name}.base_layer.weight"] = delta
         merged: dict[str, Any] = {}
         converted: dict[tuple[int, Any], Any] = {}  # (storage pointer, dtype) -> the moved tensor: ties stay ties
         for key, tensor in base.state_dict().items():

@@ -116,14 +116,14 @@ def policy_weights(lm: Any) -> Iterator[tuple[str, torch.Tensor]]:
         for name, param in lm.named_parameters():
             yield name, param.detach()
         return
+    from execrl.trainers.lora import adapter_delta
     from peft.tuners.lora import LoraLayer
 
     adapted = {name: module for name, module in lm.named_modules() if isinstance(module, LoraLayer)}
     for name, module in adapted.items():
         base = module.get_base_layer()
-        weight, active = base.weight.detach(), [a for a in module.active_adapters if a in module.lora_A]
-        if active and not module.merged:  # summed in fp32 over a half-precision base, then rounded once
-            delta = sum(module.get_delta_weight(a).detach().float() for a in active)
+        weight, delta = base.weight.detach(), adapter_delta(module)
+        if delta is not None:  # summed in fp32 over a half-precision base, then rounded once
             weight = (weight.float() + delta).to(weight.dtype)
         yield _checkpoint_name(f"{name}.weight"), weight
         if getattr(base, "bias", None) is not None:

@@ -1,7 +1,8 @@
 """Sampling with vLLM in-process (GPU). Used only where the `vllm` package is importable.
 
 vLLM does its own continuous batching, so every prompt goes in one call; each prompt gets its own
-`SamplingParams` (its stops, and seed `seed + i` so a prompt's samples do not depend on its neighbours).
+`SamplingParams` (its stops, and seed `seed + i * n`: vLLM seeds a request's j-th sample with its seed + j, so
+prompts' seeds n apart keep neighbouring prompts' samples off each other's random streams).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class VLLMGenerator:
                 top_p=request.top_p if request.temperature > 0 else 1.0,
                 max_tokens=request.max_new_tokens,
                 stop=stop[i] or None,
-                seed=request.seed + i,
+                seed=request.seed + i * request.n,
             )
             for i in range(len(prompts))
         ]
