@@ -43,6 +43,7 @@ from execrl.trainers.ppo_math import (
     value_loss,
     zero_advantage_groups,
 )
+from execrl.trainers.ppo_models import update_mode
 from execrl.trainers.ppo_setup import Run, evaluate_pass_at_1, prepare_out, run_problems, setup_run
 from execrl.trainers.rewards import (
     HackAttemptRate,
@@ -230,6 +231,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     stats: dict[str, list[float]] = {k: [] for k in names}
     b_ratios = []
     b_inds = torch.nonzero(kept).squeeze(1)
+    update_mode(policy, cfg.gradient_checkpointing, training=True)  # checkpointing acts only in train mode
     for _epoch in range(cfg.ppo_epochs if len(b_inds) else 0):
         b_inds = b_inds[torch.randperm(len(b_inds))]
         for i in range(0, len(b_inds), cfg.minibatch_size):
@@ -273,6 +275,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
                 break
         if cfg.target_kl and stats["approx_kl"][-1] > cfg.target_kl:
             break
+    update_mode(policy, cfg.gradient_checkpointing, training=False)
     lr = run.scheduler.get_last_lr()[0]
     run.scheduler.step()
     seq_kl = (kl.sum(1) * kept).sum().item() / max(kept.sum().item(), 1.0)

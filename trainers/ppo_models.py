@@ -66,9 +66,37 @@ def policy_and_reference(
             lm = devices.load_model(AutoModelForCausalLM, cfg.model, dtype=torch.float32)
         lm.requires_grad_(True)
         devices.set_gradient_checkpointing(lm, cfg.gradient_checkpointing)
+    if cfg.gradient_checkpointing:  # the update then runs in train mode (`update_mode`): no dropout may act there
+        disable_dropout(lm)
     policy = PolicyWithValue(lm, value_head=cfg.value_head)
     if policy_dir:
         checkpoint.load_value_head(policy, policy_dir)
     # Dropout stays off throughout: the PPO ratio must compare the same function before and after a step.
     policy.eval()
     return policy, ref
+
+
+def disable_dropout(model: Any) -> None:
+    """Every dropout of `model` at p = 0: its `nn.Dropout` modules and its config's dropout rates (`*dropout`,
+    `*pdrop`: some attention implementations read them at call time), so that train mode computes exactly the
+    function eval mode does (TRL's `disable_dropout_in_model` does the same for its trainers)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = 0.0
+    config = getattr(model, "config", None)
+    for name, value in vars(config).items() if config is not None else ():
+        if isinstance(value, float) and (name.endswith("dropout") or name.endswith("pdrop")):
+            setattr(config, name, 0.0)
+
+
+def update_mode(policy: Any, gradient_checkpointing: bool, training: bool) -> None:
+    """Put the policy in train mode for the PPO update (`training`) and back in eval mode after it, when
+    `gradient_checkpointing` is on; otherwise leave it in eval mode throughout.
+
+    transformers checkpoints a layer only while it is training (`self.gradient_checkpointing and self.training`
+    in `modeling_layers.py`), and PPO keeps the policy in eval mode so that dropout never changes the function the
+    ratio compares: with eval mode alone `--gradient-checkpointing` saved nothing. `policy_and_reference` zeroes
+    every dropout when the flag is on, so both modes compute the same function, and rollouts stay in eval mode
+    (with their KV cache)."""
+    if gradient_checkpointing:
+        policy.train(training)

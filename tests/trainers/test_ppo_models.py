@@ -100,3 +100,58 @@ def test_lora_lowers_the_peak_memory_of_policy_and_reference_by_at_least_one_mod
     assert full["models_peak_mb"] - with_lora["models_peak_mb"] > 0.6 * model_mb, report
     # After an update full fine-tuning adds gradients and AdamW's moments for every weight as well.
     assert full["step_peak_mb"] - with_lora["step_peak_mb"] > 2 * model_mb, report
+
+
+def _mlp_forwards(policy, batch: torch.Tensor, monkeypatch) -> int:
+    """How many times each transformer block's MLP runs for one forward + backward pass of the policy. Counted by
+    patching the class's `forward`: module hooks do not fire in a checkpoint's recomputation."""
+    from transformers.models.gpt2 import modeling_gpt2
+
+    calls = []
+    forward = modeling_gpt2.GPT2MLP.forward
+
+    def counted(self, *args, **kwargs):
+        calls.append(1)
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(modeling_gpt2.GPT2MLP, "forward", counted)
+    logits, _ = policy(batch, torch.ones_like(batch))
+    logits.float().mean().backward()
+    monkeypatch.undo()
+    return len(calls) // policy.lm.config.n_layer
+
+
+@pytest.mark.parametrize(
+    ("checkpointing", "lora_r", "forwards"),
+    [
+        (False, 0, 1),  # no checkpointing: each block runs once
+        (True, 0, 2),  # checkpointing: each block runs again in the backward pass (its activations were dropped)
+        (True, 4, 2),  # the same with LoRA adapters over a frozen base
+    ],
+)
+def test_gradient_checkpointing_recomputes_the_blocks_during_the_update(
+    tiny, tmp_path, monkeypatch, checkpointing, lora_r, forwards
+) -> None:
+    from execrl.trainers.ppo_models import update_mode
+
+    cfg = PPOConfig(model=str(tiny), out=tmp_path / "o", device="cpu", gradient_checkpointing=checkpointing,
+                    lora_r=lora_r)  # fmt: skip
+    policy, _ = policy_and_reference(cfg, torch.device("cpu"), "no")
+    batch = torch.randint(5, 200, (2, 12))
+    update_mode(policy, checkpointing, training=True)
+    assert _mlp_forwards(policy, batch, monkeypatch) == forwards
+    update_mode(policy, checkpointing, training=False)
+    assert not policy.training  # rollouts and log-prob passes stay in eval mode
+
+
+def test_with_dropout_zeroed_train_mode_computes_what_eval_mode_does(tiny, tmp_path) -> None:
+    from execrl.trainers.ppo_models import disable_dropout
+    from transformers import AutoModelForCausalLM
+
+    lm = AutoModelForCausalLM.from_pretrained(tiny, resid_pdrop=0.3, embd_pdrop=0.3, attn_pdrop=0.3)
+    batch = torch.randint(5, 200, (2, 12))
+    with torch.no_grad():
+        want = lm.eval()(batch).logits
+        assert not torch.equal(lm.train()(batch).logits, want)  # dropout acts in train mode...
+        disable_dropout(lm)
+        assert torch.equal(lm.train()(batch).logits, want)  # ...and no longer once zeroed
