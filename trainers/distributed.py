@@ -23,6 +23,9 @@ and one run folder:
 - **Resume.** A checkpoint holds every rank's RNG states and prompt RNG (`gather_rank_states`), restored to each
   rank (`restore_rank_state`); resuming with another number of processes is refused (the shards would differ).
 - **Sandbox.** Each rank opens its own pool: `pool_workers` splits the machine's cores between the ranks on it.
+- **The supervised trainers** (SFT, reward model, critic) split each batch of their seeded stream between the
+  ranks (`batch_share`), log the loss averaged over ranks, and write from rank 0; their checkpoints are
+  accelerate's `save_state`, which holds every rank's RNG states already.
 
 torch is imported inside functions, like the rest of the trainers' shared modules.
 """
@@ -92,6 +95,16 @@ def main_first(device: str, fn: Callable[[], T]) -> T:
     if kind == "error":
         raise UserError(value)
     return value
+
+
+def batch_share(idx: Sequence[int], rank: int, world: int) -> list[int]:
+    """Rank `rank`'s share of one batch of the supervised trainers' seeded stream (every rank draws the same
+    batch, so `--batch-size` stays the global batch): `idx` padded to a multiple of `world` by repeating its
+    first items, as `torch.utils.data.DistributedSampler` pads, then every `world`-th item from `rank` — so no
+    rank is ever given an empty batch."""
+    idx = list(idx)
+    padded = idx + (idx * world)[: -len(idx) % world]
+    return padded[rank::world]
 
 
 def _per_rank(accelerator: Any, value: Any) -> list[Any]:
@@ -211,6 +224,56 @@ def restore_rank_state(checkpoint_dir: Path, accelerator: Any, state: dict[str, 
     mine = torch.load(checkpoint_dir / RANKS_FILE, map_location="cpu", weights_only=False)[accelerator.process_index]
     set_rng_states(mine["rng"])
     return {**state, "prompt_rng": mine["prompt_rng"]}
+
+
+def zero_stage(accelerator: Any) -> int:
+    """The DeepSpeed ZeRO stage of the launch (`trainers/accelerate/zero*.yaml`); 0 without DeepSpeed."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    return int(plugin.zero_stage) if plugin is not None else 0
+
+
+def refuse_zero3(accelerator: Any, trainer: str) -> None:
+    """`trainer` keeps whole parameters on every rank (it samples from the model, or saves it unwrapped), which
+    ZeRO-3 shards: refused, naming the config that works."""
+    if zero_stage(accelerator) == 3:
+        raise UserError(
+            f"{trainer} under DeepSpeed ZeRO-3: it needs the whole parameters on every rank (sampling, the in-loop "
+            "evaluation, saving), which ZeRO-3 shards; launch with trainers/accelerate/zero2.yaml or ddp.yaml"
+        )
+
+
+def check_ppo_launch(accelerator: Any, resume: bool) -> None:
+    """PPO runs under DDP and ZeRO-2; its checkpoint holds one copy of the optimizer state, which ZeRO shards, so
+    a DeepSpeed run cannot resume from it."""
+    refuse_zero3(accelerator, "execrl train ppo")
+    if resume and zero_stage(accelerator):
+        raise UserError(
+            "--resume under DeepSpeed: PPO's checkpoint keeps rank 0's optimizer state, which ZeRO shards; resume "
+            "runs launched with trainers/accelerate/ddp.yaml, or start over with --force"
+        )
+
+
+def fill_deepspeed_auto(accelerator: Any, max_grad_norm: float) -> None:
+    """Fill the shipped DeepSpeed configs' "auto" values that accelerate fills only from a prepared DataLoader
+    (our trainers batch themselves): one micro-batch per backward, and the trainer's --max-grad-norm as
+    DeepSpeed's gradient clipping (under DeepSpeed, `clip_grad_norm_` only reports the norm)."""
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if plugin is not None:
+        fill_auto(plugin.deepspeed_config, max_grad_norm)
+
+
+def fill_auto(config: dict[str, Any], max_grad_norm: float) -> None:
+    """`fill_deepspeed_auto` on a DeepSpeed config dict."""
+    if config.get("train_micro_batch_size_per_gpu", "auto") == "auto":
+        config["train_micro_batch_size_per_gpu"] = 1
+    if config.get("gradient_clipping", "auto") == "auto":
+        config["gradient_clipping"] = float(max_grad_norm)
+
+
+def full_state_dict(accelerator: Any, prepared: Any) -> dict[str, Any] | None:
+    """Under ZeRO-3 the prepared model's parameters gathered into one 16-bit state dict (every rank must call
+    it; the config's `stage3_gather_16bit_weights_on_model_save` is on); None otherwise (the model holds them)."""
+    return accelerator.get_state_dict(prepared) if zero_stage(accelerator) == 3 else None
 
 
 def local_processes() -> int:

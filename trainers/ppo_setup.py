@@ -236,6 +236,7 @@ def setup_run(
     from transformers import AutoModelForCausalLM
 
     accelerator = devices.seeded_accelerator(cfg)
+    distributed.check_ppo_launch(accelerator, resume)
     # Exact resume on CPU needs deterministic kernels; warn_only keeps CUDA ops without one usable.
     torch.use_deterministic_algorithms(True, warn_only=True)
 

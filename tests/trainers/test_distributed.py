@@ -191,3 +191,51 @@ def test_a_run_stopped_and_resumed_under_two_ranks_continues_identically(tiny_mo
         return [(r["step"], r["rank"], r["task_id"], r["program"], r["reward"]) for r in map(json.loads, path.open())]
 
     assert sampled(tmp_path / "out" / "rollouts.jsonl") == sampled(out / "rollouts.jsonl")
+
+
+@pytest.mark.parametrize(
+    ("batch", "world"),
+    [
+        (list(range(8)), 1),  # one process: the batch itself
+        (list(range(8)), 2),  # even split
+        (list(range(5)), 2),  # a short last batch: the first row padded in
+        ([7], 4),  # fewer rows than ranks: every rank still gets one
+    ],
+)
+def test_a_supervised_batch_is_shared_between_ranks_with_no_rank_left_empty(batch: list[int], world: int) -> None:
+    shares = [distributed.batch_share(batch, rank, world) for rank in range(world)]
+    assert sorted(set(i for share in shares for i in share)) == sorted(batch)  # every row trained
+    assert len({len(share) for share in shares}) == 1 and shares[0]  # equal, non-empty shares
+    assert sum(map(len, shares)) - len(batch) < world  # padding only to the next multiple of world
+
+
+CONFIGS = Path(distributed.__file__).with_name("accelerate")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "stage"),
+    [
+        ("ddp", "MULTI_GPU", 0),  # DDP on the GPUs of one machine
+        ("cpu", "MULTI_GPU", 0),  # two gloo processes without CUDA (what the tests above launch)
+        ("zero2", "DEEPSPEED", 2),  # optimizer states and gradients sharded
+        ("zero3", "DEEPSPEED", 3),  # parameters sharded too
+    ],
+)
+def test_the_shipped_accelerate_configs_load_with_accelerates_own_parsers(name: str, kind: str, stage: int) -> None:
+    """accelerate's config-file loader (what `accelerate launch --config_file` runs) and, for DeepSpeed, its
+    DeepSpeedPlugin on the JSON the YAML names (DeepSpeed itself needs CUDA: not run here); the "auto" values
+    accelerate leaves to a DataLoader are filled from the trainer's flags."""
+    from accelerate.commands.config.config_args import load_config_from_file
+    from accelerate.utils import DeepSpeedPlugin
+
+    config = load_config_from_file(str(CONFIGS / f"{name}.yaml"))
+    assert config.distributed_type.value == kind
+    if not stage:
+        return
+    json_file = Path(config.deepspeed_config["deepspeed_config_file"])
+    assert json_file.parent == Path("trainers/accelerate")  # relative to the repository root
+    plugin = DeepSpeedPlugin(hf_ds_config=str(CONFIGS / json_file.name))
+    assert plugin.zero_stage == stage
+    distributed.fill_auto(plugin.deepspeed_config, 0.5)
+    assert plugin.deepspeed_config["train_micro_batch_size_per_gpu"] == 1
+    assert plugin.deepspeed_config["gradient_clipping"] == 0.5
