@@ -130,6 +130,39 @@ def _launch(model: Path, out: Path, hashes: Path, *extra: str) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
+def test_ranks_with_uneven_minibatch_counts_step_together_and_the_repeats_add_no_gradient(tmp_path) -> None:
+    """Rank 0 has 3 minibatches, rank 1 one: rank 1 repeats its first twice at weight 0, both take 3 DDP steps,
+    and the parameters equal a plain loop over the averaged gradients (a repeat's gradient counted as 0)."""
+    from tests.trainers.dp_lockstep_driver import rank_data
+
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2"]
+    launch += ["--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no"]
+    argv = [*launch, "--main_process_port", str(_free_port()), str(DRIVER.with_name("dp_lockstep_driver.py"))]
+    done = subprocess.run([*argv, str(tmp_path)], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [[w for _, w in s["plan"]] for s in seen] == [[1.0, 1.0, 1.0], [1.0, 0.0, 0.0]]
+    assert seen[0]["params"] == seen[1]["params"]
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 1)  # the same initial weights, trained by hand on the averaged gradients
+    for step in range(3):
+        grads = []
+        for rank, s in enumerate(seen):
+            mb_inds, weight = s["plan"][step]
+            model.zero_grad()
+            (model(rank_data(rank)[mb_inds]).pow(2).mean() * weight).backward()
+            grads.append([p.grad.clone() for p in model.parameters()])
+        with torch.no_grad():
+            for p, *g in zip(model.parameters(), *grads, strict=True):
+                p -= 0.1 * sum(g) / len(g)
+    expected = [p.detach().flatten().tolist() for p in model.parameters()]
+    for got, want in zip(seen[0]["params"], expected, strict=True):
+        assert got == pytest.approx(want, rel=1e-5)
+    for s in seen:  # the collectives agree on every rank
+        assert s["every_rank_has"] is False and s["sum_across"] == [3.0] and s["mean_across"] == 0.5
+        assert s["gather_all"] == [0, 1]
+
+
 def _hashes(folder: Path) -> dict[int, list[tuple[int, str]]]:
     """rank -> [(step, parameter hash)] as the driver recorded them."""
     return {
