@@ -26,6 +26,10 @@ and one run folder:
 - **The supervised trainers** (SFT, reward model, critic) split each batch of their seeded stream between the
   ranks (`batch_share`), log the loss averaged over ranks, and write from rank 0; their checkpoints are
   accelerate's `save_state`, which holds every rank's RNG states already.
+- **DeepSpeed** (`trainers/accelerate/zero*.yaml`): `fill_deepspeed_auto` fills what accelerate would take from a
+  DataLoader; ZeRO-3 is refused where whole parameters are needed on every rank (`refuse_zero3`: PPO samples
+  from its policy, the reward model and critic save it unwrapped), and SFT gathers them to save
+  (`full_state_dict`).
 
 torch is imported inside functions, like the rest of the trainers' shared modules.
 """
