@@ -4,7 +4,9 @@
   only, in peft's layout, resumed on the base model `--model`);
 - `value_head.pt`: the value head's state dict (GAE only: a critic-free run has no value head, so no file);
 - `trainer_state.pt`: optimizer, LR scheduler, RNG states (python, numpy, torch CPU and CUDA) and the loop
-  state (step, KL coefficient, plateau tracker, prompt-sampling RNG).
+  state (step, KL coefficient, plateau tracker, prompt-sampling RNG, number of processes);
+- `ranks.pt`, in a run of several processes (`execrl.trainers.distributed`): every rank's RNG states and
+  prompt-sampling RNG, in rank order (the rest is the same on every rank and written once, by rank 0).
 
 A checkpoint is written to `checkpoint.tmp/` and swapped in by rename, so a crash mid-save leaves the
 previous checkpoint intact.
@@ -23,6 +25,7 @@ from execrl.trainers import lora
 
 CHECKPOINT_DIR = "checkpoint"
 VALUE_HEAD_FILE = "value_head.pt"
+RANKS_FILE = "ranks.pt"
 
 
 def rng_states() -> dict[str, Any]:
@@ -57,11 +60,16 @@ def save_policy(folder: Path, policy: Any, tokenizer: Any, merge_adapters: bool 
         torch.save(policy.v_head.state_dict(), folder / VALUE_HEAD_FILE)
 
 
-def save_checkpoint(out: Path, policy: Any, tokenizer: Any, optimizer: Any, scheduler: Any, state: dict) -> None:
-    """Write `out/checkpoint/` atomically. `policy` is the unwrapped `PolicyWithValue`."""
+def save_checkpoint(
+    out: Path, policy: Any, tokenizer: Any, optimizer: Any, scheduler: Any, state: dict, ranks: list | None = None
+) -> None:
+    """Write `out/checkpoint/` atomically. `policy` is the unwrapped `PolicyWithValue`; `ranks`: every rank's
+    RNG states under data parallel (`distributed.gather_rank_states`), None in one process."""
     final, tmp = Path(out) / CHECKPOINT_DIR, Path(out) / (CHECKPOINT_DIR + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     save_policy(tmp / "policy", policy, tokenizer)
+    if ranks is not None:
+        torch.save(ranks, tmp / RANKS_FILE)
     torch.save(
         {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": rng_states(), **state},
         tmp / "trainer_state.pt",

@@ -137,6 +137,9 @@ def prepare_optimiser(accelerator: Any, model: Any, cfg: OptimiserFlags, steps: 
     optimizer, scheduler = optimizer_and_schedule(
         model.parameters(), cfg.lr, cfg.weight_decay, round(cfg.warmup_share * steps), steps
     )
+    from execrl.trainers.distributed import fill_deepspeed_auto
+
+    fill_deepspeed_auto(accelerator, cfg.max_grad_norm)
     model, optimizer = accelerator.prepare(model, optimizer)
     return model, optimizer, scheduler
 
@@ -153,13 +156,20 @@ def optimizer_step(accelerator: Any, model: Any, optimizer: Any, scheduler: Any,
 
 
 @contextlib.contextmanager
-def step_log(out: Path, steps: int, desc: str, start: int = 0) -> Iterator[Callable[[dict[str, Any], float], None]]:
+def step_log(
+    out: Path, steps: int, desc: str, start: int = 0, enabled: bool = True
+) -> Iterator[Callable[[dict[str, Any], float], None]]:
     """`log(row, loss)` for each of `steps` steps: one JSON line in `OUT/train_log.jsonl`, one tick of the bar.
 
     A run resumed after step `start` keeps the log's rows up to that step and appends; rows a killed run wrote
-    past its last checkpoint are dropped, since the resumed run redoes those steps.
+    past its last checkpoint are dropped, since the resumed run redoes those steps. Not `enabled` (the ranks
+    other than the main process under data parallel): `log` does nothing.
     """
     from tqdm import tqdm
+
+    if not enabled:
+        yield lambda row, loss: None
+        return
 
     path = out / "train_log.jsonl"
     kept: list[dict[str, Any]] = []
@@ -209,14 +219,15 @@ class SupervisedRun:
         if self.save_every and step % self.save_every == 0 and step < steps:
             step_checkpoint.save(self.out, step, self.accelerator)
 
-    def save(self, model: Any, json_files: dict[str, Any]) -> None:
-        """On the main process: each of `json_files` (name: value), the model and the tokenizer into `out`,
-        which is then marked finished and its checkpoints dropped."""
+    def save(self, model: Any, json_files: dict[str, Any], state_dict: dict[str, Any] | None = None) -> None:
+        """On the main process: each of `json_files` (name: value), the model (with `state_dict`, its weights
+        gathered under ZeRO-3: `distributed.full_state_dict`) and the tokenizer into `out`, which is then marked
+        finished and its checkpoints dropped."""
         if not self.accelerator.is_main_process:
             return
         for name, value in json_files.items():
             runfolder.write_json(self.out / name, value)  # whole or not at all
-        model.save_pretrained(self.out)
+        model.save_pretrained(self.out, **({"state_dict": state_dict} if state_dict is not None else {}))
         self.tokenizer.save_pretrained(self.out)
         finish_output(self.out, self.config)
         step_checkpoint.remove(self.out)
@@ -226,8 +237,10 @@ def start_supervised(cfg: Any) -> SupervisedRun | None:
     """The start-up of SFT, the reward model and the critic; None when `cfg.out` already holds this finished run
     (the trainer then returns at once). Otherwise claims `cfg.out` (an unfinished run of the same config there is
     resumed from its last checkpoint), seeds, makes the accelerator, loads the tokenizer of `cfg.model`."""
+    from execrl.trainers.distributed import main_first
+
     out, config = Path(cfg.out), config_record(cfg)
-    state = claim_output(out, config, cfg.force)
+    state = main_first(cfg.device, lambda: claim_output(out, config, cfg.force))  # rank 0 claims for all
     if state == "done":
         return None
     return SupervisedRun(

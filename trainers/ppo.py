@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 from execrl.benchmarks.problem import Problem
 from execrl.harness.records import ExecResult
+from execrl.trainers import distributed
 from execrl.trainers.data import finish_output
 from execrl.trainers.overlap import overlapped_draw, sequential_draw
 from execrl.trainers.ppo_config import PPOConfig, check_config, parse_config, run_config
@@ -232,10 +233,10 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     b_ratios = []
     b_inds = torch.nonzero(kept).squeeze(1)
     update_mode(policy, cfg.gradient_checkpointing, training=True)  # checkpointing acts only in train mode
-    for _epoch in range(cfg.ppo_epochs if len(b_inds) else 0):
+    # Under data parallel every rank takes the same number of steps, and stops at the same one (`distributed`).
+    for _epoch in range(cfg.ppo_epochs if distributed.every_rank_has(accelerator, len(b_inds)) else 0):
         b_inds = b_inds[torch.randperm(len(b_inds))]
-        for i in range(0, len(b_inds), cfg.minibatch_size):
-            mb_inds = b_inds[i : i + cfg.minibatch_size]
+        for mb_inds, mb_weight in distributed.minibatches(accelerator, b_inds, cfg.minibatch_size):
             mb_mask = b_mask[mb_inds]
             with accelerator.autocast():
                 logits, values = policy(b_input_ids[mb_inds], b_attention_mask[mb_inds])
@@ -244,6 +245,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
             with torch.no_grad():
                 # KL(old || new) from samples of the old policy: k3 with ref = new (cleanrl's approx_kl).
                 approx_kl = masked_mean(kl_estimate(-logratio, "k3"), mb_mask).item()
+                approx_kl = distributed.mean_across(accelerator, approx_kl)  # the global batch's
             pg_loss, clipfrac, ratio = policy_loss(
                 new_logprobs, b_logprobs[mb_inds], b_advantages[mb_inds], mb_mask, cfg.clip, agg, horizon,
                 is_weights=b_tis[mb_inds] if b_tis is not None else None,
@@ -263,7 +265,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
                 loss = loss + cfg.vf_coef * v_loss
                 stats["v_loss"].append(v_loss.item())
             run.optimizer.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
+            accelerator.backward(loss * mb_weight)
             accelerator.clip_grad_norm_(policy.parameters(), cfg.max_grad_norm)
             run.optimizer.step()
             losses = (pg_loss, masked_mean(entropy.detach(), mb_mask), clipfrac)
@@ -278,9 +280,10 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
     update_mode(policy, cfg.gradient_checkpointing, training=False)
     lr = run.scheduler.get_last_lr()[0]
     run.scheduler.step()
-    seq_kl = (kl.sum(1) * kept).sum().item() / max(kept.sum().item(), 1.0)
-    if len(b_inds):  # an empty batch measured no KL; it must not pull an adaptive coefficient down
-        run.kl_ctl.update(seq_kl, len(scores))
+    kl_sum, n_kept, n_scores = distributed.sum_across(accelerator, [(kl.sum(1) * kept).sum(), kept.sum(), len(scores)])
+    seq_kl = kl_sum / max(n_kept, 1.0)  # over the global batch, so every rank's coefficient moves alike
+    if n_kept:  # an empty batch measured no KL; it must not pull an adaptive coefficient down
+        run.kl_ctl.update(seq_kl, int(n_scores))
     start_sync = time.monotonic()
     run.sync_engine()  # the next rollout samples from the updated policy
     t_sync = time.monotonic() - start_sync
@@ -297,7 +300,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         "ppo/value_loss": _mean(stats["v_loss"]),
         "ppo/explained_variance": explained_variance(b_values, b_returns, b_mask),
     }
-    return {
+    metrics = {
         "ppo/policy_loss": _mean(stats["pg_loss"]),
         **(critic_metrics if cfg.value_head else {}),
         **({"ppo/kl_loss": _mean(stats["kl_loss"])} if cfg.kl_in_loss else {}),
@@ -332,6 +335,7 @@ def ppo_iteration(cfg: PPOConfig, run: Run) -> dict[str, float]:
         ),
         "time/total": time.monotonic() - start,
     }
+    return distributed.global_metrics(accelerator, metrics, given)  # the global batch's under data parallel
 
 
 def _mean(values: list[float]) -> float:
@@ -345,14 +349,16 @@ def train_ppo(cfg: PPOConfig) -> Path:
     out = Path(cfg.out)
     config = run_config(cfg)
     sources = run_problems(cfg)  # a refused problem source (overlap, missing data) must not claim OUT first
-    state = prepare_out(out, config, cfg.resume, cfg.force)
+    state = distributed.main_first(cfg.device, lambda: prepare_out(out, config, cfg.resume, cfg.force))
     if state == "done":
         return out
     with setup_run(cfg, out, config, resume=state == "resume", sources=sources) as run:
         done_here = 0
-        bar = tqdm(total=cfg.iterations, initial=run.step, desc="ppo", file=sys.stderr)
+        main = run.accelerator.is_main_process
+        bar = tqdm(total=cfg.iterations, initial=run.step, desc="ppo", file=sys.stderr, disable=not main)
         while run.step < cfg.iterations and not run.plateaued(cfg):
             metrics = ppo_iteration(cfg, run)
+            run.write_rollouts()
             run.step += 1
             run.track_plateau(metrics["ppo/mean_reward"], cfg)
             last = run.step == cfg.iterations or run.plateaued(cfg)
@@ -372,7 +378,8 @@ def train_ppo(cfg: PPOConfig) -> Path:
         bar.close()
         run.save_checkpoint()
         run.save_final()
-    finish_output(out, config)
+        if main:
+            finish_output(out, config)
     return out
 
 

@@ -23,7 +23,7 @@ from execrl.benchmarks.problem import Problem
 from execrl.benchmarks.prompts import build_prompt, stop_sequences
 from execrl.harness import runfolder
 from execrl.harness.records import ExecResult, Limits
-from execrl.trainers import checkpoint, devices
+from execrl.trainers import checkpoint, devices, distributed
 from execrl.trainers.data import FINISHED, write_jsonl
 from execrl.trainers.ppo_config import PPOConfig
 from execrl.trainers.ppo_math import AdaptiveKLController, FixedKLController
@@ -131,6 +131,8 @@ class Run:
     best_reward: float = float("-inf")
     since_best: int = 0
     recent_rewards: list[float] = field(default_factory=list)
+    rollout_rows: list[dict[str, Any]] = field(default_factory=list)
+    """--log-rollouts: this iteration's rows on this rank, until `write_rollouts`."""
 
     def sample(self, problems: Sequence[Problem], samples_per_prompt: int, temperature: float) -> Rollout:
         """The policy's `samples_per_prompt` samples for each problem's prompt, cut at its stops (rollouts and the
@@ -168,14 +170,23 @@ class Run:
         return execute_many(problems, programs, pool=self.pool)
 
     def score(self, problems: Sequence[Problem], programs: Sequence[str], results: Sequence[ExecResult]) -> list:
-        """The rewards (`mixed_rewards`); with --log-rollouts each sample is also appended to OUT/rollouts.jsonl."""
+        """The rewards (`mixed_rewards`); with --log-rollouts each sample is also kept for `write_rollouts`."""
         scores = mixed_rewards(self.cfg, problems, programs, results, self.reward_model, self.critic)
-        if self.cfg.log_rollouts and self.accelerator.is_main_process:
-            with open(self.out / ROLLOUTS, "a", encoding="utf-8") as f:
-                for problem, program, result, reward in zip(problems, programs, results, scores, strict=True):
-                    row = {"step": self.step + 1, "task_id": problem.task_id, "program": program, "reward": reward}
-                    f.write(json.dumps({**row, **result.to_json()}) + "\n")
+        if self.cfg.log_rollouts:
+            rank = self.accelerator.process_index
+            for problem, program, result, reward in zip(problems, programs, results, scores, strict=True):
+                row = {"step": self.step + 1, "rank": rank, "task_id": problem.task_id, "program": program}
+                self.rollout_rows.append({**row, "reward": reward, **result.to_json()})
         return scores
+
+    def write_rollouts(self) -> None:
+        """Once an iteration, on every rank: the main process appends every rank's rows to OUT/rollouts.jsonl."""
+        if not self.cfg.log_rollouts:
+            return
+        rows, self.rollout_rows = distributed.gather_all(self.accelerator, self.rollout_rows), []
+        if self.accelerator.is_main_process:
+            with open(self.out / ROLLOUTS, "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(row) + "\n" for row in rows)
 
     def quality(self, programs: Sequence[str]) -> list:
         from execrl.harness.scoring.quality import quality_many
@@ -201,19 +212,24 @@ class Run:
             "since_best": self.since_best,
             "recent_rewards": self.recent_rewards,
             "prompt_rng": self.rng.getstate(),
+            "world_size": self.accelerator.num_processes,
         }
 
     def save_checkpoint(self) -> None:
+        """On every rank (each hands over its RNG states); the main process writes."""
+        ranks = distributed.gather_rank_states(self.accelerator, self.rng)
         if self.accelerator.is_main_process:
             checkpoint.save_checkpoint(
-                self.out, self.unwrapped, self.tokenizer, self.optimizer, self.scheduler, self.loop_state()
+                self.out, self.unwrapped, self.tokenizer, self.optimizer, self.scheduler, self.loop_state(), ranks
             )
+        self.accelerator.wait_for_everyone()
 
     def save_final(self) -> None:
         """OUT itself becomes an ordinary Hugging Face model folder (+ value_head.pt with GAE's value head); a LoRA
         policy's adapters are merged into it."""
         if self.accelerator.is_main_process:
             checkpoint.save_policy(self.out, self.unwrapped, self.tokenizer, merge_adapters=True)
+        self.accelerator.wait_for_everyone()
 
 
 @contextlib.contextmanager
@@ -231,10 +247,14 @@ def setup_run(
     from execrl.trainers.reward_model import RewardModel
 
     accelerator = devices.seeded_accelerator(cfg)
+    distributed.check_ppo_launch(accelerator, resume)
     # Exact resume on CPU needs deterministic kernels; warn_only keeps CUDA ops without one usable.
     torch.use_deterministic_algorithms(True, warn_only=True)
 
     problems, eval_problems = sources or run_problems(cfg)
+    rank, world = accelerator.process_index, accelerator.num_processes
+    distributed.check_shard(len(problems), world, cfg.batch_size // cfg.samples_per_prompt, "the training problems")
+    problems = distributed.shard(problems, rank, world)  # each rank draws its prompts from its own share
 
     tokenizer = devices.load_tokenizer(cfg.model)
     policy_dir = checkpoint.checkpoint_policy_dir(out) if resume else None
@@ -249,15 +269,20 @@ def setup_run(
     reward_model = RewardModel.load(cfg.reward_model, cfg.device) if cfg.reward_model else None
     critic = Critic.load(cfg.critic, cfg.device) if cfg.critic else None
 
+    distributed.seed_rank(accelerator, cfg.seed)  # the models are built alike; each rank samples its own
     state = checkpoint.load_trainer_state(out, optimizer, scheduler) if resume else {}
-    rng = random.Random(cfg.seed)
+    if state:
+        state = distributed.restore_rank_state(out / checkpoint.CHECKPOINT_DIR, accelerator, state)
+    rng = random.Random(distributed.rank_seed(cfg.seed, rank))
     if state:
         rng.setstate(state["prompt_rng"])
         kl_ctl.value = state["kl_coef"]
-    tracker = Tracker(out, config, resume_step=state.get("step", 0))
-    if state and (out / ROLLOUTS).is_file():  # steps after the checkpoint are sampled again: drop their rows
+    main = accelerator.is_main_process
+    tracker = Tracker(out, config, resume_step=state.get("step", 0), enabled=main)
+    if main and state and (out / ROLLOUTS).is_file():  # steps after the checkpoint are sampled again: drop them
         write_jsonl(out / ROLLOUTS, [row for _, row in iter_jsonl(out / ROLLOUTS) if row["step"] <= state["step"]])
-    with open_pool(cfg.sandbox, cfg.workers, Limits(timeout=cfg.timeout), ray_address=cfg.ray_address) as pool:
+    workers = distributed.pool_workers(cfg.workers, distributed.local_processes())  # ranks share the cores
+    with open_pool(cfg.sandbox, workers, Limits(timeout=cfg.timeout), ray_address=cfg.ray_address) as pool:
         run = Run(
             cfg,
             out,
@@ -317,14 +342,17 @@ def run_problems(cfg: PPOConfig) -> tuple[list[Problem], dict[str, list[Problem]
 def evaluate_pass_at_1(cfg: PPOConfig, run: Run) -> dict[str, float]:
     """`eval/<benchmark>/pass@1` on each benchmark's held-out problems: mean over problems of c / n (the unbiased
     estimator for k = 1, Chen et al. 2021), sampled under a forked RNG so evaluating never changes the training
-    trajectory."""
+    trajectory. Under data parallel each rank evaluates its share of the problems and the verdicts are gathered
+    (every rank busy, none waiting on rank 0 alone)."""
     metrics = {}
-    for name, eval_problems in run.eval_problems.items():
-        if not eval_problems:
+    rank, world = run.accelerator.process_index, run.accelerator.num_processes
+    for name, all_problems in run.eval_problems.items():
+        if not all_problems:
             metrics[f"eval/{name}/pass@1"] = float("nan")
             continue
+        eval_problems = distributed.shard(all_problems, rank, world)
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(cfg.seed + 1_000_003 * run.step)
+            torch.manual_seed(distributed.rank_seed(cfg.seed + 1_000_003 * run.step, rank))
             passed = []
             for i in range(0, len(eval_problems), 64):
                 chunk = eval_problems[i : i + 64]
@@ -332,5 +360,6 @@ def evaluate_pass_at_1(cfg: PPOConfig, run: Run) -> dict[str, float]:
                 problems = [p for p in chunk for _ in range(cfg.eval_samples)]
                 programs = [run.to_program(p, t) for p, t in zip(problems, rollout.texts, strict=True)]
                 passed += [r.passed for r in run.execute(problems, programs)]
+        passed = distributed.gather_all(run.accelerator, passed)
         metrics[f"eval/{name}/pass@1"] = sum(passed) / len(passed)
     return metrics

@@ -24,7 +24,7 @@ from typing import Any
 from execrl.benchmarks.errors import UserError
 from execrl.harness import runfolder
 from execrl.harness.flags import DeviceFlags, OutputFlags, parse
-from execrl.trainers import devices
+from execrl.trainers import devices, distributed
 from execrl.trainers.data import (
     batches,
     collate_scored,
@@ -91,6 +91,7 @@ def train_classifier(
     logs `NAME/loss`, `NAME/accuracy` and `NAME/lr` to `OUT/train_log.jsonl`. Returns the unwrapped model, in eval
     mode."""
     # 2. model
+    distributed.refuse_zero3(run.accelerator, f"execrl train {'critic' if name == 'critic' else 'rm'}")
     model = load_classifier(cfg.model, num_labels, run.tokenizer).train()
 
     # 3. optimiser
@@ -102,14 +103,17 @@ def train_classifier(
     stream = endless_batches(len(train), cfg.batch_size, cfg.seed)
     for _ in range(done):
         next(stream)
-    with devices.step_log(run.out, steps, name, start=done) as log:
+    acc = run.accelerator
+    with devices.step_log(run.out, steps, name, start=done, enabled=acc.is_main_process) as log:
         for step in range(done + 1, steps + 1):
             _, idx = next(stream)
+            idx = distributed.batch_share(idx, acc.process_index, acc.num_processes)  # this rank's share
             loss, accuracy = batch_loss(model, [train[i] for i in idx])
             lr = scheduler.get_last_lr()[0]
             run.accelerator.backward(loss)
             devices.optimizer_step(run.accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
-            value = loss.item()  # one device sync a step
+            value = distributed.mean_across(acc, loss.item())  # one device sync a step; the global batch's
+            accuracy = distributed.mean_across(acc, accuracy)
             row = {"step": step, f"{name}/loss": round(value, 6), f"{name}/accuracy": accuracy, f"{name}/lr": lr}
             log(row, value)
             run.checkpoint(step, steps)

@@ -18,7 +18,7 @@ from typing import Any
 
 from execrl.benchmarks.errors import UserError
 from execrl.harness.flags import DeviceFlags, OutputFlags, parse
-from execrl.trainers import devices
+from execrl.trainers import devices, distributed
 from execrl.trainers.data import (
     collate_sft,
     encode_sft,
@@ -95,6 +95,8 @@ def train_sft(cfg: SFTConfig) -> Path:
         raise UserError(f"{source}: every prompt fills --max-length {cfg.max_length}")
 
     # 2. model
+    if cfg.lora_r > 0:  # merging the adapters needs the whole weights
+        distributed.refuse_zero3(run.accelerator, "execrl train sft --lora-r")
     model = devices.load_model(AutoModelForCausalLM, cfg.model)
     devices.set_gradient_checkpointing(model, cfg.gradient_checkpointing)
     if cfg.lora_r > 0:
@@ -112,11 +114,13 @@ def train_sft(cfg: SFTConfig) -> Path:
     stream, start = endless_batches(len(encoded), cfg.batch_size, cfg.seed), time.monotonic()
     for _ in range(done * cfg.grad_accum):
         next(stream)
-    with devices.step_log(run.out, steps, "sft", start=done) as log:
+    acc = run.accelerator
+    with devices.step_log(run.out, steps, "sft", start=done, enabled=acc.is_main_process) as log:
         for step in range(done + 1, steps + 1):
             loss_sum = 0.0
             for _ in range(cfg.grad_accum):
                 epoch, idx = next(stream)
+                idx = distributed.batch_share(idx, acc.process_index, acc.num_processes)  # this rank's share
                 batch = collate_sft([encoded[i] for i in idx], run.tokenizer.pad_token_id)
                 batch = {k: v.to(run.accelerator.device) for k, v in batch.items()}
                 with run.accelerator.autocast():
@@ -125,6 +129,7 @@ def train_sft(cfg: SFTConfig) -> Path:
                 loss_sum += loss.item()
             lr = scheduler.get_last_lr()[0]  # the rate this step used
             grad_norm = devices.optimizer_step(run.accelerator, model, optimizer, scheduler, cfg.max_grad_norm)
+            loss_sum = distributed.mean_across(acc, loss_sum)  # the global batch's
             row = {
                 "step": step,
                 "epoch": epoch,
@@ -136,12 +141,13 @@ def train_sft(cfg: SFTConfig) -> Path:
             log(row, loss_sum)
             run.checkpoint(step, steps)
 
-    # 5. save: merged weights, so the folder loads without peft
+    # 5. save: merged weights, so the folder loads without peft (under ZeRO-3 gathered from every rank first)
+    state_dict = distributed.full_state_dict(run.accelerator, model)
     model = run.accelerator.unwrap_model(model)
     if cfg.lora_r > 0:
         model = model.merge_and_unload()
     model.eval()
-    run.save(model, {})
+    run.save(model, {}, state_dict)
     return run.out
 
 

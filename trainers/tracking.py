@@ -17,11 +17,15 @@ METRICS_FILE = "metrics.jsonl"
 
 
 class Tracker:
-    """Writes metric rows `{"step": k, "ppo/kl": ..., ...}` to JSONL and TensorBoard."""
+    """Writes metric rows `{"step": k, "ppo/kl": ..., ...}` to JSONL and TensorBoard. Under data parallel only
+    the main process writes (`enabled`); the others' tracker does nothing, so a run has one log."""
 
-    def __init__(self, out: Path, config: dict[str, Any], resume_step: int = 0) -> None:
+    def __init__(self, out: Path, config: dict[str, Any], resume_step: int = 0, enabled: bool = True) -> None:
         from torch.utils.tensorboard import SummaryWriter
 
+        self.enabled = enabled
+        if not enabled:
+            return
         self.path = Path(out) / METRICS_FILE
         kept = [row for row in read_metrics(self.path) if row["step"] <= resume_step] if resume_step else []
         self.path.write_text("".join(json.dumps(row) + "\n" for row in kept))
@@ -31,6 +35,8 @@ class Tracker:
             self.writer.add_text("config", "```\n" + json.dumps(config, indent=2) + "\n```", 0)
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
+        if not self.enabled:
+            return
         row = {"step": step, **{k: _plain(v) for k, v in metrics.items()}}
         with self.path.open("a") as f:
             f.write(json.dumps(row) + "\n")
@@ -40,7 +46,8 @@ class Tracker:
         self.writer.flush()
 
     def close(self) -> None:
-        self.writer.close()
+        if self.enabled:
+            self.writer.close()
 
 
 def _plain(value: float) -> float | None:
