@@ -98,7 +98,8 @@ def test_lora_lowers_the_peak_memory_of_policy_and_reference_by_at_least_one_mod
     assert with_lora["param_mb"] < 1.05 * model_mb  # one base + adapters
     # The peak after the two forwards alone (`models_peak_mb`) is not asserted: it came out 0 MB for LoRA and 67 MB
     # for full fine-tuning (< one 120 MB copy) in one suite run at load 15, because ru_maxrss only grows past the
-    # import-time peak, which the safetensors pages mapped by from_pretrained may or may not exceed. After an update full fine-tuning adds gradients and AdamW's moments for every weight as well.
+    # import-time peak, which the safetensors pages mapped by from_pretrained may or may not exceed.
+    # After an update full fine-tuning adds gradients and AdamW's moments for every weight as well.
     assert full["step_peak_mb"] - with_lora["step_peak_mb"] > 2 * model_mb, report
 
 
