@@ -17,9 +17,13 @@ generalisation to unseen problems (a tiny model memorises, it does not learn to 
 from __future__ import annotations
 
 import argparse
+import ast
+import io
 import json
 import math
+import random
 import time
+import tokenize
 from pathlib import Path
 
 import torch
@@ -38,6 +42,66 @@ from execrl.trainers.sources import reference_rows
 from execrl.trainers.tiny import build_tiny_model
 
 MAX_NEW_TOKENS, MAX_LENGTH = 128, 320
+
+# One-token planted bugs (the tiny default's device, synth's `wrong_share`, applied to MBPP): each entry lists
+# what a token may become; a mutant is kept only if it parses and fails the problem's asserts in the sandbox.
+OP_SWAPS = {
+    "+": ("-",), "-": ("+",), "*": ("/", "+"), "/": ("*", "//"), "//": ("/",),
+    "<": ("<=", ">"), "<=": ("<",), ">": (">=", "<"), ">=": (">",), "==": ("!=",), "!=": ("==",),
+}  # fmt: skip
+NAME_SWAPS = {"max": "min", "min": "max", "and": "or", "or": "and", "True": "False", "False": "True",
+              "upper": "lower", "lower": "upper"}  # fmt: skip
+
+
+def token_mutants(source: str) -> list[str]:
+    """Every one-token change of `source` from the swap tables (and each integer constant ±1) that still parses."""
+    lines = source.splitlines(keepends=True)
+    offsets = [0]
+    for line in lines:
+        offsets.append(offsets[-1] + len(line))
+    out = []
+    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
+        if tok.type == tokenize.OP:
+            replacements = OP_SWAPS.get(tok.string, ())
+        elif tok.type == tokenize.NAME:
+            replacements = (NAME_SWAPS[tok.string],) if tok.string in NAME_SWAPS else ()
+        elif tok.type == tokenize.NUMBER and tok.string.isdigit():
+            replacements = tuple(str(int(tok.string) + d) for d in (1, -1) if int(tok.string) + d >= 0)
+        else:
+            continue
+        start = offsets[tok.start[0] - 1] + tok.start[1]
+        end = offsets[tok.end[0] - 1] + tok.end[1]
+        for new in replacements:
+            mutant = source[:start] + new + source[end:]
+            try:
+                ast.parse(mutant)
+            except SyntaxError:
+                continue
+            out.append(mutant)
+    return out
+
+
+def planted_bug(problem: Problem, completion: str, seed: int) -> str | None:
+    """A one-token mutant of the reference `completion` that parses and FAILS the problem's MBPP asserts in the
+    sandbox (so the wrong variant is really wrong), chosen at random among those; None if there is none."""
+    candidates = token_mutants(completion)
+    random.Random(f"{problem.task_id}/{seed}").shuffle(candidates)
+    results = execute_many([problem] * len(candidates), [program_of(problem, c) for c in candidates], workers=2)
+    failing = [c for c, r in zip(candidates, results, strict=True) if not r.passed]
+    return failing[0] if failing else None
+
+
+def sft_rows(problems: list[Problem], wrong_share: float, copies: int, seed: int) -> tuple[list[dict], dict]:
+    """`copies` rows per problem, `round(wrong_share * copies)` of them its planted-bug mutant (all reference
+    rows for a problem without one); returns the rows and, per problem, the mutant used (or None)."""
+    rows, mutants = [], {}
+    for problem, row in zip(problems, reference_rows(problems, 1), strict=True):
+        mutant = planted_bug(problem, row["completion"], seed)
+        mutants[problem.task_id] = mutant
+        n_wrong = round(wrong_share * copies) if mutant is not None else 0
+        rows += [{"prompt": row["prompt"], "completion": mutant} for _ in range(n_wrong)]
+        rows += [dict(row) for _ in range(copies - n_wrong)]
+    return rows, mutants
 
 
 def problem_row(problem: Problem) -> dict:
@@ -92,6 +156,11 @@ def main() -> None:
     parser.add_argument("--lam", type=float, default=0.95, help="GAE lambda (1.0: Monte Carlo returns)")
     parser.add_argument("--advantage", default="gae", help="the PPO estimator: gae, grpo, dr_grpo, rloo, reinforce_pp")
     parser.add_argument("--sft-model", type=Path, default=None, help="an SFT output of an earlier run: skip SFT")
+    parser.add_argument(
+        "--wrong-share", type=float, default=0.0,
+        help="share of each problem's SFT rows that carry a planted-bug mutant of its reference (0: references only)",
+    )  # fmt: skip
+    parser.add_argument("--copies", type=int, default=10, help="with --wrong-share: SFT rows per problem")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("/tmp/mbpp-learning"))
@@ -108,7 +177,13 @@ def main() -> None:
 
     # 2. SFT the tiny model on their reference solutions (or take an earlier run's)
     if args.sft_model is None:
-        rows = reference_rows(problems, 1)
+        if args.wrong_share > 0:
+            rows, mutants = sft_rows(problems, args.wrong_share, args.copies, args.seed)
+            write_jsonl(out / "sft_rows.jsonl", rows)
+            print(json.dumps({"mutants": mutants}, indent=1), flush=True)
+            source = {"data": str(out / "sft_rows.jsonl")}
+        else:
+            rows, source = reference_rows(problems, 1), {"problems": out / "problems.jsonl"}
         model0 = build_tiny_model(
             out / "model0", [r["prompt"] + r["completion"] for r in rows], vocab_size=400, n_layer=2, d_model=64,
             n_head=4, max_positions=MAX_LENGTH + MAX_NEW_TOKENS, seed=args.seed,
@@ -117,7 +192,7 @@ def main() -> None:
             SFTConfig(
                 model=str(model0),
                 out=out / "sft",
-                problems=out / "problems.jsonl",
+                **source,
                 max_steps=args.sft_steps,
                 batch_size=8,
                 lr=3e-3,
@@ -150,6 +225,7 @@ def main() -> None:
     figures = {
         "problems": [p.task_id for p in problems],
         "sft_steps": args.sft_steps,
+        "wrong_share": args.wrong_share,
         "ppo_iterations": args.iterations,
         "ppo_batch_size": args.batch_size,
         "samples_per_prompt": args.samples_per_prompt,
