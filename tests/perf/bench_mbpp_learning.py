@@ -117,7 +117,11 @@ def problem_row(problem: Problem) -> dict:
     }
 
 
-def pass_count(model_dir: Path, problems: list[Problem], n: int, seed: int) -> tuple[int, int]:
+def pass_count(
+    model_dir: Path, problems: list[Problem], n: int, seed: int, mutants: dict[str, str | None] | None = None
+) -> tuple[int, int, int]:
+    """(passed, samples, samples that are their problem's planted-bug mutant verbatim, up to surrounding blank
+    space: how many failures are the systematic wrong variant rather than a slip)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     lm, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
@@ -129,7 +133,12 @@ def pass_count(model_dir: Path, problems: list[Problem], n: int, seed: int) -> t
     repeated = [p for p in problems for _ in range(n)]
     programs = [program_of(p, t) for p, t in zip(repeated, rollout.texts, strict=True)]
     results = execute_many(repeated, programs, workers=2)
-    return sum(r.passed for r in results), len(results)
+    mutant_of = mutants or {}
+    planted = sum(
+        1 for p, t in zip(repeated, rollout.texts, strict=True)
+        if mutant_of.get(p.task_id) is not None and t.strip() == mutant_of[p.task_id].strip()
+    )  # fmt: skip
+    return sum(r.passed for r in results), len(results), planted
 
 
 def one_sided_p(passed_0: int, n_0: int, passed_1: int, n_1: int) -> float:
@@ -175,10 +184,13 @@ def main() -> None:
     write_jsonl(out / "problems.jsonl", [problem_row(p) for p in chosen])
     problems = load_problem_file(out / "problems.jsonl")
 
+    mutants = None
+    if args.wrong_share > 0:
+        rows, mutants = sft_rows(problems, args.wrong_share, args.copies, args.seed)
+
     # 2. SFT the tiny model on their reference solutions (or take an earlier run's)
     if args.sft_model is None:
         if args.wrong_share > 0:
-            rows, mutants = sft_rows(problems, args.wrong_share, args.copies, args.seed)
             write_jsonl(out / "sft_rows.jsonl", rows)
             print(json.dumps({"mutants": mutants}, indent=1), flush=True)
             source = {"data": str(out / "sft_rows.jsonl")}
@@ -205,8 +217,11 @@ def main() -> None:
     else:
         sft = args.sft_model
     t_sft = time.monotonic() - start
-    before = pass_count(sft, problems, args.samples, seed=123)
-    print(f"after SFT ({t_sft:.0f} s): {before[0]}/{before[1]} fresh samples pass", flush=True)
+    *before, planted_before = pass_count(sft, problems, args.samples, seed=123, mutants=mutants)
+    print(
+        f"after SFT ({t_sft:.0f} s): {before[0]}/{before[1]} fresh samples pass, {planted_before} are the planted bug",
+        flush=True,
+    )
 
     # 3. PPO on the same prompts
     start_ppo = time.monotonic()
@@ -220,7 +235,7 @@ def main() -> None:
     }  # fmt: skip
     ppo = train_ppo(PPOConfig(model=str(sft), out=out / "ppo", problems=out / "problems.jsonl", **settings))
     t_ppo = time.monotonic() - start_ppo
-    after = pass_count(ppo, problems, args.samples, seed=123)
+    *after, planted_after = pass_count(ppo, problems, args.samples, seed=123, mutants=mutants)
 
     figures = {
         "problems": [p.task_id for p in problems],
@@ -238,6 +253,8 @@ def main() -> None:
         "advantage": args.advantage,
         "pass_before": before,
         "pass_after": after,
+        "planted_bug_before": planted_before,
+        "planted_bug_after": planted_after,
         "rate_before": round(before[0] / before[1], 4),
         "rate_after": round(after[0] / after[1], 4),
         "one_sided_p": one_sided_p(*before, *after),
