@@ -12,6 +12,12 @@ the per-assert outcomes) then trains on the same prompts. Pass rates are measure
 1 (`--samples` per problem, one seed for both models). What it shows: RL with execution reward on MBPP's tests
 raises how often the model writes a passing program for problems it was trained on; it says nothing about
 generalisation to unseen problems (a tiny model memorises, it does not learn to program). Minutes on 2 CPU cores.
+
+`--wrong-share S` applies the tiny default's device (synth's `wrong_share`) to MBPP: each problem gets `--copies`
+SFT rows, `round(S * copies)` of them a planted-bug mutant of its reference (one token changed: `+`/`-`, `<`/`<=`,
+`max`/`min`, an integer ±1, ...; kept only if it parses and fails the problem's asserts in the sandbox), so the
+SFT model writes sometimes the right and sometimes a systematically wrong variant. On plain references (S = 0)
+its failures are unsystematic slips, and PPO does not raise the pass rate (BENCHMARKS.md, issue 10).
 """
 
 from __future__ import annotations
