@@ -23,13 +23,9 @@ its failures are unsystematic slips, and PPO does not raise the pass rate (BENCH
 from __future__ import annotations
 
 import argparse
-import ast
-import io
 import json
 import math
-import random
 import time
-import tokenize
 from pathlib import Path
 
 import torch
@@ -40,6 +36,7 @@ from execrl.benchmarks.registry import default_data_dir, load_problems
 from execrl.harness.extract import program_of
 from execrl.harness.sandbox.pool import execute_many
 from execrl.trainers.data import write_jsonl
+from execrl.trainers.planted_bugs import planted_bug_rows
 from execrl.trainers.ppo import train_ppo
 from execrl.trainers.ppo_config import PRESETS, PPOConfig
 from execrl.trainers.rollout import sample
@@ -48,66 +45,6 @@ from execrl.trainers.sources import reference_rows
 from execrl.trainers.tiny import build_tiny_model
 
 MAX_NEW_TOKENS, MAX_LENGTH = 128, 320
-
-# One-token planted bugs (the tiny default's device, synth's `wrong_share`, applied to MBPP): each entry lists
-# what a token may become; a mutant is kept only if it parses and fails the problem's asserts in the sandbox.
-OP_SWAPS = {
-    "+": ("-",), "-": ("+",), "*": ("/", "+"), "/": ("*", "//"), "//": ("/",),
-    "<": ("<=", ">"), "<=": ("<",), ">": (">=", "<"), ">=": (">",), "==": ("!=",), "!=": ("==",),
-}  # fmt: skip
-NAME_SWAPS = {"max": "min", "min": "max", "and": "or", "or": "and", "True": "False", "False": "True",
-              "upper": "lower", "lower": "upper"}  # fmt: skip
-
-
-def token_mutants(source: str) -> list[str]:
-    """Every one-token change of `source` from the swap tables (and each integer constant ±1) that still parses."""
-    lines = source.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-    out = []
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.OP:
-            replacements = OP_SWAPS.get(tok.string, ())
-        elif tok.type == tokenize.NAME:
-            replacements = (NAME_SWAPS[tok.string],) if tok.string in NAME_SWAPS else ()
-        elif tok.type == tokenize.NUMBER and tok.string.isdigit():
-            replacements = tuple(str(int(tok.string) + d) for d in (1, -1) if int(tok.string) + d >= 0)
-        else:
-            continue
-        start = offsets[tok.start[0] - 1] + tok.start[1]
-        end = offsets[tok.end[0] - 1] + tok.end[1]
-        for new in replacements:
-            mutant = source[:start] + new + source[end:]
-            try:
-                ast.parse(mutant)
-            except SyntaxError:
-                continue
-            out.append(mutant)
-    return out
-
-
-def planted_bug(problem: Problem, completion: str, seed: int) -> str | None:
-    """A one-token mutant of the reference `completion` that parses and FAILS the problem's MBPP asserts in the
-    sandbox (so the wrong variant is really wrong), chosen at random among those; None if there is none."""
-    candidates = token_mutants(completion)
-    random.Random(f"{problem.task_id}/{seed}").shuffle(candidates)
-    results = execute_many([problem] * len(candidates), [program_of(problem, c) for c in candidates], workers=2)
-    failing = [c for c, r in zip(candidates, results, strict=True) if not r.passed]
-    return failing[0] if failing else None
-
-
-def sft_rows(problems: list[Problem], wrong_share: float, copies: int, seed: int) -> tuple[list[dict], dict]:
-    """`copies` rows per problem, `round(wrong_share * copies)` of them its planted-bug mutant (all reference
-    rows for a problem without one); returns the rows and, per problem, the mutant used (or None)."""
-    rows, mutants = [], {}
-    for problem, row in zip(problems, reference_rows(problems, 1), strict=True):
-        mutant = planted_bug(problem, row["completion"], seed)
-        mutants[problem.task_id] = mutant
-        n_wrong = round(wrong_share * copies) if mutant is not None else 0
-        rows += [{"prompt": row["prompt"], "completion": mutant} for _ in range(n_wrong)]
-        rows += [dict(row) for _ in range(copies - n_wrong)]
-    return rows, mutants
 
 
 def problem_row(problem: Problem) -> dict:
@@ -156,7 +93,7 @@ def one_sided_p(passed_0: int, n_0: int, passed_1: int, n_1: int) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=8)
     parser.add_argument("--sft-steps", type=int, default=250)
@@ -179,7 +116,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("/tmp/mbpp-learning"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -192,7 +129,7 @@ def main() -> None:
 
     mutants = None
     if args.wrong_share > 0:
-        rows, mutants = sft_rows(problems, args.wrong_share, args.copies, args.seed)
+        rows, mutants = planted_bug_rows(problems, args.wrong_share, args.copies, args.seed)
 
     # 2. SFT the tiny model on their reference solutions (or take an earlier run's)
     if args.sft_model is None:
@@ -269,6 +206,7 @@ def main() -> None:
         "seconds_total": round(time.monotonic() - start, 1),
     }
     print(json.dumps(figures, indent=1))
+    return figures
 
 
 if __name__ == "__main__":
