@@ -12,6 +12,12 @@ the per-assert outcomes) then trains on the same prompts. Pass rates are measure
 1 (`--samples` per problem, one seed for both models). What it shows: RL with execution reward on MBPP's tests
 raises how often the model writes a passing program for problems it was trained on; it says nothing about
 generalisation to unseen problems (a tiny model memorises, it does not learn to program). Minutes on 2 CPU cores.
+
+`--wrong-share S` applies the tiny default's device (synth's `wrong_share`) to MBPP: each problem gets `--copies`
+SFT rows, `round(S * copies)` of them a planted-bug mutant of its reference (one token changed: `+`/`-`, `<`/`<=`,
+`max`/`min`, an integer ±1, ...; kept only if it parses and fails the problem's asserts in the sandbox), so the
+SFT model writes sometimes the right and sometimes a systematically wrong variant. On plain references (S = 0)
+its failures are unsystematic slips, and PPO does not raise the pass rate (BENCHMARKS.md, issue 10).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from execrl.benchmarks.registry import default_data_dir, load_problems
 from execrl.harness.extract import program_of
 from execrl.harness.sandbox.pool import execute_many
 from execrl.trainers.data import write_jsonl
+from execrl.trainers.planted_bugs import planted_bug_rows
 from execrl.trainers.ppo import train_ppo
 from execrl.trainers.ppo_config import PRESETS, PPOConfig
 from execrl.trainers.rollout import sample
@@ -53,7 +60,11 @@ def problem_row(problem: Problem) -> dict:
     }
 
 
-def pass_count(model_dir: Path, problems: list[Problem], n: int, seed: int) -> tuple[int, int]:
+def pass_count(
+    model_dir: Path, problems: list[Problem], n: int, seed: int, mutants: dict[str, str | None] | None = None
+) -> tuple[int, int, int]:
+    """(passed, samples, samples that are their problem's planted-bug mutant verbatim, up to surrounding blank
+    space: how many failures are the systematic wrong variant rather than a slip)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     lm, tokenizer = AutoModelForCausalLM.from_pretrained(model_dir), AutoTokenizer.from_pretrained(model_dir)
@@ -65,7 +76,12 @@ def pass_count(model_dir: Path, problems: list[Problem], n: int, seed: int) -> t
     repeated = [p for p in problems for _ in range(n)]
     programs = [program_of(p, t) for p, t in zip(repeated, rollout.texts, strict=True)]
     results = execute_many(repeated, programs, workers=2)
-    return sum(r.passed for r in results), len(results)
+    mutant_of = mutants or {}
+    planted = sum(
+        1 for p, t in zip(repeated, rollout.texts, strict=True)
+        if mutant_of.get(p.task_id) is not None and t.strip() == mutant_of[p.task_id].strip()
+    )  # fmt: skip
+    return sum(r.passed for r in results), len(results), planted
 
 
 def one_sided_p(passed_0: int, n_0: int, passed_1: int, n_1: int) -> float:
@@ -77,7 +93,7 @@ def one_sided_p(passed_0: int, n_0: int, passed_1: int, n_1: int) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--problems", type=int, default=8)
     parser.add_argument("--sft-steps", type=int, default=250)
@@ -92,10 +108,15 @@ def main() -> None:
     parser.add_argument("--lam", type=float, default=0.95, help="GAE lambda (1.0: Monte Carlo returns)")
     parser.add_argument("--advantage", default="gae", help="the PPO estimator: gae, grpo, dr_grpo, rloo, reinforce_pp")
     parser.add_argument("--sft-model", type=Path, default=None, help="an SFT output of an earlier run: skip SFT")
+    parser.add_argument(
+        "--wrong-share", type=float, default=0.0,
+        help="share of each problem's SFT rows that carry a planted-bug mutant of its reference (0: references only)",
+    )  # fmt: skip
+    parser.add_argument("--copies", type=int, default=10, help="with --wrong-share: SFT rows per problem")
     parser.add_argument("--samples", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("/tmp/mbpp-learning"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
@@ -106,9 +127,18 @@ def main() -> None:
     write_jsonl(out / "problems.jsonl", [problem_row(p) for p in chosen])
     problems = load_problem_file(out / "problems.jsonl")
 
+    mutants = None
+    if args.wrong_share > 0:
+        rows, mutants = planted_bug_rows(problems, args.wrong_share, args.copies, args.seed)
+
     # 2. SFT the tiny model on their reference solutions (or take an earlier run's)
     if args.sft_model is None:
-        rows = reference_rows(problems, 1)
+        if args.wrong_share > 0:
+            write_jsonl(out / "sft_rows.jsonl", rows)
+            print(json.dumps({"mutants": mutants}, indent=1), flush=True)
+            source = {"data": str(out / "sft_rows.jsonl")}
+        else:
+            rows, source = reference_rows(problems, 1), {"problems": out / "problems.jsonl"}
         model0 = build_tiny_model(
             out / "model0", [r["prompt"] + r["completion"] for r in rows], vocab_size=400, n_layer=2, d_model=64,
             n_head=4, max_positions=MAX_LENGTH + MAX_NEW_TOKENS, seed=args.seed,
@@ -117,7 +147,7 @@ def main() -> None:
             SFTConfig(
                 model=str(model0),
                 out=out / "sft",
-                problems=out / "problems.jsonl",
+                **source,
                 max_steps=args.sft_steps,
                 batch_size=8,
                 lr=3e-3,
@@ -130,8 +160,11 @@ def main() -> None:
     else:
         sft = args.sft_model
     t_sft = time.monotonic() - start
-    before = pass_count(sft, problems, args.samples, seed=123)
-    print(f"after SFT ({t_sft:.0f} s): {before[0]}/{before[1]} fresh samples pass", flush=True)
+    *before, planted_before = pass_count(sft, problems, args.samples, seed=123, mutants=mutants)
+    print(
+        f"after SFT ({t_sft:.0f} s): {before[0]}/{before[1]} fresh samples pass, {planted_before} are the planted bug",
+        flush=True,
+    )
 
     # 3. PPO on the same prompts
     start_ppo = time.monotonic()
@@ -145,11 +178,12 @@ def main() -> None:
     }  # fmt: skip
     ppo = train_ppo(PPOConfig(model=str(sft), out=out / "ppo", problems=out / "problems.jsonl", **settings))
     t_ppo = time.monotonic() - start_ppo
-    after = pass_count(ppo, problems, args.samples, seed=123)
+    *after, planted_after = pass_count(ppo, problems, args.samples, seed=123, mutants=mutants)
 
     figures = {
         "problems": [p.task_id for p in problems],
         "sft_steps": args.sft_steps,
+        "wrong_share": args.wrong_share,
         "ppo_iterations": args.iterations,
         "ppo_batch_size": args.batch_size,
         "samples_per_prompt": args.samples_per_prompt,
@@ -162,6 +196,8 @@ def main() -> None:
         "advantage": args.advantage,
         "pass_before": before,
         "pass_after": after,
+        "planted_bug_before": planted_before,
+        "planted_bug_after": planted_after,
         "rate_before": round(before[0] / before[1], 4),
         "rate_after": round(after[0] / after[1], 4),
         "one_sided_p": one_sided_p(*before, *after),
@@ -170,6 +206,7 @@ def main() -> None:
         "seconds_total": round(time.monotonic() - start, 1),
     }
     print(json.dumps(figures, indent=1))
+    return figures
 
 
 if __name__ == "__main__":
