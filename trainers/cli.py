@@ -17,4 +17,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 
 
 def main(argv: list[str]) -> int:
-    return dispatch("execrl train", SUBCOMMANDS, argv)
+    try:
+        return dispatch("execrl train", SUBCOMMANDS, argv)
+    finally:
+        from execrl.trainers.distributed import finish
+
+        finish()

@@ -291,3 +291,18 @@ def pool_workers(workers: int | None, local_world: int, cpus: int | None = None)
     if workers is not None or local_world == 1:
         return workers
     return max((cpus or os.cpu_count() or 1) // local_world, 1)
+
+
+def finish() -> None:
+    """End the process group, if `accelerate launch` started one, before the process exits: a rank that exits with
+    gloo's threads still running aborts ("terminate called without an active exception", SIGABRT), and the launcher
+    then kills the other ranks and fails the run. Every rank first waits at a barrier for the others to be done."""
+    import sys
+
+    dist = sys.modules.get("torch.distributed")  # nothing to end in a process that never imported it
+    if dist is None or not dist.is_available() or not dist.is_initialized():
+        return
+    try:
+        dist.barrier()
+    finally:
+        dist.destroy_process_group()

@@ -48,6 +48,7 @@ def main() -> int:
         "gather_all": distributed.gather_all(accelerator, [rank]),
     }
     (out / f"rank{rank}.json").write_text(json.dumps(seen))
+    distributed.finish()  # as `execrl train` does: a rank exiting with gloo's threads alive aborts
     return 0
 
 
