@@ -17,6 +17,7 @@ peaks are then `torch.cuda.max_memory_allocated`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -52,12 +53,27 @@ def build_model(folder: Path, layers: int, d_model: int, vocab: int, shape: str 
 
 
 def _peak_mb(device: str) -> float:
-    """The process's peak: RSS on the CPU, allocated memory on a GPU."""
+    """The process's peak: RSS on the CPU (VmHWM), allocated memory on a GPU."""
     if device == "cuda":
         import torch
 
         return torch.cuda.max_memory_allocated() / 2**20
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _reset_peak(device: str) -> None:
+    """Start the peak afresh here: the imports' own transient peak would otherwise hide a smaller run's working set
+    (ru_maxrss only grows: LoRA's step peak once read 0 MB). Linux resets VmHWM on writing 5 to clear_refs."""
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+        return
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
 
 
 def measure(mode: str, model: Path, lora_r: int, device: str = "cpu") -> dict[str, float]:
@@ -76,6 +92,7 @@ def measure(mode: str, model: Path, lora_r: int, device: str = "cpu") -> dict[st
     attention_mask = torch.ones_like(input_ids)
     mixed = "bf16" if device == "cuda" else "no"
     autocast = torch.autocast("cuda", torch.bfloat16) if device == "cuda" else contextlib.nullcontext()
+    _reset_peak(device)
     before = _peak_mb(device)
     cfg = PPOConfig(model=str(model), out=model / "unused", lora_r=lora_r if mode == "lora" else 0, device=device)
     policy, ref = policy_and_reference(cfg, on, mixed)

@@ -96,11 +96,12 @@ def test_lora_lowers_the_peak_memory_of_policy_and_reference_by_at_least_one_mod
     assert 25e6 < n_params < 60e6
     assert full["param_mb"] == pytest.approx(2 * model_mb, rel=0.01)  # policy + its reference copy
     assert with_lora["param_mb"] < 1.05 * model_mb  # one base + adapters
-    # The peak after the two forwards alone (`models_peak_mb`) is not asserted: it came out 0 MB for LoRA and 67 MB
-    # for full fine-tuning (< one 120 MB copy) in one suite run at load 15, because ru_maxrss only grows past the
-    # import-time peak, which the safetensors pages mapped by from_pretrained may or may not exceed.
-    # After an update full fine-tuning adds gradients and AdamW's moments for every weight as well.
-    assert full["step_peak_mb"] - with_lora["step_peak_mb"] > 2 * model_mb, report
+    # Peaks are VmHWM reset after the imports (`_reset_peak`): ru_maxrss, which only grows, once read 0 MB for LoRA.
+    # Both forwards have read every weight by the first figure: the reference copy is resident, or absent.
+    assert full["models_peak_mb"] - with_lora["models_peak_mb"] > 0.5 * model_mb, report
+    # After an update full fine-tuning adds gradients and AdamW's moments for every weight too (measured: 272 MB
+    # more than LoRA for a 120 MB model; the bound leaves room for the allocator's reuse).
+    assert full["step_peak_mb"] - with_lora["step_peak_mb"] > 1.5 * model_mb, report
 
 
 def _mlp_forwards(policy, batch: torch.Tensor, monkeypatch) -> int:
