@@ -56,6 +56,27 @@ class EvalSettings(SandboxFlags):
     """Local data folder for MBPP/APPS (default: $EXECRL_DATA_DIR)."""
     workers: int | None = 2
 
+    def evaluate(
+        self, problems: list[Any], samples: Path, out: Path, data_dir: Path | None, ks: list[int], config: dict
+    ) -> None:
+        """`execrl evaluate` of `samples` into `out` in this protocol's sandbox (backend, workers, timeout); every
+        arm and the critic's data are judged this one way."""
+        from execrl.harness.evaluate import evaluate
+        from execrl.harness.records import Limits
+
+        evaluate(
+            problems,
+            samples,
+            out,
+            limits=Limits(timeout=self.timeout),
+            workers=self.workers,
+            ks=ks,
+            sandbox=self.sandbox,
+            ray_address=self.ray_address,
+            hidden=[data_dir] if data_dir else [],  # as `execrl evaluate` does: programs never see the data
+            config=config,
+        )
+
 
 @dataclass(kw_only=True)
 class PipelineSettings:
@@ -244,10 +265,8 @@ def stage_ppo(settings: PipelineSettings, out: Path) -> Path:
 def stage_eval(settings: PipelineSettings, out: Path, name: str) -> None:
     """Generate and evaluate model `name` (sft or ppo) on every benchmark, same protocol for both."""
     from execrl.benchmarks.registry import default_data_dir, load_problems
-    from execrl.harness.evaluate import evaluate
     from execrl.harness.generate import Config as GenerateConfig
     from execrl.harness.generate import generate
-    from execrl.harness.records import Limits
 
     ev = settings.eval
     data_dir = ev.data_dir or default_data_dir()
@@ -273,18 +292,8 @@ def stage_eval(settings: PipelineSettings, out: Path, name: str) -> None:
         generate(gen)
         problems = load_problems(benchmark, None, data_dir, limit=limit)
         protocol = {k: v for k, v in dataclasses.asdict(ev).items() if k not in ("limit", "data_dir")}
-        evaluate(
-            problems,
-            samples_run / "samples.jsonl",
-            run,
-            limits=Limits(timeout=ev.timeout),
-            workers=ev.workers,
-            ks=[1, ev.n],
-            sandbox=ev.sandbox,
-            ray_address=ev.ray_address,
-            hidden=[data_dir] if data_dir else [],  # as `execrl evaluate` does: programs never see the data
-            config={"model": str(out / name), **protocol, "limit": limit},
-        )
+        config = {"model": str(out / name), **protocol, "limit": limit}
+        ev.evaluate(problems, samples_run / "samples.jsonl", run, data_dir, [1, ev.n], config)
 
 
 def stage_report(settings: PipelineSettings, out: Path) -> None:  # every stage takes (settings, out)

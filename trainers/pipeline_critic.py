@@ -70,11 +70,9 @@ def critic_dir(cs: CriticSamplingSettings, out: Path) -> str:
 def stage_critic(settings: Any, out: Path) -> None:
     """Label the PPO model's samples of its training problems in the sandbox and train the critic on them."""
     from execrl.benchmarks.registry import default_data_dir
-    from execrl.harness.evaluate import evaluate
     from execrl.harness.flags import load_from_flags
     from execrl.harness.generate import Config as GenerateConfig
     from execrl.harness.generate import generate
-    from execrl.harness.records import Limits
     from execrl.trainers.critic import CriticConfig, rows_from_run, train_critic
     from execrl.trainers.sources import TRAIN_SPLIT, source_names
 
@@ -97,9 +95,7 @@ def stage_critic(settings: Any, out: Path) -> None:
         problems = load_from_flags(gen)
         recorded = {"model": str(out / "ppo"), "benchmark": gen.benchmark, "split": gen.split, "limit": gen.limit,
                     "problems": str(gen.problems) if gen.problems else None}  # fmt: skip
-        evaluate(problems, folder / "samples.jsonl", folder, limits=Limits(timeout=ev.timeout), workers=ev.workers,
-                 ks=[1], sandbox=ev.sandbox, ray_address=ev.ray_address, hidden=[data_dir] if data_dir else [],
-                 config=recorded)  # fmt: skip
+        ev.evaluate(problems, folder / "samples.jsonl", folder, data_dir, [1], recorded)
         rows += rows_from_run(folder, problems)
     data = out / "critic_samples" / "critic.jsonl"
     data.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -118,8 +114,6 @@ def stage_critic(settings: Any, out: Path) -> None:
 def stage_cs_eval(settings: Any, out: Path) -> None:
     """Critic sampling from the PPO model on every evaluated benchmark, evaluated like the other two arms."""
     from execrl.benchmarks.registry import default_data_dir, load_problems
-    from execrl.harness.evaluate import evaluate
-    from execrl.harness.records import Limits
     from execrl.trainers.critic_sampling import BUDGET, SAMPLES, StrategyConfig
     from execrl.trainers.critic_sampling import run as critic_sampling
 
@@ -137,12 +131,11 @@ def stage_cs_eval(settings: Any, out: Path) -> None:
         )  # fmt: skip
         critic_sampling(strategy)
         budget = json.loads((folder / BUDGET).read_text())
-        evaluate(load_problems(benchmark, None, data_dir, limit=limit), folder / SAMPLES, out / "cs_eval" / benchmark,
-                 limits=Limits(timeout=ev.timeout), workers=ev.workers, ks=[1], sandbox=ev.sandbox,
-                 ray_address=ev.ray_address, hidden=[data_dir] if data_dir else [],
-                 config={"model": str(out / "ppo"), "strategy": "critic-sampling", "budget": budget,
-                         "temperature": ev.temperature, "max_new_tokens": ev.max_new_tokens, "limit": limit,
-                         **{k: getattr(cs, k) for k in ("n", "rounds", "refine", "repairs", "critic")}})  # fmt: skip
+        config = {"model": str(out / "ppo"), "strategy": "critic-sampling", "budget": budget,
+                  "temperature": ev.temperature, "max_new_tokens": ev.max_new_tokens, "limit": limit,
+                  **{k: getattr(cs, k) for k in ("n", "rounds", "refine", "repairs", "critic")}}  # fmt: skip
+        problems = load_problems(benchmark, None, data_dir, limit=limit)
+        ev.evaluate(problems, folder / SAMPLES, out / "cs_eval" / benchmark, data_dir, [1], config)
 
 
 def report_args(settings: Any, out: Path) -> list[str]:
